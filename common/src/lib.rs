@@ -1,0 +1,26 @@
+//! What every socket lab shares, and nothing lab-specific.
+//!
+//! # Layout
+//!
+//! - [`net`]: `--host`/`--port`, resolving, Stevens-style `socket`/`bind`/`listen`/
+//!   `connect` wrappers whose errors say what to do, the listening line.
+//! - [`upper`]: uppercasing bytes exactly like Python's `str.upper()`, streaming.
+//! - [`session`]: the uppercase protocol of one TCP connection as a state machine
+//!   with no I/O (bare messages, lines, `quit`), driven by every TCP server.
+//! - [`shutdown`]: Ctrl-C / SIGTERM that really wakes a blocked `accept` or `recv`.
+//! - [`report`]: the server log and the shutdown summary.
+//! - [`input`]: a client's messages, from arguments or standard input.
+//! - [`check`]: the runner behind every lab's `check` subcommand.
+//! - [`cli`]: durations in seconds, printing replies, `error: ...` and exit codes.
+//! - `testkit` (feature `testkit`): spawning lab binaries in end-to-end tests.
+
+pub mod check;
+pub mod cli;
+pub mod input;
+pub mod net;
+pub mod report;
+pub mod session;
+pub mod shutdown;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+pub mod upper;

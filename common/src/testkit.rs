@@ -1,0 +1,214 @@
+//! Helpers for the labs' end-to-end tests (feature `testkit`): spawn a lab binary as a
+//! user would, learn its port from the listening line, talk to it, stop it with a
+//! signal. Every wait is bounded; nothing sleeps to wait for a server.
+//!
+//! A helper that cannot do its job fails the test that called it, hence the panics.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::SocketAddr;
+use std::process::{Child, ChildStdout, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{self, Signal};
+use nix::unistd::Pid;
+
+/// How long any one wait in a test may take before the test fails.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// A server process started for a test; killed if the test ends without stopping it.
+#[derive(Debug)]
+pub struct ServerProcess {
+    child: Child,
+    /// Every address from the server's listening lines, in order.
+    pub addresses: Vec<SocketAddr>,
+    lines: Receiver<String>,
+}
+
+impl ServerProcess {
+    /// Starts `binary args...` and waits for `listening_lines` listening lines.
+    pub fn start(binary: &str, args: &[&str], listening_lines: usize) -> ServerProcess {
+        let mut child = Command::new(binary)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|error| panic!("cannot start {binary}: {error}"));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let lines = forward_lines(stdout);
+        let mut server = ServerProcess {
+            child,
+            addresses: Vec::new(),
+            lines,
+        };
+        for _ in 0..listening_lines {
+            let line = server
+                .next_line()
+                .expect("the server printed its listening line");
+            let address = parse_listening_line(&line)
+                .unwrap_or_else(|| panic!("not a listening line: {line:?}"));
+            server.addresses.push(address);
+        }
+        server
+    }
+
+    /// The first listening address.
+    pub fn address(&self) -> SocketAddr {
+        self.addresses[0]
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The next line of the server's stdout, if one comes within [`WAIT`].
+    pub fn next_line(&self) -> Option<String> {
+        self.lines.recv_timeout(WAIT).ok()
+    }
+
+    /// Waits until the server prints a line containing `text`; returns it.
+    pub fn wait_for_line(&self, text: &str) -> String {
+        let deadline = Instant::now() + WAIT;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(text) => return line,
+                Ok(_) => continue,
+                Err(_) => break,
+            }
+        }
+        panic!("the server never printed a line with {text:?}");
+    }
+
+    /// Sends `signal` and waits for the exit; returns the status, how long the exit
+    /// took, and the rest of stdout.
+    pub fn stop_with(mut self, signal: Signal) -> (ExitStatus, Duration, Vec<String>) {
+        let sent = Instant::now();
+        send_signal(self.child.id(), signal);
+        let status =
+            wait_with_timeout(&mut self.child, WAIT).expect("the server exited after the signal");
+        let took = sent.elapsed();
+        let rest: Vec<String> = self.lines.try_iter().collect();
+        (status, took, rest)
+    }
+
+    /// Has the process exited (without waiting)?
+    pub fn try_exit_status(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    /// Waits up to [`WAIT`] for the process to exit by itself.
+    pub fn wait_exit(&mut self) -> ExitStatus {
+        wait_with_timeout(&mut self.child, WAIT).expect("the server exited by itself")
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Parses `listening on ADDRESS (tcp)`.
+pub fn parse_listening_line(line: &str) -> Option<SocketAddr> {
+    let rest = line.strip_prefix("listening on ")?;
+    let (address, _transport) = rest.split_once(' ')?;
+    address.parse().ok()
+}
+
+/// Sends a signal to a process.
+pub fn send_signal(pid: u32, signal: Signal) {
+    let pid = Pid::from_raw(i32::try_from(pid).expect("pid fits in i32"));
+    signal::kill(pid, signal).expect("signal sent");
+}
+
+fn forward_lines(stdout: ChildStdout) -> Receiver<String> {
+    let (sender, receiver) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    receiver
+}
+
+fn wait_with_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().ok()? {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        // Polling a child's exit is the one bounded poll here: std has no wait with timeout.
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Runs a client-like command to its end with `stdin` as input, bounded by [`WAIT`].
+pub fn run(binary: &str, args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(binary)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|error| panic!("cannot start {binary}: {error}"));
+    let mut input = child.stdin.take().expect("piped stdin");
+    let stdin = stdin.to_vec();
+    thread::spawn(move || {
+        let _ = input.write_all(&stdin);
+    });
+    let mut stdout = child.stdout.take().expect("piped stdout");
+    let mut stderr = child.stderr.take().expect("piped stderr");
+    let out_reader = thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = stdout.read_to_end(&mut bytes);
+        bytes
+    });
+    let err_reader = thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = stderr.read_to_end(&mut bytes);
+        bytes
+    });
+    let status = wait_with_timeout(&mut child, WAIT).unwrap_or_else(|| {
+        let _ = child.kill();
+        panic!("{binary} {args:?} did not finish within {WAIT:?}");
+    });
+    Output {
+        status,
+        stdout: out_reader.join().unwrap_or_default(),
+        stderr: err_reader.join().unwrap_or_default(),
+    }
+}
+
+/// Asserts a failed run printed exactly one line, starting `error: ` and containing
+/// `text`, and no panic.
+pub fn assert_error_line(output: &Output, text: &str) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success(),
+        "expected failure, got {:?}; stderr: {stderr}",
+        output.status
+    );
+    assert_eq!(stderr.lines().count(), 1, "one line on stderr: {stderr:?}");
+    assert!(stderr.starts_with("error: "), "{stderr:?}");
+    assert!(stderr.contains(text), "expected {text:?} in {stderr:?}");
+    assert!(!stderr.contains("panicked"), "{stderr:?}");
+}
+
+/// Is `python3` on this machine? Tests that compare with Python skip (with a message) without it.
+pub fn python3_available() -> bool {
+    Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_ok_and(|output| output.status.success())
+}
