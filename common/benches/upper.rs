@@ -1,5 +1,5 @@
 //! Throughput of the uppercase core: `cargo bench -p common`.
-#![allow(missing_docs)]
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use common::upper::Upcaser;
 use divan::counter::BytesCount;

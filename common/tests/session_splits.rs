@@ -1,6 +1,6 @@
 //! The protocol's answer does not depend on how TCP cuts the input into reads: proven
 //! by feeding the same input split at random points (proptest).
-#![allow(missing_docs)]
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use common::session::{Next, Session};
 use common::upper::uppercase;
