@@ -168,15 +168,32 @@ pub fn connect_error(error: &io::Error, address: SocketAddr, timeout: Duration) 
     }
 }
 
+/// Parses a `HOST:PORT` target (`[::1]:12000` for IPv6) into every address it has.
+pub fn resolve_target(target: &str) -> Result<Vec<SocketAddr>> {
+    let (host, port) = target
+        .rsplit_once(':')
+        .with_context(|| format!("'{target}' is not HOST:PORT, e.g. 127.0.0.1:12000"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let port = port
+        .parse()
+        .with_context(|| format!("the port in '{target}' is not a number from 0 to 65535"))?;
+    resolve(host, port)
+}
+
+/// The wildcard address with port 0 of `like`'s family: bind it to let the kernel
+/// choose the local address and port.
+pub fn any_address(like: SocketAddr) -> SocketAddr {
+    match like {
+        SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+        SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+    }
+}
+
 /// A UDP socket `connect`ed to `server`: the kernel then drops datagrams from anyone
 /// else, and reports an ICMP "port unreachable" as `ConnectionRefused` on the next
 /// `recv` instead of leaving the client to wait out its timeout.
 pub fn udp_connected(server: SocketAddr) -> Result<UdpSocket> {
-    let any_port: SocketAddr = match server {
-        SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
-        SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
-    };
-    let socket = UdpSocket::bind(any_port).context("cannot create a UDP socket")?;
+    let socket = UdpSocket::bind(any_address(server)).context("cannot create a UDP socket")?;
     socket
         .connect(server)
         .with_context(|| format!("cannot reach {server}"))?;
@@ -210,6 +227,20 @@ mod tests {
             reachable("10.0.0.1:5".parse().unwrap()),
             "10.0.0.1:5".parse().unwrap()
         );
+    }
+
+    #[test]
+    fn targets_in_both_families() {
+        assert_eq!(
+            resolve_target("127.0.0.1:80").unwrap(),
+            ["127.0.0.1:80".parse().unwrap()]
+        );
+        assert_eq!(
+            resolve_target("[::1]:80").unwrap(),
+            ["[::1]:80".parse().unwrap()]
+        );
+        assert!(resolve_target("127.0.0.1").is_err());
+        assert!(resolve_target("127.0.0.1:http").is_err());
     }
 
     #[test]

@@ -12,7 +12,8 @@ use std::sync::mpsc::{self, Receiver};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{self, Signal};
+use nix::sys::signal;
+pub use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
 /// How long any one wait in a test may take before the test fails.

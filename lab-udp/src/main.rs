@@ -1,1 +1,60 @@
-fn main() {}
+//! lab-udp: the UDP uppercase client and server of Kurose & Ross section 2.7, with the
+//! CPE 314 variants (a name prompt, a server that stops on `quit`).
+//!
+//! Run `cargo run -p lab-udp -- server` in one terminal and
+//! `cargo run -p lab-udp -- client` in another; see this lab's README.md.
+
+mod check;
+mod client;
+mod demo;
+mod server;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// The port of the textbook's UDPServer.py.
+const DEFAULT_PORT: u16 = 12000;
+
+/// `--host` and `--port`, defaulting to 127.0.0.1:12000.
+type Endpoint = common::net::Endpoint<DEFAULT_PORT>;
+
+/// UDP uppercase server and client: each datagram comes back uppercased.
+#[derive(Parser)]
+#[command(name = "lab-udp", version, long_about = ABOUT)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+const ABOUT: &str = "UDP uppercase server and client (Kurose & Ross 2.7).
+
+The server answers each datagram with its uppercase, sent back to the address it came
+from: one socket, no connections, no listen/accept. The client sends each line as one
+datagram and waits for the reply, resending if it is lost.
+
+Try: lab-udp server        (terminal 1)
+     lab-udp client        (terminal 2)
+     lab-udp demo          (both in one process)";
+
+#[derive(Subcommand)]
+enum Command {
+    /// Answer each datagram with its uppercase, until Ctrl-C
+    Server(server::Options),
+    /// Send lines (or MESSAGE...) to the server and print the replies
+    Client(client::Options),
+    /// Start a server on a free loopback port and talk to it
+    Demo,
+    /// Check any UDP uppercase server against this lab's protocol
+    Check(check::Options),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    common::cli::finish(match cli.command {
+        Command::Server(options) => server::run(&options),
+        Command::Client(options) => client::run(&options),
+        Command::Demo => demo::run(),
+        Command::Check(options) => Ok(check::run(&options)),
+    })
+}

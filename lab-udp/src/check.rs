@@ -1,0 +1,103 @@
+//! `lab-udp check --target HOST:PORT`: conformance checks of any UDP uppercase server.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use common::check::{Checks, expect_bytes, expect_eq};
+use common::cli::parse_seconds;
+use common::net;
+
+/// Command-line options of `lab-udp check`.
+#[derive(clap::Args, Debug)]
+pub struct Options {
+    /// The server to check, as HOST:PORT
+    #[arg(long)]
+    target: String,
+    /// Seconds to wait for each reply
+    #[arg(long, value_parser = parse_seconds, default_value = "2")]
+    timeout: Duration,
+}
+
+/// Runs every check and prints the score.
+pub fn run(options: &Options) -> ExitCode {
+    let mut checks = Checks::new(options.timeout);
+    let target = match net::resolve_target(&options.target) {
+        Ok(targets) => targets[0],
+        Err(error) => {
+            checks.run("target resolves", move || Err(error));
+            return checks.finish();
+        }
+    };
+    let timeout = checks.timeout();
+    let ask = move |message: &'static [u8], expected: &'static [u8]| {
+        move || expect_bytes("reply", &request(target, message, timeout)?, expected)
+    };
+    checks.run(
+        "a message is answered with its uppercase",
+        ask(b"hello, world", b"HELLO, WORLD"),
+    );
+    checks.run(
+        "full Unicode uppercasing (as Python's str.upper)",
+        ask("straße ﬁx café".as_bytes(), "STRASSE FIX CAFÉ".as_bytes()),
+    );
+    checks.run("an empty datagram gets an empty reply", ask(b"", b""));
+    checks.run(
+        "bytes that are not UTF-8 pass through",
+        ask(b"ab\xff\xfecd", b"AB\xff\xfeCD"),
+    );
+    checks.run(
+        "the server still answers after bad input",
+        ask(b"still there?", b"STILL THERE?"),
+    );
+    checks.run("a largest-size datagram comes back whole", move || {
+        let message = vec![b'x'; net::max_udp_payload(target)];
+        let reply = request(target, &message, timeout)?;
+        expect_eq("reply length", reply.len(), message.len())?;
+        if reply.iter().any(|&b| b != b'X') {
+            bail!("the reply is not all 'X'");
+        }
+        Ok(())
+    });
+    checks.run("the reply comes from the server's own address", move || {
+        let socket = UdpSocket::bind(net::any_address(target))?;
+        socket.set_read_timeout(Some(timeout))?;
+        socket.send_to(b"who", target)?;
+        let mut reply = [0; 64];
+        let (_, from) = socket.recv_from(&mut reply).context("no reply")?;
+        expect_eq("reply source", from, target)
+    });
+    checks.run("two clients each get their own reply", move || {
+        let first = net::udp_connected(target)?;
+        let second = net::udp_connected(target)?;
+        for socket in [&first, &second] {
+            socket.set_read_timeout(Some(timeout))?;
+        }
+        first.send(b"first")?;
+        second.send(b"second")?;
+        let mut reply = [0; 64];
+        let length = second
+            .recv(&mut reply)
+            .context("no reply for the second client")?;
+        expect_bytes("second client's reply", &reply[..length], b"SECOND")?;
+        let length = first
+            .recv(&mut reply)
+            .context("no reply for the first client")?;
+        expect_bytes("first client's reply", &reply[..length], b"FIRST")
+    });
+    checks.finish()
+}
+
+/// Sends one datagram on a fresh connected socket and returns the reply.
+fn request(target: SocketAddr, message: &[u8], timeout: Duration) -> Result<Vec<u8>> {
+    let socket = net::udp_connected(target)?;
+    socket.set_read_timeout(Some(timeout))?;
+    socket.send(message).context("cannot send")?;
+    let mut reply = vec![0; 65_536];
+    let length = socket
+        .recv(&mut reply)
+        .with_context(|| format!("no reply within {:.1} s", timeout.as_secs_f64()))?;
+    reply.truncate(length);
+    Ok(reply)
+}

@@ -1,0 +1,153 @@
+//! The UDP uppercase server: one socket answers every client, datagram by datagram.
+//!
+//! Compare with the course's UDPServer.py: `socket(AF_INET, SOCK_DGRAM)`, `bind`,
+//! then `recvfrom` / `sendto` forever. There is no `listen` and no `accept`: UDP has
+//! no connections, so every datagram carries its sender's address and the reply is
+//! sent back to that address.
+
+use std::collections::HashSet;
+use std::net::{SocketAddr, UdpSocket};
+use std::process::ExitCode;
+
+use anyhow::Result;
+use common::net;
+use common::report::{Log, Stats, printable};
+use common::shutdown::Shutdown;
+use common::upper;
+
+use crate::Endpoint;
+
+/// Command-line options of `lab-udp server`.
+#[derive(clap::Args, Debug)]
+pub struct Options {
+    #[command(flatten)]
+    endpoint: Endpoint,
+    /// Stop the server when a client sends `quit` (the CPE 314 variant)
+    #[arg(long)]
+    exit_on_quit: bool,
+    /// Print only the listening line, errors and the shutdown summary
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+/// Larger than any UDP payload (65,507 bytes over IPv4), so `recv_from` never
+/// truncates a datagram. (Python's `recvfrom(2048)` silently drops the rest.)
+const DATAGRAM_BUFFER: usize = 65_536;
+
+/// How many distinct clients the summary counts; the set stops growing there, so a
+/// flood of spoofed senders cannot use up the server's memory.
+const CLIENTS_TRACKED: usize = 65_536;
+
+/// `lab-udp server`: bind, then serve until Ctrl-C / SIGTERM (or `quit`).
+pub fn run(options: &Options) -> Result<ExitCode> {
+    let shutdown = Shutdown::on_signals()?;
+    let socket = bind(&options.endpoint)?;
+    serve(
+        &socket,
+        options.exit_on_quit,
+        Log::new(options.quiet),
+        &shutdown,
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Creates the server's socket and binds it, then prints the listening line.
+pub fn bind(endpoint: &Endpoint) -> Result<UdpSocket> {
+    let address = endpoint.bind_address()?;
+    // socket(): a datagram socket (SOCK_DGRAM) for IPv4 or IPv6, as the address is.
+    let socket = net::udp_socket(address)?;
+    // bind(): claim the port, so datagrams sent to it arrive at this socket.
+    net::bind(&socket, address)?;
+    let socket = UdpSocket::from(socket);
+    net::announce(socket.local_addr()?, "udp");
+    Ok(socket)
+}
+
+/// Answers datagrams until a shutdown is requested (or `quit`, with `exit_on_quit`).
+pub fn serve(socket: &UdpSocket, exit_on_quit: bool, log: Log, shutdown: &Shutdown) -> Result<()> {
+    shutdown.wake_datagram_socket(socket)?;
+    let largest_reply = net::max_udp_payload(socket.local_addr()?);
+    let stats = Stats::default();
+    let mut clients = HashSet::new();
+    let mut datagram = vec![0; DATAGRAM_BUFFER];
+    // Checked before each wait too: a request may come before the socket was registered.
+    while !shutdown.is_requested() {
+        // recvfrom(): wait for the next datagram from anyone; learn who sent it.
+        let received = socket.recv_from(&mut datagram);
+        if shutdown.is_requested() {
+            break;
+        }
+        let (length, client) = match received {
+            Ok(received) => received,
+            Err(error) => {
+                // E.g. an ICMP error about an earlier reply: nothing to answer, go on.
+                log.warn(format_args!("recvfrom failed: {error}"));
+                continue;
+            }
+        };
+        let message = &datagram[..length];
+        if !log.is_quiet() {
+            log.line(format_args!("{client}: {}", printable(message)));
+        }
+        if exit_on_quit && is_quit(message) {
+            log.line("Terminate server ...");
+            break;
+        }
+        let reply = uppercase_reply(message, largest_reply, log);
+        // sendto(): the reply goes back to the address the datagram came from.
+        if let Err(error) = socket.send_to(&reply, client) {
+            log.warn(format_args!("cannot reply to {client}: {error}"));
+        }
+        count(&stats, &mut clients, client);
+    }
+    // close(): the socket is closed when the caller drops it.
+    stats.print_summary();
+    Ok(())
+}
+
+/// `quit`, optionally with a newline: the CPE 314 client's way to stop the server.
+fn is_quit(message: &[u8]) -> bool {
+    matches!(message, b"quit" | b"quit\n" | b"quit\r\n")
+}
+
+/// The uppercase of `message`, or, if that would not fit in one datagram (uppercasing
+/// can lengthen text: `ŉ` -> `ʼN`), its ASCII-only uppercase, which keeps its length.
+fn uppercase_reply(message: &[u8], largest_reply: usize, log: Log) -> Vec<u8> {
+    let reply = upper::uppercase(message);
+    if reply.len() <= largest_reply {
+        return reply;
+    }
+    log.warn(format_args!(
+        "the uppercase of a {}-byte datagram is {} bytes, more than fits in a datagram: \
+         answering with ASCII letters uppercased only",
+        message.len(),
+        reply.len()
+    ));
+    upper::ascii_uppercase(message)
+}
+
+fn count(stats: &Stats, clients: &mut HashSet<SocketAddr>, client: SocketAddr) {
+    stats.message();
+    if clients.len() < CLIENTS_TRACKED && clients.insert(client) {
+        stats.client();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quit_forms() {
+        assert!(is_quit(b"quit") && is_quit(b"quit\n") && is_quit(b"quit\r\n"));
+        assert!(!is_quit(b"quit it") && !is_quit(b"QUIT"));
+    }
+
+    #[test]
+    fn too_long_uppercase_falls_back_to_ascii() {
+        let message = "ŉ".repeat(30_000);
+        let reply = uppercase_reply(message.as_bytes(), 65_507, Log::new(true));
+        assert_eq!(reply, message.as_bytes());
+        assert_eq!(uppercase_reply(b"ab", 65_507, Log::new(true)), b"AB");
+    }
+}

@@ -1,0 +1,380 @@
+//! lab-udp end to end: the real binaries, on `--port 0`, talking over loopback.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::{SocketAddr, UdpSocket};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::testkit::{ServerProcess, Signal, WAIT, assert_error_line, python3_available, run};
+
+const BIN: &str = env!("CARGO_BIN_EXE_lab-udp");
+
+fn server(extra: &[&str]) -> ServerProcess {
+    let mut args = vec!["server", "--port", "0"];
+    args.extend_from_slice(extra);
+    ServerProcess::start(BIN, &args, 1)
+}
+
+fn client(server: SocketAddr, extra: &[&str], stdin: &[u8]) -> std::process::Output {
+    let port = server.port().to_string();
+    let host = server.ip().to_string();
+    let mut args = vec!["client", "--host", &host, "--port", &port];
+    args.extend_from_slice(extra);
+    run(BIN, &args, stdin)
+}
+
+/// One request on a fresh socket, as a raw test client.
+fn ask(server: SocketAddr, message: &[u8]) -> Vec<u8> {
+    let socket = common::net::udp_connected(server).unwrap();
+    socket.set_read_timeout(Some(WAIT)).unwrap();
+    socket.send(message).unwrap();
+    let mut reply = vec![0; 70_000];
+    let length = socket.recv(&mut reply).unwrap();
+    reply.truncate(length);
+    reply
+}
+
+#[test]
+fn one_shot_client_joins_its_words() {
+    let server = server(&[]);
+    let output = client(server.address(), &["hello", "there,", "straße"], b"");
+    assert!(output.status.success());
+    assert_eq!(output.stdout, "HELLO THERE, STRASSE\n".as_bytes());
+}
+
+#[test]
+fn piped_lines_each_get_a_reply_and_quit_ends_the_client() {
+    let server = server(&[]);
+    let output = client(server.address(), &[], b"one\r\ntwo\n\nquit\nnever sent\n");
+    assert!(output.status.success(), "{output:?}");
+    // No prompt when stdin is not a terminal; the empty line gets an empty reply.
+    assert_eq!(output.stdout, b"ONE\nTWO\n\n");
+    server.wait_for_line(": quit");
+}
+
+#[test]
+fn empty_datagram_gets_empty_reply() {
+    let server = server(&[]);
+    assert_eq!(ask(server.address(), b""), b"");
+}
+
+#[test]
+fn largest_datagram_round_trips_byte_exact() {
+    let server = server(&["--quiet"]);
+    let message: Vec<u8> = (0..65_507).map(|i| b"abcdefghij"[i % 10]).collect();
+    let reply = ask(server.address(), &message);
+    assert_eq!(reply, message.to_ascii_uppercase());
+
+    // The same through the client, as one line.
+    let mut line = message.clone();
+    line.push(b'\n');
+    let output = client(server.address(), &[], &line);
+    assert_eq!(&output.stdout[..65_507], &reply[..]);
+}
+
+#[test]
+fn invalid_utf8_passes_through_and_server_survives() {
+    let server = server(&[]);
+    assert_eq!(
+        ask(server.address(), b"stra\xc3\x9fe \xff\xfe"),
+        b"STRASSE \xff\xfe"
+    );
+    assert_eq!(ask(server.address(), b"alive"), b"ALIVE");
+}
+
+#[test]
+fn quit_is_answered_unless_exit_on_quit() {
+    let plain = server(&[]);
+    assert_eq!(ask(plain.address(), b"quit"), b"QUIT");
+
+    let mut stopping = server(&["--exit-on-quit"]);
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.send_to(b"quit\n", stopping.address()).unwrap();
+    stopping.wait_for_line("Terminate server ...");
+    assert!(stopping.wait_exit().success());
+}
+
+#[test]
+fn closed_port_is_reported_at_once() {
+    let closed = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let address = closed.local_addr().unwrap();
+    drop(closed);
+    let started = Instant::now();
+    let output = client(address, &["--timeout", "2", "hello"], b"");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_error_line(&output, "connection refused");
+}
+
+#[test]
+fn silent_server_gives_no_reply_error_after_retries() {
+    let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let output = client(
+        silent.local_addr().unwrap(),
+        &["--timeout", "0.1", "--retries", "2", "x"],
+        b"",
+    );
+    let expected = format!(
+        "no reply from {} after 3 tries",
+        silent.local_addr().unwrap()
+    );
+    assert_error_line(&output, &expected);
+    let mut received = 0;
+    silent
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    while silent.recv(&mut [0; 8]).is_ok() {
+        received += 1;
+    }
+    assert_eq!(received, 3, "sent once and resent twice");
+}
+
+/// A server that loses the first datagram of `one`, answers its resend, and answers
+/// the lost one late, while the client already waits for its next message.
+#[test]
+fn lost_datagram_is_resent_and_late_reply_is_not_mismatched() {
+    let lossy = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let address = lossy.local_addr().unwrap();
+    let lossy_server = thread::spawn(move || {
+        let mut buffer = [0; 64];
+        let (_, first_try) = lossy.recv_from(&mut buffer).unwrap(); // "one", lost
+        let (length, second_try) = lossy.recv_from(&mut buffer).unwrap(); // "one" again
+        assert_eq!(&buffer[..length], b"one");
+        lossy.send_to(b"ONE", second_try).unwrap();
+        let (length, next) = lossy.recv_from(&mut buffer).unwrap(); // "two"
+        assert_eq!(&buffer[..length], b"two");
+        // The late reply to the lost try goes out before the real answer.
+        lossy.send_to(b"ONE (late)", first_try).unwrap();
+        lossy.send_to(b"TWO", next).unwrap();
+    });
+    let output = client(address, &["--timeout", "0.3"], b"one\ntwo\n");
+    lossy_server.join().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "ONE\nTWO\n");
+}
+
+#[test]
+fn ipv6_server_and_client() {
+    let server = server(&["--host", "::1"]);
+    assert_eq!(
+        server.address(),
+        format!("[::1]:{}", server.address().port())
+            .parse()
+            .unwrap()
+    );
+    let output = client(server.address(), &["over", "ipv6"], b"");
+    assert_eq!(output.stdout, b"OVER IPV6\n");
+}
+
+#[test]
+fn dual_stack_server_answers_ipv4_clients() {
+    let server = server(&["--host", "::"]);
+    let port = server.address().port();
+    let v4: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    assert_eq!(client(v4, &["four"], b"").stdout, b"FOUR\n");
+    let v6: SocketAddr = format!("[::1]:{port}").parse().unwrap();
+    assert_eq!(client(v6, &["six"], b"").stdout, b"SIX\n");
+}
+
+#[test]
+fn client_accepts_a_host_name() {
+    let server = server(&[]);
+    let port = server.address().port().to_string();
+    let output = run(
+        BIN,
+        &[
+            "client",
+            "--host",
+            "localhost",
+            "--port",
+            &port,
+            "by",
+            "name",
+        ],
+        b"",
+    );
+    assert_eq!(output.stdout, b"BY NAME\n");
+}
+
+fn assert_clean_stop(server: ServerProcess, signal: Signal) {
+    let (status, took, rest) = server.stop_with(signal);
+    assert!(status.success(), "{signal:?}: {status:?}");
+    assert!(took < Duration::from_secs(1), "{signal:?}: took {took:?}");
+    assert!(
+        rest.iter().any(|line| line.starts_with("shutting down:")),
+        "{rest:?}"
+    );
+}
+
+#[test]
+fn sigint_and_sigterm_stop_an_idle_server() {
+    assert_clean_stop(server(&[]), Signal::SIGINT);
+    assert_clean_stop(server(&[]), Signal::SIGTERM);
+}
+
+#[test]
+fn sigint_and_sigterm_stop_a_busy_server() {
+    for signal in [Signal::SIGINT, Signal::SIGTERM] {
+        let server = server(&["--quiet"]);
+        let address = server.address();
+        let stop = Arc::new(AtomicBool::new(false));
+        let flood = {
+            let stop = stop.clone();
+            thread::spawn(move || {
+                let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+                let deadline = Instant::now() + WAIT;
+                while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                    let _ = socket.send_to(b"busy busy busy", address);
+                }
+            })
+        };
+        assert_eq!(ask(address, b"x"), b"X");
+        assert_clean_stop(server, signal);
+        stop.store(true, Ordering::Relaxed);
+        flood.join().unwrap();
+    }
+}
+
+#[test]
+fn port_in_use_is_one_error_line() {
+    let taken = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let output = run(BIN, &["server", "--port", &port], b"");
+    assert_error_line(&output, "already in use: try another --port, or --port 0");
+}
+
+#[test]
+fn privileged_port_is_one_error_line() {
+    let is_root = Command::new("id").arg("-u").output().unwrap().stdout == b"0\n";
+    let output = if is_root {
+        // Root may bind any port: drop to nobody to see what a student sees.
+        run(
+            "setpriv",
+            &[
+                "--reuid",
+                "65534",
+                "--regid",
+                "65534",
+                "--clear-groups",
+                BIN,
+                "server",
+                "--port",
+                "80",
+            ],
+            b"",
+        )
+    } else {
+        run(BIN, &["server", "--port", "80"], b"")
+    };
+    assert_error_line(&output, "use a port of 1024 or more");
+}
+
+#[test]
+fn bad_host_and_bad_arguments() {
+    assert_error_line(
+        &run(BIN, &["client", "--host", "no-such-host.invalid", "x"], b""),
+        "cannot resolve host",
+    );
+    assert_error_line(
+        &run(BIN, &["server", "--host", "no-such-host.invalid"], b""),
+        "cannot resolve host",
+    );
+    let usage = run(BIN, &["client", "--timeout", "soon", "x"], b"");
+    assert_eq!(usage.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&usage.stderr).starts_with("error: "));
+    assert_eq!(
+        run(BIN, &["server", "--port", "70000"], b"").status.code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn check_passes_against_our_server() {
+    let server = server(&["--quiet"]);
+    let target = server.address().to_string();
+    let output = run(BIN, &["check", "--target", &target], b"");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(stdout.ends_with("8 passed, 0 failed\n"), "{stdout}");
+}
+
+/// A wrong server for `check` to catch: `mangle` makes its reply.
+fn wrong_server(mangle: fn(&[u8]) -> Vec<u8>) -> SocketAddr {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let address = socket.local_addr().unwrap();
+    thread::spawn(move || {
+        let mut buffer = vec![0; 65_536];
+        while let Ok((length, client)) = socket.recv_from(&mut buffer) {
+            let _ = socket.send_to(&mangle(&buffer[..length]), client);
+        }
+    });
+    address
+}
+
+#[test]
+fn check_fails_against_wrong_servers() {
+    let lowercasing = wrong_server(|message| message.to_ascii_lowercase());
+    let truncating =
+        wrong_server(|message| message[..message.len().min(2048)].to_ascii_uppercase());
+    for target in [lowercasing, truncating] {
+        let output = run(
+            BIN,
+            &["check", "--target", &target.to_string(), "--timeout", "0.5"],
+            b"",
+        );
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(!output.status.success(), "{stdout}");
+        assert!(stdout.contains("FAIL "), "{stdout}");
+    }
+}
+
+/// The course's UDPServer.py, as a student writes it (one `recvfrom(2048)`, `upper()`).
+const PYTHON_SERVER: &str = r#"
+from socket import *
+s = socket(AF_INET, SOCK_DGRAM)
+s.bind(('127.0.0.1', 0))
+print('listening on 127.0.0.1:%d (udp)' % s.getsockname()[1], flush=True)
+while True:
+    message, client = s.recvfrom(2048)
+    s.sendto(message.decode().upper().encode(), client)
+"#;
+
+/// The course's UDPClient.py: one message, one `recvfrom(2048)`.
+const PYTHON_CLIENT: &str = r#"
+import sys
+from socket import *
+c = socket(AF_INET, SOCK_DGRAM)
+c.settimeout(5)
+c.sendto(sys.argv[2].encode(), ('127.0.0.1', int(sys.argv[1])))
+reply, _ = c.recvfrom(2048)
+print(reply.decode())
+"#;
+
+#[test]
+fn our_client_against_a_python_course_server() {
+    if !python3_available() {
+        eprintln!("SKIPPED: python3 is not on this machine");
+        return;
+    }
+    let python = ServerProcess::start("python3", &["-c", PYTHON_SERVER], 1);
+    let output = client(python.address(), &[], "hello\nstraße\n".as_bytes());
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "HELLO\nSTRASSE\n");
+}
+
+#[test]
+fn python_course_client_against_our_server() {
+    if !python3_available() {
+        eprintln!("SKIPPED: python3 is not on this machine");
+        return;
+    }
+    let server = server(&[]);
+    let port = server.address().port().to_string();
+    let output = run("python3", &["-c", PYTHON_CLIENT, &port, "ﬁne straße"], b"");
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "FINE STRASSE\n");
+}
