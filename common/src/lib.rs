@@ -7,6 +7,8 @@
 //! - [`upper`]: uppercasing bytes exactly like Python's `str.upper()`, streaming.
 //! - [`session`]: the uppercase protocol of one TCP connection as a state machine
 //!   with no I/O (bare messages, lines, `quit`), driven by every TCP server.
+//! - [`connection`]: one client's session over a blocking socket (recv, protocol, send).
+//! - [`tcp_checks`]: the conformance checks of a TCP uppercase server.
 //! - [`shutdown`]: Ctrl-C / SIGTERM that really wakes a blocked `accept` or `recv`.
 //! - [`report`]: the server log and the shutdown summary.
 //! - [`input`]: a client's messages, from arguments or standard input.
@@ -16,11 +18,13 @@
 
 pub mod check;
 pub mod cli;
+pub mod connection;
 pub mod input;
 pub mod net;
 pub mod report;
 pub mod session;
 pub mod shutdown;
+pub mod tcp_checks;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod upper;

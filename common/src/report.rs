@@ -76,10 +76,16 @@ fn plural(count: u64) -> &'static str {
     if count == 1 { "" } else { "s" }
 }
 
+/// Shows bytes as readable text with control characters escaped (`straße\n`);
+/// bytes that are not UTF-8 show as U+FFFD.
+pub fn escaped(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).escape_debug().collect()
+}
+
 /// Shows received bytes in a log line: text as text (invalid UTF-8 as U+FFFD), control
 /// characters escaped, long messages cut.
 pub fn printable(bytes: &[u8]) -> String {
-    const SHOWN: usize = 200;
+    const SHOWN: usize = 72;
     let text = String::from_utf8_lossy(&bytes[..bytes.len().min(SHOWN)]);
     let mut shown: String = text.trim_end_matches(['\r', '\n']).escape_debug().collect();
     if bytes.len() > SHOWN {

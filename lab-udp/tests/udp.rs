@@ -378,3 +378,14 @@ fn python_course_client_against_our_server() {
     let output = run("python3", &["-c", PYTHON_CLIENT, &port, "ﬁne straße"], b"");
     assert_eq!(String::from_utf8_lossy(&output.stdout), "FINE STRASSE\n");
 }
+
+#[test]
+fn demo_shows_a_working_exchange() {
+    let output = run(BIN, &["demo"], b"");
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("client: receives \"STRASSE CAFÉ FISH\""),
+        "{stdout}"
+    );
+}

@@ -1,0 +1,127 @@
+//! One client's uppercase session over a blocking TCP socket: `recv`, hand the bytes
+//! to the protocol ([`Session`]), `send` the reply, until the client says `quit`,
+//! closes, goes idle, or the server shuts down.
+//!
+//! This is the loop inside the course's TCP server (`while True: recv, upper, send`),
+//! made robust. lab-tcp's iterative server runs it for one client at a time;
+//! lab-concurrent's thread, pool and fork models run it for many at once.
+
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::report::{Log, Stats, printable};
+use crate::session::{Next, Session};
+use crate::shutdown::Shutdown;
+
+/// How many bytes one `recv` may return; replies are at most three times as long.
+/// Memory per connection stays bounded whatever the client sends.
+pub const READ_BUFFER: usize = 16 * 1024;
+
+/// What a server needs to run a session: its idle timeout, log, counters, shutdown.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Close a connection that neither sends nor reads for this long (`None`: never).
+    pub idle_timeout: Option<Duration>,
+    /// The server's log.
+    pub log: Log,
+    /// The server's counters.
+    pub stats: Arc<Stats>,
+    /// The server's shutdown request: it ends a blocked `recv` too.
+    pub shutdown: Arc<Shutdown>,
+}
+
+impl Settings {
+    /// Settings from the command line: an idle timeout of zero means none.
+    pub fn new(idle_timeout: Duration, quiet: bool, shutdown: Arc<Shutdown>) -> Self {
+        Settings {
+            idle_timeout: (!idle_timeout.is_zero()).then_some(idle_timeout),
+            log: Log::new(quiet),
+            stats: Arc::new(Stats::default()),
+            shutdown,
+        }
+    }
+}
+
+/// How a session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// The client sent `quit`.
+    Quit,
+    /// The client closed its side (or the server is shutting down).
+    Closed,
+    /// Nothing moved in either direction for the idle timeout.
+    Idle,
+}
+
+/// Serves one client until its session ends, logging `New client connected` and
+/// `Client disconnected` around it. Never fails: whatever the client does, the
+/// caller goes on with the next one.
+pub fn serve_client(stream: TcpStream, peer: SocketAddr, settings: &Settings) {
+    let log = settings.log;
+    log.line(format_args!("New client connected from {peer}"));
+    settings.stats.client();
+    match serve(stream, peer, settings) {
+        Ok(Ending::Idle) => log.line(format_args!("Client {peer} idle too long: disconnected")),
+        Ok(_) => log.line(format_args!("Client disconnected ({peer})")),
+        // A reset, a broken pipe: the client's problem, not the server's.
+        Err(error) => log.line(format_args!("Client {peer} lost: {error}")),
+    }
+}
+
+/// The session loop. close(): `stream` is dropped on return, which closes the
+/// connection socket (the client's `recv` then returns 0).
+fn serve(mut stream: TcpStream, peer: SocketAddr, settings: &Settings) -> io::Result<Ending> {
+    let _registered = settings
+        .shutdown
+        .guard_stream(&stream)
+        .map_err(io::Error::other)?;
+    // The idle timeout counts both ways: a `recv` that waits too long, and a `send`
+    // stuck because the client never reads, both end the session.
+    stream.set_read_timeout(settings.idle_timeout)?;
+    stream.set_write_timeout(settings.idle_timeout)?;
+    let mut session = Session::new();
+    let mut buffer = vec![0; READ_BUFFER];
+    let mut reply = Vec::with_capacity(READ_BUFFER);
+    loop {
+        // recv(): whatever has arrived, from one byte to a buffer-full; a line may
+        // come in pieces, or many lines at once. 0 bytes means the client closed.
+        let received = match stream.read(&mut buffer) {
+            Ok(0) => {
+                // EOF (or a half-close): send what is still owed, then close.
+                reply.clear();
+                session.on_eof(&mut reply);
+                stream.write_all(&reply)?;
+                return Ok(Ending::Closed);
+            }
+            Ok(received) => received,
+            Err(error) if error.kind() == ErrorKind::Interrupted => continue,
+            Err(error) if is_timeout(&error) => return Ok(Ending::Idle),
+            Err(error) => return Err(error),
+        };
+        let data = &buffer[..received];
+        if !settings.log.is_quiet() {
+            settings
+                .log
+                .line(format_args!("{peer}: {}", printable(data)));
+        }
+        settings.stats.message();
+        reply.clear();
+        let next = session.on_read(data, &mut reply);
+        // send(): `write_all` repeats `send` until the kernel has taken every byte.
+        match stream.write_all(&reply) {
+            Ok(()) => {}
+            Err(error) if is_timeout(&error) => return Ok(Ending::Idle),
+            Err(error) => return Err(error),
+        }
+        if next == Next::Close {
+            return Ok(Ending::Quit);
+        }
+    }
+}
+
+/// A socket timeout shows as `WouldBlock` on Unix and `TimedOut` elsewhere.
+fn is_timeout(error: &io::Error) -> bool {
+    matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
+}

@@ -1,0 +1,89 @@
+//! The TCP uppercase server, iterative: one client at a time.
+//!
+//! Compare with the course's TCPServer.py: `socket(AF_INET, SOCK_STREAM)`, `bind`,
+//! `listen`, then `accept` in a loop. The listening socket only welcomes clients;
+//! each `accept` returns a new connection socket for one client. While that client
+//! is served, others wait in the listen backlog (lab-concurrent fixes that).
+
+use std::io::ErrorKind;
+use std::net::TcpListener;
+use std::process::ExitCode;
+use std::thread;
+use std::time::Duration;
+
+use anyhow::Result;
+use common::cli::parse_seconds;
+use common::connection::{self, Settings};
+use common::net;
+use common::report::Log;
+use common::shutdown::Shutdown;
+
+use crate::Endpoint;
+
+/// Command-line options of `lab-tcp server`.
+#[derive(clap::Args, Debug)]
+pub struct Options {
+    #[command(flatten)]
+    endpoint: Endpoint,
+    /// Close a connection that neither sends nor reads for this many seconds (0: never)
+    #[arg(long, value_parser = parse_seconds, default_value = "300")]
+    idle_timeout: Duration,
+    /// Print only the listening line, errors and the shutdown summary
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+/// `lab-tcp server`: listen, then serve clients one after another until Ctrl-C.
+pub fn run(options: &Options) -> Result<ExitCode> {
+    let shutdown = Shutdown::on_signals()?;
+    let listener = listen(&options.endpoint)?;
+    let settings = Settings::new(options.idle_timeout, options.quiet, shutdown);
+    serve(&listener, &settings)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Creates the listening socket, then prints the listening line.
+pub fn listen(endpoint: &Endpoint) -> Result<TcpListener> {
+    let address = endpoint.bind_address()?;
+    // socket(): a stream socket (SOCK_STREAM, TCP) for IPv4 or IPv6.
+    let socket = net::tcp_socket(address)?;
+    // bind(): claim the port on that address.
+    net::bind(&socket, address)?;
+    // listen(): make it a welcoming socket; the kernel completes handshakes and
+    // queues new connections (the backlog) until we accept them.
+    let listener = net::listen(socket)?;
+    net::announce(listener.local_addr()?, "tcp");
+    Ok(listener)
+}
+
+/// Accepts and serves clients, one at a time, until a shutdown is requested.
+pub fn serve(listener: &TcpListener, settings: &Settings) -> Result<()> {
+    let shutdown = &settings.shutdown;
+    shutdown.wake_listener(listener)?;
+    // Checked before each wait too: a request may come before the listener was registered.
+    while !shutdown.is_requested() {
+        // accept(): wait for the next client's connection; it gets a socket of its own.
+        let accepted = listener.accept();
+        if shutdown.is_requested() {
+            break;
+        }
+        match accepted {
+            Ok((connection, peer)) => connection::serve_client(connection, peer, settings),
+            Err(error) => back_off_after(&error, settings.log),
+        }
+    }
+    // close(): the listening socket is closed when the caller drops it.
+    settings.stats.print_summary();
+    Ok(())
+}
+
+/// A failed `accept` never stops the server. Out of file descriptors (EMFILE), it
+/// pauses before trying again rather than spinning; a connection reset while it
+/// waited in the backlog (ECONNABORTED) is simply skipped.
+pub fn back_off_after(error: &std::io::Error, log: Log) {
+    if error.kind() == ErrorKind::ConnectionAborted {
+        return;
+    }
+    log.warn(format_args!("accept failed: {error}; retrying in 100 ms"));
+    thread::sleep(Duration::from_millis(100));
+}
