@@ -12,6 +12,8 @@
 //! - [`shutdown`]: Ctrl-C / SIGTERM that really wakes a blocked `accept` or `recv`.
 //! - [`report`]: the server log and the shutdown summary.
 //! - [`input`]: a client's messages, from arguments or standard input.
+//! - [`line_client`]: a TCP client's exchange of one line for one reply.
+//! - [`udp_client`]: a UDP client's request with timeout and retries.
 //! - [`check`]: the runner behind every lab's `check` subcommand.
 //! - [`cli`]: durations in seconds, printing replies, `error: ...` and exit codes.
 //! - `testkit` (feature `testkit`): spawning lab binaries in end-to-end tests.
@@ -20,6 +22,7 @@ pub mod check;
 pub mod cli;
 pub mod connection;
 pub mod input;
+pub mod line_client;
 pub mod net;
 pub mod report;
 pub mod session;
@@ -27,4 +30,5 @@ pub mod shutdown;
 pub mod tcp_checks;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+pub mod udp_client;
 pub mod upper;

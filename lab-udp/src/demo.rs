@@ -9,9 +9,9 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 use common::report::{Log, printable};
 use common::shutdown::Shutdown;
+use common::udp_client::UdpClient;
 use common::upper::uppercase;
 
-use crate::client::Client;
 use crate::{Endpoint, server};
 
 /// Runs the demo; exits 0 only if every reply was right.
@@ -28,7 +28,7 @@ pub fn run() -> Result<ExitCode> {
         thread::spawn(move || server::serve(&socket, false, Log::new(true), &server_shutdown));
 
     println!("server: waiting for datagrams on {address} (udp)");
-    let mut client = Client {
+    let mut client = UdpClient {
         servers: vec![address],
         timeout: Duration::from_secs(1),
         tries: 4,
