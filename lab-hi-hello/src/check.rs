@@ -1,0 +1,122 @@
+//! `lab-hi-hello check --target HOST:PORT --transport tcp|udp`: conformance checks of
+//! any hi-hello server.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use common::check::{Checks, expect_bytes};
+use common::cli::parse_seconds;
+use common::net;
+use common::tcp_checks::{connect, expect_closed, read_len};
+
+use crate::Transport;
+
+/// Command-line options of `lab-hi-hello check`.
+#[derive(clap::Args, Debug)]
+pub struct Options {
+    /// The server to check, as HOST:PORT
+    #[arg(long)]
+    target: String,
+    /// tcp or udp
+    #[arg(long, value_enum, default_value = "tcp")]
+    transport: Transport,
+    /// Seconds to wait for each connection and answer
+    #[arg(long, value_parser = parse_seconds, default_value = "2")]
+    timeout: Duration,
+}
+
+/// The requests every server must answer, and the answers.
+const GREETINGS: &[(&str, &[u8], &[u8])] = &[
+    ("`hi` is answered `hello`", b"hi\n", b"hello\n"),
+    ("case and white space are ignored", b"  HI \n", b"hello\n"),
+    (
+        "the reply keeps a CRLF line ending",
+        b"Hi\r\n",
+        b"hello\r\n",
+    ),
+    (
+        "a bare `hi` (no newline) gets a bare `hello`",
+        b"hi",
+        b"hello",
+    ),
+    (
+        "anything else is an unknown greeting",
+        b"hey there\n",
+        b"unknown greeting: hey there\n",
+    ),
+];
+
+/// More requests for UDP, where `bye` ends nothing.
+const UDP_ONLY: &[(&str, &[u8], &[u8])] = &[
+    ("`bye` is answered `goodbye`", b"bye", b"goodbye"),
+    (
+        "bytes that are not UTF-8 do not stop the server",
+        b"\xff\xfe",
+        b"unknown greeting: \xff\xfe",
+    ),
+];
+
+/// Runs every check for the chosen transport and prints the score.
+pub fn run(options: &Options) -> ExitCode {
+    let mut checks = Checks::new(options.timeout);
+    match net::resolve_target(&options.target) {
+        Ok(targets) => match options.transport {
+            Transport::Tcp => tcp_checks(&mut checks, targets[0]),
+            Transport::Udp => udp_checks(&mut checks, targets[0]),
+        },
+        Err(error) => checks.run("target resolves", move || Err(error)),
+    }
+    checks.finish()
+}
+
+fn tcp_checks(checks: &mut Checks, target: SocketAddr) {
+    let timeout = checks.timeout();
+    for &(name, request, expected) in GREETINGS {
+        checks.run(name, move || {
+            let mut conn = connect(target, timeout)?;
+            conn.write_all(request)?;
+            expect_bytes("answer", &read_len(&mut conn, expected.len())?, expected)
+        });
+    }
+    checks.run("one session serves many greetings", move || {
+        let mut conn = connect(target, timeout)?;
+        conn.write_all(b"hi\nhi\nyo\n")?;
+        let expected = b"hello\nhello\nunknown greeting: yo\n";
+        expect_bytes("answers", &read_len(&mut conn, expected.len())?, expected)
+    });
+    checks.run(
+        "`bye` is answered `goodbye` and ends the session",
+        move || {
+            let mut conn = connect(target, timeout)?;
+            conn.write_all(b"bye\n")?;
+            expect_bytes("answer", &read_len(&mut conn, 8)?, b"goodbye\n")?;
+            expect_closed(&mut conn)
+        },
+    );
+    checks.run(
+        "a client is served while another is connected and silent",
+        move || {
+            let _silent = connect(target, timeout)?;
+            let mut second = connect(target, timeout)?;
+            second.write_all(b"hi\n")?;
+            expect_bytes("answer", &read_len(&mut second, 6)?, b"hello\n")
+        },
+    );
+}
+
+fn udp_checks(checks: &mut Checks, target: SocketAddr) {
+    let timeout = checks.timeout();
+    for &(name, request, expected) in GREETINGS.iter().chain(UDP_ONLY) {
+        checks.run(name, move || {
+            let socket = net::udp_connected(target)?;
+            socket.set_read_timeout(Some(timeout))?;
+            socket.send(request)?;
+            let mut answer = [0; 2048];
+            let length = socket.recv(&mut answer).context("no answer")?;
+            expect_bytes("answer", &answer[..length], expected)
+        });
+    }
+}

@@ -1,0 +1,235 @@
+//! Peer to peer over UDP: no server and no client, two equals.
+//!
+//! Each peer `bind`s its own address (like a server) and sends to the other (like a
+//! client). Neither can assume the other is up, so each sends `hi` every 200 ms until
+//! it hears `hello`, and answers every `hi` with `hello`; whichever starts first just
+//! waits longer. Then each line typed on one is printed on the other.
+//!
+//! On the wire, one datagram each: `hi`, `hello`, `bye`, and `say <line>` for a line.
+
+use std::io::{BufRead, ErrorKind};
+use std::net::{SocketAddr, UdpSocket};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use common::cli::parse_seconds;
+use common::input::strip_line_ending;
+use common::net;
+use common::report::escaped;
+
+/// Command-line options of `lab-hi-hello peer`.
+#[derive(clap::Args, Debug)]
+pub struct Options {
+    /// This peer's address, e.g. 127.0.0.1:6001 (port 0: any free port)
+    #[arg(long)]
+    bind: String,
+    /// The other peer's address, e.g. 127.0.0.1:6002
+    #[arg(long)]
+    peer: String,
+    /// Seconds to wait for the other peer to answer before giving up
+    #[arg(long, value_parser = parse_seconds, default_value = "60")]
+    wait: Duration,
+}
+
+const HI: &[u8] = b"hi";
+const HELLO: &[u8] = b"hello";
+const BYE: &[u8] = b"bye";
+const SAY: &[u8] = b"say ";
+
+/// How often `hi` is resent while the other peer has not answered.
+const RESEND_EVERY: Duration = Duration::from_millis(200);
+
+/// `lab-hi-hello peer`: greet, then chat until `bye`, end of input, or the other side leaves.
+pub fn run(options: &Options) -> Result<ExitCode> {
+    let local = net::resolve_target(&options.bind)?[0];
+    let remote = net::resolve_target(&options.peer)?[0];
+    let mut peer = Peer::bind(local)?;
+    net::announce(peer.local_address()?, "udp");
+    peer.connect(remote)?;
+
+    // Ctrl-C: tell the other side, then leave quietly.
+    let farewell = peer.socket.try_clone()?;
+    ctrlc::set_handler(move || {
+        let _ = farewell.send(BYE);
+        std::process::exit(130);
+    })
+    .context("cannot install the Ctrl-C handler")?;
+
+    peer.greet(options.wait)?;
+    println!("connected to {remote}");
+
+    // Typing happens on a thread of its own, so lines from the other side print at once.
+    let input_ended = Arc::new(AtomicBool::new(false));
+    let typist = Peer {
+        socket: peer.socket.try_clone()?,
+        remote,
+    };
+    let ended = Arc::clone(&input_ended);
+    thread::spawn(move || {
+        for line in std::io::stdin().lock().split(b'\n') {
+            let Ok(line) = line else { break };
+            let line = strip_line_ending(line);
+            if line == BYE || typist.say(&line).is_err() {
+                break;
+            }
+        }
+        let _ = typist.socket.send(BYE);
+        ended.store(true, Ordering::SeqCst);
+    });
+
+    while !input_ended.load(Ordering::SeqCst) {
+        match peer.receive(RESEND_EVERY)? {
+            Event::Line(line) => println!("{remote}: {}", String::from_utf8_lossy(&line)),
+            Event::Bye => {
+                println!("{remote} said bye");
+                break;
+            }
+            Event::Nothing => {}
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One end of a peer-to-peer conversation.
+#[derive(Debug)]
+pub struct Peer {
+    socket: UdpSocket,
+    /// The other peer's address.
+    pub remote: SocketAddr,
+}
+
+/// What came from the other peer.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A line it typed.
+    Line(Vec<u8>),
+    /// It left.
+    Bye,
+    /// Nothing to show (a greeting, answered if needed, or nothing within the wait).
+    Nothing,
+}
+
+impl Peer {
+    /// socket() + bind(): this peer's own address, where the other one sends.
+    pub fn bind(local: SocketAddr) -> Result<Peer> {
+        let socket = net::udp_socket(local)?;
+        net::bind(&socket, local)?;
+        Ok(Peer {
+            socket: socket.into(),
+            remote: local,
+        })
+    }
+
+    /// The address this peer is bound to.
+    pub fn local_address(&self) -> Result<SocketAddr> {
+        Ok(self.socket.local_addr()?)
+    }
+
+    /// connect(): from now on only the other peer's datagrams are received, and
+    /// `send` needs no address.
+    pub fn connect(&mut self, remote: SocketAddr) -> Result<()> {
+        self.socket
+            .connect(remote)
+            .with_context(|| format!("cannot reach {remote}"))?;
+        self.remote = remote;
+        Ok(())
+    }
+
+    /// Sends `hi` until the other peer answers `hello` (answering its `hi`s meanwhile).
+    pub fn greet(&self, give_up_after: Duration) -> Result<()> {
+        let deadline = Instant::now() + give_up_after;
+        while Instant::now() < deadline {
+            // send(): may fail with "connection refused" while the other peer is not
+            // up yet (an ICMP port unreachable came back): expected, try again.
+            match self.socket.send(HI) {
+                Ok(_) => {}
+                Err(error) if error.kind() == ErrorKind::ConnectionRefused => {}
+                Err(error) => return Err(error.into()),
+            }
+            let resend_at = Instant::now() + RESEND_EVERY;
+            while let Some(left) = resend_at.checked_duration_since(Instant::now()) {
+                match self.recv(left)? {
+                    Some(datagram) if datagram == HELLO => return Ok(()),
+                    Some(datagram) if datagram == HI => {
+                        self.socket.send(HELLO).map(drop).or_else(ignore_refused)?
+                    }
+                    Some(_) => {}
+                    None => break,
+                }
+            }
+        }
+        bail!(
+            "no answer from the peer at {} within {:.0} s: start it with --bind {} --peer {}",
+            self.remote,
+            give_up_after.as_secs_f64(),
+            self.remote,
+            self.local_address()?
+        )
+    }
+
+    /// Sends one typed line.
+    pub fn say(&self, line: &[u8]) -> Result<()> {
+        self.socket.send(&[SAY, line].concat())?;
+        Ok(())
+    }
+
+    /// Waits up to `wait` for the other peer; answers its `hi` with `hello`.
+    pub fn receive(&self, wait: Duration) -> Result<Event> {
+        let Some(datagram) = self.recv(wait)? else {
+            return Ok(Event::Nothing);
+        };
+        if datagram == HI {
+            // It has not heard our hello yet: say it again.
+            self.socket.send(HELLO).map(drop).or_else(ignore_refused)?;
+            return Ok(Event::Nothing);
+        }
+        if datagram == BYE {
+            return Ok(Event::Bye);
+        }
+        match datagram.strip_prefix(SAY) {
+            Some(line) => Ok(Event::Line(line.to_vec())),
+            None => {
+                eprintln!(
+                    "warning: ignored an unknown datagram \"{}\"",
+                    escaped(&datagram)
+                );
+                Ok(Event::Nothing)
+            }
+        }
+    }
+
+    /// recv() with a timeout: `None` if nothing came (or only an ICMP refusal).
+    fn recv(&self, wait: Duration) -> Result<Option<Vec<u8>>> {
+        self.socket
+            .set_read_timeout(Some(wait.max(Duration::from_millis(1))))?;
+        let mut datagram = vec![0; 65_536];
+        match self.socket.recv(&mut datagram) {
+            Ok(length) => {
+                datagram.truncate(length);
+                Ok(Some(datagram))
+            }
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::ConnectionRefused
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+}
+
+/// A send refused because the other peer is (still, or no longer) down is not an error.
+fn ignore_refused(error: std::io::Error) -> std::io::Result<()> {
+    if error.kind() == ErrorKind::ConnectionRefused {
+        Ok(())
+    } else {
+        Err(error)
+    }
+}

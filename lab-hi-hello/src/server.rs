@@ -1,0 +1,252 @@
+//! The hi-hello server, over TCP (a thread per client) or UDP (one socket for all).
+//!
+//! The two `listen`/`bind` functions below are the lab's first written question in
+//! code: a *server* socket is bound to a known port and waits (TCP: `listen` and
+//! `accept`; UDP: `recvfrom`), while a *client* socket just `connect`s or sends from
+//! whatever port the system gives it (see `client.rs`).
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
+use std::time::Duration;
+
+use anyhow::Result;
+use common::cli::parse_seconds;
+use common::net;
+use common::report::{Log, Stats, printable};
+use common::shutdown::Shutdown;
+
+use crate::greeting::{Framer, Message};
+use crate::{Endpoint, Transport};
+
+/// Command-line options of `lab-hi-hello server`.
+#[derive(clap::Args, Debug)]
+pub struct Options {
+    #[command(flatten)]
+    endpoint: Endpoint,
+    /// tcp (a session per client) or udp (a datagram per message)
+    #[arg(long, value_enum, default_value = "tcp")]
+    transport: Transport,
+    /// Close a TCP connection that sends nothing for this many seconds (0: never)
+    #[arg(long, value_parser = parse_seconds, default_value = "300")]
+    idle_timeout: Duration,
+    /// Print only the listening line, errors and the shutdown summary
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+/// How long bytes without a newline wait for the rest of their line before they are
+/// answered as a bare message (the course clients never send a newline).
+const BARE_MESSAGE_WAIT: Duration = Duration::from_millis(150);
+
+/// At most this many TCP clients are served at once; more are closed at once, so a
+/// flood of connections cannot exhaust threads or memory.
+const MAX_CLIENTS: usize = 1024;
+
+/// Each client thread needs little stack: its buffers are on the heap.
+const CLIENT_THREAD_STACK: usize = 128 * 1024;
+
+/// What every client thread shares.
+struct Shared {
+    log: Log,
+    stats: Stats,
+    shutdown: Arc<Shutdown>,
+    idle_timeout: Option<Duration>,
+    active: AtomicUsize,
+}
+
+/// `lab-hi-hello server`: serve greetings until Ctrl-C.
+pub fn run(options: &Options) -> Result<ExitCode> {
+    let shutdown = Shutdown::on_signals()?;
+    let log = Log::new(options.quiet);
+    match options.transport {
+        Transport::Tcp => {
+            let listener = listen(&options.endpoint)?;
+            let idle = (!options.idle_timeout.is_zero()).then_some(options.idle_timeout);
+            serve_tcp(&listener, log, idle, shutdown)?;
+        }
+        Transport::Udp => {
+            let socket = bind_udp(&options.endpoint)?;
+            serve_udp(&socket, log, &shutdown)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The TCP server socket: socket, bind, listen.
+pub fn listen(endpoint: &Endpoint) -> Result<TcpListener> {
+    let address = endpoint.bind_address()?;
+    // socket(AF_INET/AF_INET6, SOCK_STREAM): a TCP socket.
+    let socket = net::tcp_socket(address)?;
+    // bind(): the server's well-known port, so clients know where to knock.
+    net::bind(&socket, address)?;
+    // listen(): this is now a welcoming socket; it never carries a conversation itself.
+    let listener = net::listen(socket)?;
+    net::announce(listener.local_addr()?, "tcp");
+    Ok(listener)
+}
+
+/// The UDP server socket: socket, bind. No listen, no accept.
+pub fn bind_udp(endpoint: &Endpoint) -> Result<UdpSocket> {
+    let address = endpoint.bind_address()?;
+    // socket(AF_INET/AF_INET6, SOCK_DGRAM): a UDP socket.
+    let socket = net::udp_socket(address)?;
+    // bind(): the server's well-known port; every client's datagrams arrive here.
+    net::bind(&socket, address)?;
+    let socket = UdpSocket::from(socket);
+    net::announce(socket.local_addr()?, "udp");
+    Ok(socket)
+}
+
+/// Accepts clients and serves each on a thread of its own, until shutdown.
+pub fn serve_tcp(
+    listener: &TcpListener,
+    log: Log,
+    idle_timeout: Option<Duration>,
+    shutdown: Arc<Shutdown>,
+) -> Result<()> {
+    shutdown.wake_listener(listener)?;
+    let shared = Arc::new(Shared {
+        log,
+        stats: Stats::default(),
+        shutdown,
+        idle_timeout,
+        active: AtomicUsize::new(0),
+    });
+    while !shared.shutdown.is_requested() {
+        // accept(): a new connection socket for the next client.
+        let accepted = listener.accept();
+        if shared.shutdown.is_requested() {
+            break;
+        }
+        let (connection, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(error) if error.kind() == ErrorKind::ConnectionAborted => continue,
+            Err(error) => {
+                // Out of file descriptors, say: pause instead of spinning, then go on.
+                log.warn(format_args!("accept failed: {error}; retrying in 100 ms"));
+                thread::sleep(Duration::from_millis(100));
+                continue;
+            }
+        };
+        if shared.active.fetch_add(1, Ordering::SeqCst) >= MAX_CLIENTS {
+            shared.active.fetch_sub(1, Ordering::SeqCst);
+            log.warn(format_args!(
+                "{MAX_CLIENTS} clients already: closing {peer}"
+            ));
+            continue; // dropping `connection` closes it
+        }
+        let for_thread = Arc::clone(&shared);
+        let spawned = thread::Builder::new()
+            .stack_size(CLIENT_THREAD_STACK)
+            .spawn(move || {
+                serve_client(connection, peer, &for_thread);
+                for_thread.active.fetch_sub(1, Ordering::SeqCst);
+            });
+        if let Err(error) = spawned {
+            shared.active.fetch_sub(1, Ordering::SeqCst);
+            log.warn(format_args!("cannot start a thread for {peer}: {error}"));
+        }
+    }
+    shared.stats.print_summary();
+    Ok(())
+}
+
+/// One client's session: greetings until `bye`, EOF, the idle timeout, or shutdown.
+fn serve_client(mut connection: TcpStream, peer: SocketAddr, shared: &Shared) {
+    let log = shared.log;
+    log.line(format_args!("New client connected from {peer}"));
+    shared.stats.client();
+    let Ok(_registered) = shared.shutdown.guard_stream(&connection) else {
+        return;
+    };
+    let mut framer = Framer::default();
+    let mut buffer = [0; 4096];
+    loop {
+        // While a partial message waits, wait only a moment for the rest of its line.
+        let wait = if framer.has_partial() {
+            Some(BARE_MESSAGE_WAIT)
+        } else {
+            shared.idle_timeout
+        };
+        if connection.set_read_timeout(wait).is_err() {
+            break;
+        }
+        // recv(): some bytes, 0 at EOF, or a timeout.
+        let messages = match connection.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(received) => framer.push(&buffer[..received]),
+            Err(error) if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                match framer.take_bare() {
+                    Some(bare) => vec![bare],
+                    None => {
+                        log.line(format_args!("Client {peer} idle too long"));
+                        break;
+                    }
+                }
+            }
+            Err(error) if error.kind() == ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        };
+        if answer_all(&mut connection, peer, &messages, shared) {
+            break;
+        }
+    }
+    log.line(format_args!("Client disconnected ({peer})"));
+    // close(): `connection` is dropped here.
+}
+
+/// Sends the reply to each message; true if the session ends (`bye`, or a failed send).
+fn answer_all(
+    connection: &mut TcpStream,
+    peer: SocketAddr,
+    messages: &[Message],
+    shared: &Shared,
+) -> bool {
+    for message in messages {
+        let (reply, ends) = message.reply();
+        if !shared.log.is_quiet() {
+            shared
+                .log
+                .line(format_args!("{peer}: {}", printable(&message.text)));
+        }
+        shared.stats.message();
+        // send(): write_all repeats send() until every byte is taken.
+        if connection.write_all(&reply).is_err() || ends {
+            return true;
+        }
+    }
+    false
+}
+
+/// Answers each datagram, until shutdown. One socket serves every client.
+pub fn serve_udp(socket: &UdpSocket, log: Log, shutdown: &Shutdown) -> Result<()> {
+    shutdown.wake_datagram_socket(socket)?;
+    let stats = Stats::default();
+    let mut datagram = vec![0; 65_536];
+    while !shutdown.is_requested() {
+        // recvfrom(): the next datagram, and who sent it.
+        let received = socket.recv_from(&mut datagram);
+        if shutdown.is_requested() {
+            break;
+        }
+        let Ok((length, client)) = received else {
+            continue;
+        };
+        let message = Message::from_datagram(&datagram[..length.min(crate::greeting::MAX_MESSAGE)]);
+        if !log.is_quiet() {
+            log.line(format_args!("{client}: {}", printable(&message.text)));
+        }
+        let (reply, _) = message.reply();
+        // sendto(): back to the sender's address.
+        if let Err(error) = socket.send_to(&reply, client) {
+            log.warn(format_args!("cannot reply to {client}: {error}"));
+        }
+        stats.message();
+    }
+    stats.print_summary();
+    Ok(())
+}

@@ -1,0 +1,315 @@
+//! lab-hi-hello end to end: the real binary on `--port 0` and ephemeral ports.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::tcp_checks::{expect_closed, read_len};
+use common::testkit::{ServerProcess, Signal, WAIT, assert_error_line, run};
+
+const BIN: &str = env!("CARGO_BIN_EXE_lab-hi-hello");
+
+fn server(transport: &str) -> ServerProcess {
+    ServerProcess::start(BIN, &["server", "--port", "0", "--transport", transport], 1)
+}
+
+fn connect(address: SocketAddr) -> TcpStream {
+    let conn = TcpStream::connect(address).unwrap();
+    conn.set_read_timeout(Some(WAIT)).unwrap();
+    conn
+}
+
+fn ask_udp(address: SocketAddr, message: &[u8]) -> Vec<u8> {
+    let socket = common::net::udp_connected(address).unwrap();
+    socket.set_read_timeout(Some(WAIT)).unwrap();
+    socket.send(message).unwrap();
+    let mut answer = vec![0; 4096];
+    let length = socket.recv(&mut answer).unwrap();
+    answer.truncate(length);
+    answer
+}
+
+#[test]
+fn tcp_hi_hello_bye_goodbye_bare_and_line_forms() {
+    let server = server("tcp");
+    let mut conn = connect(server.address());
+    conn.write_all(b"hi\n").unwrap();
+    assert_eq!(read_len(&mut conn, 6).unwrap(), b"hello\n");
+    conn.write_all(b"  HI \r\n").unwrap();
+    assert_eq!(read_len(&mut conn, 7).unwrap(), b"hello\r\n");
+    // Bare, as the course's Python client sends it: answered bare.
+    conn.write_all(b"hi").unwrap();
+    assert_eq!(read_len(&mut conn, 5).unwrap(), b"hello");
+    conn.write_all(b"whatever\n").unwrap();
+    assert_eq!(
+        read_len(&mut conn, 27).unwrap(),
+        b"unknown greeting: whatever\n"
+    );
+    conn.write_all(b"bye").unwrap();
+    assert_eq!(read_len(&mut conn, 7).unwrap(), b"goodbye");
+    expect_closed(&mut conn).unwrap();
+}
+
+#[test]
+fn tcp_greeting_split_over_segments_is_one_line() {
+    let server = server("tcp");
+    let mut conn = connect(server.address());
+    conn.set_nodelay(true).unwrap();
+    conn.write_all(b"h").unwrap();
+    thread::sleep(Duration::from_millis(20)); // its own segment, well within the bare wait
+    conn.write_all(b"i\n").unwrap();
+    assert_eq!(read_len(&mut conn, 6).unwrap(), b"hello\n");
+}
+
+#[test]
+fn udp_hi_hello_bye_goodbye_and_unknown() {
+    let server = server("udp");
+    assert_eq!(ask_udp(server.address(), b"hi"), b"hello");
+    assert_eq!(ask_udp(server.address(), b"Hi\n"), b"hello\n");
+    assert_eq!(ask_udp(server.address(), b"bye"), b"goodbye");
+    assert_eq!(
+        ask_udp(server.address(), b"hola"),
+        b"unknown greeting: hola"
+    );
+    assert_eq!(
+        ask_udp(server.address(), b"\xff"),
+        b"unknown greeting: \xff"
+    );
+}
+
+#[test]
+fn ten_tcp_clients_at_once() {
+    let server = server("tcp");
+    let clients: Vec<TcpStream> = (0..10).map(|_| connect(server.address())).collect();
+    // All ten are connected before any speaks: a one-at-a-time server would stall here.
+    for mut conn in clients.into_iter().rev() {
+        conn.write_all(b"hi\n").unwrap();
+        assert_eq!(read_len(&mut conn, 6).unwrap(), b"hello\n");
+    }
+}
+
+#[test]
+fn client_exits_zero_only_for_hello() {
+    let tcp = server("tcp");
+    let port = tcp.address().port().to_string();
+    let output = run(BIN, &["client", "--port", &port, "hi"], b"");
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(output.stdout, b"hello\n");
+    let output = run(BIN, &["client", "--port", &port], b"hi\nhey\nbye\n");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "hello\nunknown greeting: hey\ngoodbye\n"
+    );
+    assert!(output.status.success());
+
+    let udp = server("udp");
+    let port = udp.address().port().to_string();
+    let output = run(
+        BIN,
+        &["client", "--transport", "udp", "--port", &port, "hi"],
+        b"",
+    );
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(output.stdout, b"hello\n");
+
+    let wrong = wrong_server();
+    let output = run(
+        BIN,
+        &["client", "--port", &wrong.port().to_string(), "hi"],
+        b"",
+    );
+    assert_error_line(&output, "instead of 'hello'");
+}
+
+/// A server that answers everything with `Hello!`, for `check` and the client to catch.
+fn wrong_server() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            thread::spawn(move || {
+                let mut buffer = [0; 1024];
+                while let Ok(1..) = std::io::Read::read(&mut conn, &mut buffer) {
+                    if conn.write_all(b"Hello!\n").is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    address
+}
+
+#[test]
+fn check_passes_against_our_servers_and_fails_against_hello_bang() {
+    for transport in ["tcp", "udp"] {
+        let server = server(transport);
+        let target = server.address().to_string();
+        let output = run(
+            BIN,
+            &["check", "--target", &target, "--transport", transport],
+            b"",
+        );
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{transport}: {stdout}");
+        assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
+    }
+    let output = run(
+        BIN,
+        &[
+            "check",
+            "--target",
+            &wrong_server().to_string(),
+            "--timeout",
+            "0.5",
+        ],
+        b"",
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success(), "{stdout}");
+    assert!(stdout.contains("FAIL `hi` is answered `hello`"), "{stdout}");
+}
+
+#[test]
+fn sigint_exits_zero_within_a_second() {
+    for transport in ["tcp", "udp"] {
+        let server = server(transport);
+        let _connected = (transport == "tcp").then(|| connect(server.address()));
+        let (status, took, rest) = server.stop_with(Signal::SIGINT);
+        assert!(status.success(), "{transport}: {status:?}");
+        assert!(took < Duration::from_secs(1), "{transport}: {took:?}");
+        assert!(
+            rest.iter().any(|line| line.starts_with("shutting down:")),
+            "{rest:?}"
+        );
+    }
+}
+
+/// A peer process with its stdin open (for typing) and its stdout read line by line.
+struct PeerProcess {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Receiver<String>,
+}
+
+impl PeerProcess {
+    fn start(bind: SocketAddr, peer: SocketAddr) -> PeerProcess {
+        let mut child = Command::new(BIN)
+            .args([
+                "peer",
+                "--bind",
+                &bind.to_string(),
+                "--peer",
+                &peer.to_string(),
+                "--wait",
+                "10",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (sender, lines) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = sender.send(line);
+            }
+        });
+        let stdin = child.stdin.take();
+        PeerProcess {
+            child,
+            stdin,
+            lines,
+        }
+    }
+
+    fn expect_line(&self, expected: &str) {
+        let deadline = Instant::now() + WAIT;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line == expected => return,
+                Ok(_) => continue,
+                Err(_) => break,
+            }
+        }
+        panic!("the peer never printed {expected:?}");
+    }
+
+    fn type_line(&mut self, line: &str) {
+        writeln!(self.stdin.as_mut().unwrap(), "{line}").unwrap();
+    }
+
+    /// Ends its input (EOF): it says bye and exits.
+    fn finish(&mut self) -> std::process::ExitStatus {
+        drop(self.stdin.take());
+        wait_exit(&mut self.child)
+    }
+}
+
+impl Drop for PeerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "the peer did not exit");
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A free UDP port on loopback: bound by the system, then released for the peer.
+fn free_udp_address() -> SocketAddr {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+fn peers_greet_and_talk(second_starts_after: Duration) {
+    let (a, b) = (free_udp_address(), free_udp_address());
+    let mut first = PeerProcess::start(a, b);
+    first.expect_line(&format!("listening on {a} (udp)"));
+    // The first peer is alone: its `hi`s are refused (ICMP) until the second starts.
+    thread::sleep(second_starts_after);
+    let mut second = PeerProcess::start(b, a);
+    first.expect_line(&format!("connected to {b}"));
+    second.expect_line(&format!("connected to {a}"));
+    first.type_line("hello from the first");
+    second.expect_line(&format!("{a}: hello from the first"));
+    second.type_line("and back from the second");
+    first.expect_line(&format!("{b}: and back from the second"));
+    assert!(first.finish().success());
+    second.expect_line(&format!("{a} said bye"));
+    assert!(wait_exit(&mut second.child).success());
+}
+
+#[test]
+fn peers_started_together_greet_and_exchange_lines() {
+    peers_greet_and_talk(Duration::ZERO);
+}
+
+#[test]
+fn peers_greet_when_the_second_starts_a_second_later() {
+    peers_greet_and_talk(Duration::from_secs(1));
+}
+
+#[test]
+fn demo_runs_every_part() {
+    let output = run(BIN, &["demo"], b"");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(stdout.contains("receives \"hello\""), "{stdout}");
+    assert!(stdout.contains("hi bob, no server between us"), "{stdout}");
+}
