@@ -5,6 +5,7 @@
 //! `common/src/line_client.rs` (TCP) and `common/src/udp_client.rs` (UDP).
 
 use std::io::IsTerminal;
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -40,27 +41,19 @@ pub struct Options {
 pub fn run(options: &Options) -> Result<ExitCode> {
     exit_quietly_on_ctrl_c();
     let addresses = options.endpoint.resolve()?;
-    let mut ask: Box<dyn FnMut(&[u8]) -> Result<Vec<u8>>> = match options.transport {
+    let mut server = match options.transport {
         Transport::Tcp => {
             // connect(): the client socket gets a system-chosen port; no bind needed.
             let stream = net::connect_any(&addresses, options.timeout)?;
-            let server = stream.peer_addr()?;
-            let timeout = options.timeout;
-            let mut connection = LineConnection::new(stream, timeout, false)?;
-            Box::new(move |message| {
-                connection
-                    .request(message)
-                    .map_err(|failure| failure.explain(server, timeout))
-            })
+            let address = stream.peer_addr()?;
+            let connection = LineConnection::new(stream, options.timeout, false)?;
+            Server::Tcp(connection, address, options.timeout)
         }
-        Transport::Udp => {
-            let mut client = UdpClient {
-                servers: addresses,
-                timeout: options.timeout,
-                tries: options.retries.saturating_add(1),
-            };
-            Box::new(move |message| client.request(message))
-        }
+        Transport::Udp => Server::Udp(UdpClient {
+            servers: addresses,
+            timeout: options.timeout,
+            tries: options.retries.saturating_add(1),
+        }),
     };
     let mut messages = if options.message.is_empty() && std::io::stdin().is_terminal() {
         Messages::new(&["hi".to_owned()], "")
@@ -68,7 +61,7 @@ pub fn run(options: &Options) -> Result<ExitCode> {
         Messages::new(&options.message, "")
     };
     while let Some(message) = messages.next_message()? {
-        let reply = ask(&message)?;
+        let reply = server.ask(&message)?;
         print_reply(&reply)?;
         if message.trim_ascii().eq_ignore_ascii_case(b"hi") && reply != b"hello" {
             bail!(
@@ -78,4 +71,24 @@ pub fn run(options: &Options) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The server, over the chosen transport.
+enum Server {
+    /// A TCP connection: one line out, one line back.
+    Tcp(LineConnection, SocketAddr, Duration),
+    /// UDP: one datagram out, one back, resent if lost.
+    Udp(UdpClient),
+}
+
+impl Server {
+    /// Sends one message and returns the answer.
+    fn ask(&mut self, message: &[u8]) -> Result<Vec<u8>> {
+        match self {
+            Server::Tcp(connection, address, timeout) => connection
+                .request(message)
+                .map_err(|failure| failure.explain(*address, *timeout)),
+            Server::Udp(client) => client.request(message),
+        }
+    }
 }
