@@ -1,0 +1,220 @@
+//! `lab-time-server check --target HOST:PORT --protocol P --transport T`: format and
+//! behaviour checks of any time server.
+
+use std::io::Read;
+use std::net::{SocketAddr, TcpStream};
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, Local, NaiveTime, Timelike};
+use common::check::{Checks, expect_eq};
+use common::cli::parse_seconds;
+use common::net;
+
+use crate::protocol::{self, NtpTimestamp};
+use crate::{Protocol, Transport};
+
+/// Command-line options of `lab-time-server check`.
+#[derive(clap::Args, Debug)]
+pub struct Options {
+    /// The server to check, as HOST:PORT
+    #[arg(long)]
+    target: String,
+    /// Which protocol the server speaks
+    #[arg(long, value_enum, default_value = "daytime")]
+    pub protocol: Protocol,
+    /// tcp or udp
+    #[arg(long, value_enum, default_value = "tcp")]
+    pub transport: Transport,
+    /// Seconds to wait for each connection and reply
+    #[arg(long, value_parser = parse_seconds, default_value = "2")]
+    timeout: Duration,
+}
+
+/// How far a server's clock may be from ours and still pass.
+const TOLERANCE_SECONDS: i64 = 5;
+
+/// Runs the checks for the protocol and transport, and prints the score.
+pub fn run(options: &Options) -> ExitCode {
+    let mut checks = Checks::new(options.timeout);
+    let target = match net::resolve_target(&options.target) {
+        Ok(targets) => targets[0],
+        Err(error) => {
+            checks.run("target resolves", move || Err(error));
+            return checks.finish();
+        }
+    };
+    let timeout = options.timeout;
+    let udp = options.transport == Transport::Udp || options.protocol == Protocol::Sntp;
+    let fetch = move || {
+        if udp {
+            ask_udp(target, b"\n", timeout)
+        } else {
+            read_whole_reply(target, timeout)
+        }
+    };
+    match options.protocol {
+        Protocol::Daytime => {
+            checks.run(
+                "the reply is one printable ASCII line ending CRLF",
+                move || {
+                    let reply = fetch()?;
+                    let Some(line) = reply.strip_suffix(b"\r\n") else {
+                        bail!(
+                            "the reply does not end with CRLF: \"{}\"",
+                            reply.escape_ascii()
+                        );
+                    };
+                    if line.is_empty() || !line.iter().all(|b| (b' '..=b'~').contains(b)) {
+                        bail!(
+                            "not one line of printable ASCII: \"{}\"",
+                            reply.escape_ascii()
+                        );
+                    }
+                    Ok(())
+                },
+            );
+            checks.run(
+                "the time is ctime, RFC 3339 or RFC 2822, near our clock",
+                move || {
+                    let reply = fetch()?;
+                    daytime_near_now(String::from_utf8_lossy(&reply).trim_end())
+                },
+            );
+        }
+        Protocol::Time => {
+            checks.run("the reply is exactly 4 bytes", move || {
+                expect_eq("reply length", fetch()?.len(), 4)
+            });
+            checks.run("the time is within 5 s of our clock", move || {
+                let reply = fetch()?;
+                let seconds = <[u8; 4]>::try_from(reply.as_slice()).context("not 4 bytes")?;
+                let theirs =
+                    protocol::rfc868_to_time(u32::from_be_bytes(seconds), SystemTime::now());
+                near_now(theirs)
+            });
+        }
+        Protocol::Sntp => sntp_checks(&mut checks, target, timeout),
+    }
+    if !udp {
+        checks.run(
+            "the server closes the connection after the time",
+            move || read_whole_reply(target, timeout).map(drop),
+        );
+    }
+    checks.finish()
+}
+
+fn sntp_checks(checks: &mut Checks, target: SocketAddr, timeout: Duration) {
+    checks.run("the reply is a 48-byte mode-4 packet", move || {
+        let (reply, _) = sntp_exchange(target, 4, timeout)?;
+        expect_eq("reply length", reply.len(), protocol::NTP_PACKET)?;
+        expect_eq("mode", reply[0] & 0b111, protocol::MODE_SERVER)
+    });
+    checks.run(
+        "originate is our transmit timestamp; version is copied",
+        move || {
+            let (reply, sent) = sntp_exchange(target, 3, timeout)?;
+            let parsed = protocol::parse_sntp_reply(&reply).context("reply too short")?;
+            expect_eq("originate", parsed.originate, sent)?;
+            expect_eq("version", (reply[0] >> 3) & 0b111, 3)
+        },
+    );
+    checks.run(
+        "stratum is not 0 and the transmit time is near our clock",
+        move || {
+            let (reply, _) = sntp_exchange(target, 4, timeout)?;
+            let parsed = protocol::parse_sntp_reply(&reply).context("reply too short")?;
+            if parsed.stratum == 0 {
+                bail!("stratum 0: a kiss-o'-death, clients must not use this reply");
+            }
+            near_now(parsed.transmit.to_system_time(SystemTime::now()))
+        },
+    );
+    checks.run("a malformed request gets no reply", move || {
+        match ask_udp(
+            target,
+            b"not an NTP packet",
+            timeout.min(Duration::from_millis(500)),
+        ) {
+            Ok(reply) => bail!(
+                "got {} bytes back: malformed requests must be dropped",
+                reply.len()
+            ),
+            Err(_) => Ok(()),
+        }
+    });
+}
+
+/// Connects, reads until the server closes (bounded), returns the reply.
+fn read_whole_reply(target: SocketAddr, timeout: Duration) -> Result<Vec<u8>> {
+    let stream = TcpStream::connect_timeout(&target, timeout).context("cannot connect")?;
+    stream.set_read_timeout(Some(timeout))?;
+    let mut reply = Vec::new();
+    stream
+        .take(1024)
+        .read_to_end(&mut reply)
+        .context("the server did not close the connection after its reply")?;
+    Ok(reply)
+}
+
+fn ask_udp(target: SocketAddr, request: &[u8], timeout: Duration) -> Result<Vec<u8>> {
+    let socket = net::udp_connected(target)?;
+    socket.set_read_timeout(Some(timeout))?;
+    socket.send(request)?;
+    let mut reply = vec![0; 2048];
+    let length = socket.recv(&mut reply).context("no reply")?;
+    reply.truncate(length);
+    Ok(reply)
+}
+
+/// One SNTP request of `version`; returns the reply and our transmit timestamp.
+fn sntp_exchange(
+    target: SocketAddr,
+    version: u8,
+    timeout: Duration,
+) -> Result<(Vec<u8>, NtpTimestamp)> {
+    let sent = NtpTimestamp::from_system_time(SystemTime::now());
+    let mut request = protocol::sntp_request(sent);
+    request[0] = (version << 3) | protocol::MODE_CLIENT;
+    Ok((ask_udp(target, &request, timeout)?, sent))
+}
+
+fn near_now(theirs: SystemTime) -> Result<()> {
+    let theirs: DateTime<Local> = theirs.into();
+    let off = (theirs - Local::now()).num_seconds();
+    if off.abs() > TOLERANCE_SECONDS {
+        bail!("{off} s away from our clock");
+    }
+    Ok(())
+}
+
+/// A daytime line in one of the three forms, near our clock. ctime carries no time
+/// zone, so only its minutes and seconds are held against our clock.
+fn daytime_near_now(text: &str) -> Result<()> {
+    if let Ok(time) =
+        DateTime::parse_from_rfc3339(text).or_else(|_| DateTime::parse_from_rfc2822(text))
+    {
+        return near_now(time.into());
+    }
+    let ctime_clock = text
+        .split_whitespace()
+        .nth(3)
+        .and_then(|clock| NaiveTime::parse_from_str(clock, "%H:%M:%S").ok());
+    let well_formed = chrono::NaiveDateTime::parse_from_str(text, "%a %b %e %H:%M:%S %Y").is_ok();
+    let (Some(clock), true) = (ctime_clock, well_formed) else {
+        bail!("\"{text}\" is not ctime, RFC 3339 or RFC 2822");
+    };
+    let now = Local::now();
+    let in_hour = |minute: u32, second: u32| i64::from(minute * 60 + second);
+    let off = (in_hour(clock.minute(), clock.second()) - in_hour(now.minute(), now.second()))
+        .rem_euclid(3600);
+    if off.min(3600 - off) > TOLERANCE_SECONDS {
+        bail!(
+            "minutes and seconds are {}s away from our clock",
+            off.min(3600 - off)
+        );
+    }
+    Ok(())
+}

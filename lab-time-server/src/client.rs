@@ -1,0 +1,174 @@
+//! The time client: asks a server for the time and says how far off the local clock is.
+//!
+//! Over TCP it connects and reads until the server closes (the whole reply, however
+//! many segments it takes: not one 1024-byte `recv` as in the course's client). Over
+//! UDP it sends one datagram and waits for one back, resending if it is lost.
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, Local};
+use common::cli::parse_seconds;
+use common::net;
+use common::shutdown::exit_quietly_on_ctrl_c;
+use common::udp_client::UdpClient;
+
+use crate::protocol::{self, DaytimeFormat, NtpTimestamp};
+use crate::{Endpoint, Protocol, Transport};
+
+/// Command-line options of `lab-time-server client`.
+#[derive(clap::Args, Debug)]
+pub struct Options {
+    #[command(flatten)]
+    endpoint: Endpoint,
+    /// Which protocol to speak
+    #[arg(long, value_enum, default_value = "daytime")]
+    pub protocol: Protocol,
+    /// tcp or udp (default: udp for SNTP, tcp otherwise)
+    #[arg(long, value_enum)]
+    pub transport: Option<Transport>,
+    /// Seconds to wait for the reply (UDP: before sending again)
+    #[arg(long, value_parser = parse_seconds, default_value = "2")]
+    timeout: Duration,
+    /// UDP: how many times to resend a request that got no reply
+    #[arg(long, default_value_t = 3)]
+    retries: u32,
+}
+
+/// No time reply is longer than this; a server that sends more is not a time server.
+const LONGEST_REPLY: u64 = 1024;
+
+/// What a query measured.
+#[derive(Debug)]
+pub struct Answer {
+    /// The server's time, as text.
+    pub time: String,
+    /// Round-trip delay and local clock offset in seconds (time and SNTP only).
+    pub delay_offset: Option<(f64, f64)>,
+}
+
+/// `lab-time-server client`: one query, printed like the course's client.
+pub fn run(options: &Options) -> Result<ExitCode> {
+    exit_quietly_on_ctrl_c();
+    let transport = options.transport.unwrap_or(match options.protocol {
+        Protocol::Sntp => Transport::Udp,
+        _ => Transport::Tcp,
+    });
+    let servers = options.endpoint.resolve()?;
+    let answer = query(
+        &servers,
+        options.protocol,
+        transport,
+        options.timeout,
+        options.retries,
+    )?;
+    println!("The time got from the server is {}", answer.time);
+    if let Some((delay, offset)) = answer.delay_offset {
+        println!(
+            "delay: {:.3} ms, offset: {:.3} ms",
+            delay * 1e3,
+            offset * 1e3
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Asks `servers` (each address in turn) for the time.
+pub fn query(
+    servers: &[SocketAddr],
+    protocol: Protocol,
+    transport: Transport,
+    timeout: Duration,
+    retries: u32,
+) -> Result<Answer> {
+    let sent = SystemTime::now();
+    let (reply, received) = match transport {
+        Transport::Udp => {
+            let request = match protocol {
+                Protocol::Sntp => {
+                    protocol::sntp_request(NtpTimestamp::from_system_time(sent)).to_vec()
+                }
+                // Daytime and time answer any datagram, even an empty one.
+                _ => Vec::new(),
+            };
+            let mut client = UdpClient {
+                servers: servers.to_vec(),
+                timeout,
+                tries: retries.saturating_add(1),
+            };
+            let reply = client.request(&request)?;
+            (reply, SystemTime::now())
+        }
+        _ => {
+            // connect(), then recv() until the server closes: the whole reply.
+            let stream = net::connect_any(servers, timeout)?;
+            stream.set_read_timeout(Some(timeout))?;
+            let mut reply = Vec::new();
+            stream
+                .take(LONGEST_REPLY)
+                .read_to_end(&mut reply)
+                .context("the server did not finish its reply in time")?;
+            (reply, SystemTime::now())
+        }
+    };
+    match protocol {
+        Protocol::Daytime => {
+            let text = String::from_utf8_lossy(&reply);
+            if text.trim().is_empty() {
+                bail!("the server sent an empty reply: is it a daytime server?");
+            }
+            Ok(Answer {
+                time: text.trim_end().to_owned(),
+                delay_offset: None,
+            })
+        }
+        Protocol::Time => {
+            let Ok(seconds) = <[u8; 4]>::try_from(reply.as_slice()) else {
+                bail!(
+                    "the server sent {} bytes; an RFC 868 time is exactly 4: is it a time server?",
+                    reply.len()
+                );
+            };
+            let server_time = protocol::rfc868_to_time(u32::from_be_bytes(seconds), received);
+            Ok(Answer {
+                time: local_ctime(server_time),
+                delay_offset: Some(protocol::cristian_offset(server_time, sent, received)),
+            })
+        }
+        Protocol::Sntp => {
+            let Some(parsed) = protocol::parse_sntp_reply(&reply) else {
+                bail!(
+                    "the server sent {} bytes; an SNTP reply has at least 48",
+                    reply.len()
+                );
+            };
+            if parsed.mode != protocol::MODE_SERVER || parsed.stratum == 0 {
+                bail!(
+                    "not a usable SNTP reply (mode {}, stratum {}): is it an SNTP server?",
+                    parsed.mode,
+                    parsed.stratum
+                );
+            }
+            if parsed.originate != NtpTimestamp::from_system_time(sent) {
+                bail!("the reply does not answer our request (its originate timestamp differs)");
+            }
+            let t2 = parsed.receive.to_system_time(received);
+            let t3 = parsed.transmit.to_system_time(received);
+            Ok(Answer {
+                time: local_ctime(t3),
+                delay_offset: Some(protocol::sntp_delay_offset(sent, t2, t3, received)),
+            })
+        }
+    }
+}
+
+/// A time in the daytime server's ctime form, local time, without the CRLF.
+fn local_ctime(time: SystemTime) -> String {
+    let local: DateTime<Local> = time.into();
+    protocol::daytime(&local, DaytimeFormat::Ctime)
+        .trim_end()
+        .to_owned()
+}

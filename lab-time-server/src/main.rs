@@ -1,0 +1,109 @@
+//! lab-time-server: time over the network. The course's time server (seed 003: send
+//! `ctime` and close, port 9999) and the standard protocols it comes from: daytime
+//! (RFC 867), time (RFC 868) and SNTP (RFC 4330), so real clients such as `rdate`
+//! can query it. See this lab's README.md.
+
+mod check;
+mod client;
+mod demo;
+mod protocol;
+mod server;
+
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+
+/// The course's time server port (the standard ports 13, 37 and 123 need root).
+const DEFAULT_PORT: u16 = 9999;
+
+/// `--host` and `--port`, defaulting to 127.0.0.1:9999.
+type Endpoint = common::net::Endpoint<DEFAULT_PORT>;
+
+/// Which time protocol.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    /// RFC 867: the time as a line of text
+    Daytime,
+    /// RFC 868: seconds since 1900 as 32 bits
+    Time,
+    /// RFC 4330: simple NTP, with timestamps to measure delay and offset (UDP only)
+    Sntp,
+}
+
+/// Which transport(s) carry it.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum Transport {
+    /// TCP: connect, receive the time, the server closes
+    Tcp,
+    /// UDP: send any datagram, receive one back
+    Udp,
+    /// TCP and UDP on the same port number (server only)
+    Both,
+}
+
+/// Time servers and clients: daytime, time and SNTP.
+#[derive(Parser)]
+#[command(name = "lab-time-server", version, long_about = ABOUT)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+const ABOUT: &str = "Time over the network: daytime (RFC 867), time (RFC 868), SNTP (RFC 4330).
+
+The server answers each TCP connection or UDP datagram with the current time and is
+done: no session, no state. The client prints the time it got; for time and SNTP also
+the round-trip delay and how far the local clock is from the server's.
+
+Try: lab-time-server server                               (daytime over TCP and UDP, port 9999)
+     lab-time-server client                               (The time got from the server is ...)
+     lab-time-server server --protocol sntp --port 1230
+     rdate -n -p -o 1230 127.0.0.1                        (a standard SNTP client)
+     lab-time-server demo";
+
+#[derive(Subcommand)]
+enum Command {
+    /// Answer time requests until Ctrl-C
+    Server(server::Options),
+    /// Ask a server for the time
+    Client(client::Options),
+    /// Every protocol, server and client, in one process
+    Demo,
+    /// Check any time server against its protocol
+    Check(check::Options),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(conflict) = transport_conflict(&cli.command) {
+        // A usage error, reported the way clap reports its own (exit status 2).
+        Cli::command()
+            .error(clap::error::ErrorKind::ArgumentConflict, conflict)
+            .exit();
+    }
+    common::cli::finish(match cli.command {
+        Command::Server(options) => server::run(&options),
+        Command::Client(options) => client::run(&options),
+        Command::Demo => demo::run(),
+        Command::Check(options) => Ok(check::run(&options)),
+    })
+}
+
+/// SNTP exists over UDP only; `both` is for servers.
+fn transport_conflict(command: &Command) -> Option<&'static str> {
+    let (protocol, transport, is_server) = match command {
+        Command::Server(options) => (options.protocol, Some(options.transport), true),
+        Command::Client(options) => (options.protocol, options.transport, false),
+        Command::Check(options) => (options.protocol, Some(options.transport), false),
+        Command::Demo => return None,
+    };
+    match (protocol, transport) {
+        (Protocol::Sntp, Some(Transport::Tcp)) => {
+            Some("SNTP runs over UDP only: use --transport udp")
+        }
+        (_, Some(Transport::Both)) if !is_server => {
+            Some("--transport both is for servers: choose tcp or udp")
+        }
+        _ => None,
+    }
+}
