@@ -125,3 +125,15 @@ fn serve(mut stream: TcpStream, peer: SocketAddr, settings: &Settings) -> io::Re
 fn is_timeout(error: &io::Error) -> bool {
     matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
 }
+
+/// What a server does when `accept` fails: never stop. A connection reset while it
+/// waited in the backlog (ECONNABORTED) is skipped; anything else, such as running out
+/// of file descriptors (EMFILE), is logged and followed by a short pause, so the
+/// server does not spin on an `accept` that keeps failing.
+pub fn survive_accept_error(error: &io::Error, log: Log) {
+    if error.kind() == ErrorKind::ConnectionAborted {
+        return;
+    }
+    log.warn(format_args!("accept failed: {error}; retrying in 100 ms"));
+    std::thread::sleep(Duration::from_millis(100));
+}

@@ -10,7 +10,8 @@
 //! - a listening socket: connect to it, so `accept` returns (the server then sees the
 //!   flag and stops instead of serving that connection);
 //! - a UDP socket: send it an empty datagram, so `recv_from` returns;
-//! - a connected TCP stream: `shutdown(SHUT_RDWR)`, so a blocked `read` returns 0.
+//! - a connected TCP stream: `shutdown(SHUT_RDWR)`, so a blocked `read` returns 0;
+//! - an event loop: its own wake-up call (e.g. a `mio::Waker`), registered as a callback.
 //!
 //! The flag is always set before the wake-up, so a server that checks it after every
 //! blocking call can never miss a request.
@@ -33,12 +34,24 @@ pub struct Shutdown {
     wakers: Mutex<Wakers>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct Wakers {
     listeners: Vec<SocketAddr>,
     datagram_sockets: Vec<SocketAddr>,
     streams: HashMap<u64, TcpStream>,
     next_stream_id: u64,
+    callbacks: Vec<Box<dyn Fn() + Send + Sync>>,
+}
+
+impl std::fmt::Debug for Wakers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Wakers")
+            .field("listeners", &self.listeners)
+            .field("datagram_sockets", &self.datagram_sockets)
+            .field("streams", &self.streams.len())
+            .field("callbacks", &self.callbacks.len())
+            .finish()
+    }
 }
 
 impl Shutdown {
@@ -77,6 +90,19 @@ impl Shutdown {
         for stream in wakers.streams.values() {
             let _ = stream.shutdown(Direction::Both);
         }
+        for wake in &wakers.callbacks {
+            wake();
+        }
+    }
+
+    /// Registers a wake-up call (an event loop's waker), run when a shutdown is
+    /// requested; run at once if it already was.
+    pub fn on_request(&self, wake: Box<dyn Fn() + Send + Sync>) {
+        let mut wakers = self.lock();
+        if self.is_requested() {
+            wake();
+        }
+        wakers.callbacks.push(wake);
     }
 
     /// Registers a listening socket, so that a request wakes a blocked `accept`.

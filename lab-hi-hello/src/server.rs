@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use common::cli::parse_seconds;
+use common::connection::survive_accept_error;
 use common::net;
 use common::report::{Log, Stats, printable};
 use common::shutdown::Shutdown;
@@ -124,11 +125,8 @@ pub fn serve_tcp(
         }
         let (connection, peer) = match accepted {
             Ok(accepted) => accepted,
-            Err(error) if error.kind() == ErrorKind::ConnectionAborted => continue,
             Err(error) => {
-                // Out of file descriptors, say: pause instead of spinning, then go on.
-                log.warn(format_args!("accept failed: {error}; retrying in 100 ms"));
-                thread::sleep(Duration::from_millis(100));
+                survive_accept_error(&error, log);
                 continue;
             }
         };

@@ -5,17 +5,14 @@
 //! each `accept` returns a new connection socket for one client. While that client
 //! is served, others wait in the listen backlog (lab-concurrent fixes that).
 
-use std::io::ErrorKind;
 use std::net::TcpListener;
 use std::process::ExitCode;
-use std::thread;
 use std::time::Duration;
 
 use anyhow::Result;
 use common::cli::parse_seconds;
 use common::connection::{self, Settings};
 use common::net;
-use common::report::Log;
 use common::shutdown::Shutdown;
 
 use crate::Endpoint;
@@ -69,21 +66,10 @@ pub fn serve(listener: &TcpListener, settings: &Settings) -> Result<()> {
         }
         match accepted {
             Ok((connection, peer)) => connection::serve_client(connection, peer, settings),
-            Err(error) => back_off_after(&error, settings.log),
+            Err(error) => connection::survive_accept_error(&error, settings.log),
         }
     }
     // close(): the listening socket is closed when the caller drops it.
     settings.stats.print_summary();
     Ok(())
-}
-
-/// A failed `accept` never stops the server. Out of file descriptors (EMFILE), it
-/// pauses before trying again rather than spinning; a connection reset while it
-/// waited in the backlog (ECONNABORTED) is simply skipped.
-pub fn back_off_after(error: &std::io::Error, log: Log) {
-    if error.kind() == ErrorKind::ConnectionAborted {
-        return;
-    }
-    log.warn(format_args!("accept failed: {error}; retrying in 100 ms"));
-    thread::sleep(Duration::from_millis(100));
 }

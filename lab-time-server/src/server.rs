@@ -3,7 +3,7 @@
 //! and the reason it can stay iterative (one accept or recvfrom at a time) and still
 //! serve hundreds of clients a second.
 
-use std::io::{ErrorKind, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -11,6 +11,7 @@ use std::thread;
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Result, bail};
+use common::connection::survive_accept_error;
 use common::net;
 use common::report::{Log, Stats};
 use common::shutdown::Shutdown;
@@ -139,13 +140,8 @@ fn serve_tcp(listener: &TcpListener, service: Service, shutdown: &Shutdown, stat
         }
         let (mut connection, client) = match accepted {
             Ok(accepted) => accepted,
-            Err(error) if error.kind() == ErrorKind::ConnectionAborted => continue,
             Err(error) => {
-                // Out of file descriptors, say: pause instead of spinning, then go on.
-                service
-                    .log
-                    .warn(format_args!("accept failed: {error}; retrying in 100 ms"));
-                thread::sleep(Duration::from_millis(100));
+                survive_accept_error(&error, service.log);
                 continue;
             }
         };
