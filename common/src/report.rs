@@ -57,6 +57,16 @@ impl Stats {
         self.messages.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Messages answered so far.
+    pub fn messages(&self) -> u64 {
+        self.messages.load(Ordering::Relaxed)
+    }
+
+    /// Adds messages answered elsewhere (by a child process).
+    pub fn add_messages(&self, count: u64) {
+        self.messages.fetch_add(count, Ordering::Relaxed);
+    }
+
     /// Prints the one summary line, `shutting down: ...`, always (even with `--quiet`).
     pub fn print_summary(&self) {
         let clients = self.clients.load(Ordering::Relaxed);

@@ -1,0 +1,60 @@
+//! `lab-concurrent check --target HOST:PORT`: lab-tcp's wire-rule checks plus
+//! concurrency: does the server serve a client while another one sits silent?
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Result;
+use common::check::{Checks, expect_bytes};
+use common::cli::parse_seconds;
+use common::net;
+use common::tcp_checks::{connect, read_len, run_protocol_checks};
+
+/// Command-line options of `lab-concurrent check`.
+#[derive(clap::Args, Debug)]
+pub struct Options {
+    /// The server to check, as HOST:PORT
+    #[arg(long)]
+    target: String,
+    /// Seconds to wait for each connection and reply
+    #[arg(long, value_parser = parse_seconds, default_value = "2")]
+    timeout: Duration,
+}
+
+/// How many clients the "at once" check opens.
+const AT_ONCE: usize = 20;
+
+/// Runs every check and prints the score.
+pub fn run(options: &Options) -> ExitCode {
+    let mut checks = Checks::new(options.timeout);
+    let target = match net::resolve_target(&options.target) {
+        Ok(targets) => targets[0],
+        Err(error) => {
+            checks.run("target resolves", move || Err(error));
+            return checks.finish();
+        }
+    };
+    run_protocol_checks(&mut checks, target);
+    let timeout = options.timeout;
+    checks.run("a second client is served while a first one is connected and silent", move || {
+        let _silent = connect(target, timeout)?;
+        let mut second = connect(target, timeout)?;
+        second.write_all(b"not blocked\n")?;
+        expect_bytes("reply", &read_len(&mut second, 12)?, b"NOT BLOCKED\n")
+    });
+    checks.run("20 clients at once all get correct replies", move || {
+        let clients = (0..AT_ONCE)
+            .map(|_| connect(target, timeout))
+            .collect::<Result<Vec<_>>>()?;
+        for (index, mut client) in clients.iter().enumerate() {
+            client.write_all(format!("client {index}\n").as_bytes())?;
+        }
+        for (index, mut client) in clients.into_iter().enumerate() {
+            let expected = format!("CLIENT {index}\n");
+            expect_bytes("reply", &read_len(&mut client, expected.len())?, expected.as_bytes())?;
+        }
+        Ok(())
+    });
+    checks.finish()
+}

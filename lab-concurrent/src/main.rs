@@ -1,0 +1,64 @@
+//! lab-concurrent: serving many clients. lab-tcp's uppercase protocol served by five
+//! models (iterative, thread, pool, fork, event), measured with one load generator,
+//! in the manner of Stevens' *UNIX Network Programming*, chapter 30.
+//!
+//! There is no client of its own: lab-tcp's client, `nc`, or the course's Python
+//! clients talk to it. See this lab's README.md.
+
+mod bench;
+mod check;
+mod demo;
+mod models;
+mod server;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// The CPE 314 servers' port.
+const DEFAULT_PORT: u16 = 50000;
+
+/// `--host` and `--port`, defaulting to 127.0.0.1:50000.
+type Endpoint = common::net::Endpoint<DEFAULT_PORT>;
+
+/// Five ways to serve many clients, and a load generator to compare them.
+#[derive(Parser)]
+#[command(name = "lab-concurrent", version, long_about = ABOUT)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+const ABOUT: &str = "Serving many clients: five server models over one protocol.
+
+The service is lab-tcp's uppercase protocol. --model chooses how clients are served:
+iterative (one at a time), thread (a thread each), pool (a fixed set of threads),
+fork (a process each) or event (one thread, non-blocking sockets, epoll/kqueue).
+`bench` loads any of them and prints messages per second and latency.
+
+Try: lab-concurrent server --model thread          (terminal 1)
+     lab-tcp client --port 50000                   (terminals 2, 3, ...)
+     lab-concurrent demo
+     lab-concurrent bench --duration 3";
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve clients with the chosen model until Ctrl-C
+    Server(server::Options),
+    /// Load a server (or each model in turn) and report throughput and latency
+    Bench(bench::Options),
+    /// An iterative and a threaded server side by side, with a silent client
+    Demo,
+    /// Check any uppercase server, including that it serves clients concurrently
+    Check(check::Options),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    common::cli::finish(match cli.command {
+        Command::Server(options) => server::run(&options),
+        Command::Bench(options) => bench::run(&options),
+        Command::Demo => demo::run(),
+        Command::Check(options) => Ok(check::run(&options)),
+    })
+}

@@ -1,0 +1,180 @@
+//! A process per client (seed 002's forked server; Stevens' tcpserv04).
+//!
+//! After `fork` the parent and the child each hold the connection and the listening
+//! socket. The child closes the listener and serves the client; the parent closes
+//! its copy of the connection (else the client never sees EOF when the child is done,
+//! and the parent runs out of descriptors) and goes back to `accept`. A child that
+//! exits stays a zombie until its parent `waitpid`s for it, so the parent reaps on
+//! every SIGCHLD, in a loop with WNOHANG (several children may have died per signal).
+//!
+//! `fork` copies only the calling thread: forking a process that has other threads
+//! (ctrlc's signal thread, say) leaves the child with locks nobody will release. So
+//! this model starts no thread at all. Signals set a flag and write a byte to a pipe
+//! (signal-hook's safe self-pipe); the parent `poll`s the listener and that pipe
+//! together, so a signal is never missed between a check and a blocking call.
+#![allow(unsafe_code)]
+
+use std::collections::HashSet;
+use std::io::{ErrorKind, Read};
+use std::os::fd::AsFd;
+use std::os::unix::net::{UnixDatagram, UnixStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use common::connection::{self, Settings, survive_accept_error};
+use common::report::Stats;
+use common::shutdown::Shutdown;
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, Signal};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::{ForkResult, Pid, fork};
+use signal_hook::consts::{SIGCHLD, SIGINT, SIGTERM};
+
+use super::{Config, turn_away_blocking};
+
+/// How long the children get to exit after SIGTERM before SIGKILL.
+const CHILDREN_GRACE: Duration = Duration::from_millis(500);
+
+/// Accepts clients and forks a child for each, until SIGINT/SIGTERM.
+pub fn serve(listener: std::net::TcpListener, config: &Config) -> Result<()> {
+    let settings = &config.settings;
+    let (signal_pipe, signal_writer) = UnixStream::pair()?;
+    signal_pipe.set_nonblocking(true)?;
+    signal_writer.set_nonblocking(true)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [SIGINT, SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))?;
+    }
+    for sig in [SIGINT, SIGTERM, SIGCHLD] {
+        signal_hook::low_level::pipe::register(sig, signal_writer.try_clone()?)?;
+    }
+    // Each child reports how many messages it answered, one datagram as it exits.
+    let (tally, tally_writer) = UnixDatagram::pair()?;
+    tally.set_nonblocking(true)?;
+    listener.set_nonblocking(true)?;
+
+    let mut children = HashSet::new();
+    while !stop.load(Ordering::SeqCst) {
+        // poll(): wait for a client to connect, or for a signal (a byte on the pipe).
+        let mut watched = [
+            PollFd::new(listener.as_fd(), PollFlags::POLLIN),
+            PollFd::new(signal_pipe.as_fd(), PollFlags::POLLIN),
+        ];
+        match poll(&mut watched, PollTimeout::NONE) {
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(error) => return Err(error).context("poll failed"),
+        }
+        drain(&signal_pipe);
+        reap(&mut children, &tally, settings);
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+        // accept(): non-blocking; the client may have gone already.
+        let (conn, peer) = match listener.accept() {
+            Ok(accepted) => accepted,
+            Err(error) if error.kind() == ErrorKind::WouldBlock => continue,
+            Err(error) => {
+                survive_accept_error(&error, settings.log);
+                continue;
+            }
+        };
+        if children.len() >= config.admission.limit() {
+            turn_away_blocking(conn, peer, settings.log);
+            continue;
+        }
+        // The accepted socket may inherit O_NONBLOCK (BSD): the child's loop blocks.
+        conn.set_nonblocking(false)?;
+        // SAFETY: this process has one thread (this model starts none, and the ctrlc
+        // handler is never installed), so the child's copy of memory is consistent.
+        match unsafe { fork() } {
+            Ok(ForkResult::Child) => {
+                restore_default_signals();
+                // The child never accepts: close its copy of the listening socket.
+                drop(listener);
+                // Fresh counters: the parent's, copied by fork, are not this child's.
+                let child_settings = Settings {
+                    shutdown: Shutdown::new(),
+                    stats: Arc::new(Stats::default()),
+                    ..settings.clone()
+                };
+                connection::serve_client(conn, peer, &child_settings);
+                let _ = tally_writer.send(&child_settings.stats.messages().to_be_bytes());
+                std::process::exit(0);
+            }
+            Ok(ForkResult::Parent { child }) => {
+                children.insert(child);
+                settings.stats.client();
+                // close(): the parent's copy of the connection; the child has its own.
+                drop(conn);
+            }
+            Err(error) => {
+                // EAGAIN: too many processes. That client is closed; the server goes on.
+                settings.log.warn(format_args!("fork failed: {error}; closing {peer}"));
+                drop(conn);
+            }
+        }
+    }
+    // close(): stop accepting, then end the children and reap every one.
+    drop(listener);
+    end_children(&mut children, &tally, settings);
+    settings.stats.print_summary();
+    Ok(())
+}
+
+/// Empties the signal pipe (one byte per signal delivered).
+fn drain(mut pipe: &UnixStream) {
+    let mut bytes = [0; 64];
+    while matches!(pipe.read(&mut bytes), Ok(read) if read > 0) {}
+}
+
+/// waitpid(-1, WNOHANG) until no child is left to reap: no zombie stays.
+fn reap(children: &mut HashSet<Pid>, tally: &UnixDatagram, settings: &Settings) {
+    loop {
+        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) | Err(_) => break,
+            Ok(status) => {
+                if let Some(pid) = status.pid() {
+                    children.remove(&pid);
+                }
+            }
+        }
+    }
+    collect_tally(tally, settings);
+}
+
+fn collect_tally(tally: &UnixDatagram, settings: &Settings) {
+    let mut count = [0; 8];
+    while let Ok(8) = tally.recv(&mut count) {
+        settings.stats.add_messages(u64::from_be_bytes(count));
+    }
+}
+
+/// SIGTERM to every child, a short grace, SIGKILL to the rest; all reaped.
+fn end_children(children: &mut HashSet<Pid>, tally: &UnixDatagram, settings: &Settings) {
+    for &child in children.iter() {
+        let _ = signal::kill(child, Signal::SIGTERM);
+    }
+    let deadline = Instant::now() + CHILDREN_GRACE;
+    while !children.is_empty() && Instant::now() < deadline {
+        reap(children, tally, settings);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    for &child in children.iter() {
+        let _ = signal::kill(child, Signal::SIGKILL);
+        let _ = waitpid(child, None);
+    }
+    children.clear();
+}
+
+/// In a child: the parent's signal handlers write to the parent's pipe; the child
+/// must die on SIGINT/SIGTERM like any program (Ctrl-C reaches the whole group).
+fn restore_default_signals() {
+    let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+    for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGCHLD] {
+        // SAFETY: installing the default action runs no code of ours in a handler.
+        let _ = unsafe { signal::sigaction(sig, &default) };
+    }
+}

@@ -1,0 +1,30 @@
+//! Iterative: one client at a time, on the main thread (seed 003's iterative server;
+//! Stevens' serv00). While a client is served, the next ones wait in the listen
+//! backlog: the kernel completes their handshakes, but nobody reads what they send.
+
+use std::net::TcpListener;
+
+use anyhow::Result;
+use common::connection::{self, survive_accept_error};
+
+use super::Config;
+
+/// Serves clients one after another until shutdown.
+pub fn serve(listener: &TcpListener, config: &Config) -> Result<()> {
+    let settings = &config.settings;
+    settings.shutdown.wake_listener(listener)?;
+    while !settings.shutdown.is_requested() {
+        // accept(): the next client, or wait for one.
+        let accepted = listener.accept();
+        if settings.shutdown.is_requested() {
+            break;
+        }
+        match accepted {
+            // Serve it to the end before accepting anyone else.
+            Ok((conn, peer)) => connection::serve_client(conn, peer, settings),
+            Err(error) => survive_accept_error(&error, settings.log),
+        }
+    }
+    settings.stats.print_summary();
+    Ok(())
+}

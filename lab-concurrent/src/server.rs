@@ -1,0 +1,95 @@
+//! `lab-concurrent server --model M`: the listening socket, then the chosen model.
+
+use std::net::TcpListener;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Result;
+use common::cli::parse_seconds;
+use common::connection::Settings;
+use common::net;
+use common::shutdown::Shutdown;
+
+use crate::Endpoint;
+use crate::models::{self, Admission, Config, Model};
+
+/// Command-line options of `lab-concurrent server`.
+#[derive(clap::Args, Debug)]
+pub struct Options {
+    #[command(flatten)]
+    pub endpoint: Endpoint,
+    /// How clients are served
+    #[arg(long, value_enum, default_value = "thread")]
+    pub model: Model,
+    /// Threads of the pool model (default: available parallelism x 4)
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Sessions held at once; one more is told `server busy` (default: 10,000 for
+    /// event and pool, 1,024 for the others)
+    #[arg(long)]
+    pub max_clients: Option<usize>,
+    /// Close a connection that neither sends nor reads for this many seconds (0: never)
+    #[arg(long, value_parser = parse_seconds, default_value = "300")]
+    pub idle_timeout: Duration,
+    /// Print only the listening line, errors and the shutdown summary
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// `lab-concurrent server`: listen, then serve with the chosen model until Ctrl-C.
+pub fn run(options: &Options) -> Result<ExitCode> {
+    raise_open_files_limit();
+    let listener = listen(options)?;
+    // The fork model must stay single-threaded, so it handles signals itself; the
+    // others use the shared Ctrl-C handling (which runs on a thread of its own).
+    let shutdown = if options.model == Model::Fork { Shutdown::new() } else { Shutdown::on_signals()? };
+    let config = Config {
+        settings: Settings::new(options.idle_timeout, options.quiet, shutdown),
+        admission: Admission::new(options.max_clients.unwrap_or(options.model.default_max_clients())),
+        workers: options.workers.unwrap_or_else(default_workers),
+    };
+    serve(options.model, listener, &config)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs one model on a listening socket until shutdown.
+pub fn serve(model: Model, listener: TcpListener, config: &Config) -> Result<()> {
+    match model {
+        Model::Iterative => models::iterative::serve(&listener, config),
+        Model::Thread => models::thread::serve(&listener, config),
+        Model::Pool => models::pool::serve(listener, config),
+        Model::Fork => models::fork::serve(listener, config),
+        Model::Event => models::event::serve(listener, config),
+    }
+}
+
+/// socket(), bind(), listen(), as in lab-tcp; the pool model's workers each listen
+/// on the same port, which `SO_REUSEPORT` allows.
+pub fn listen(options: &Options) -> Result<TcpListener> {
+    let address = options.endpoint.bind_address()?;
+    let socket = net::tcp_socket(address)?;
+    if options.model == Model::Pool {
+        socket.set_reuse_port(true)?;
+    }
+    net::bind(&socket, address)?;
+    let listener = net::listen(socket)?;
+    net::announce(listener.local_addr()?, "tcp");
+    Ok(listener)
+}
+
+/// Available parallelism x 4: workers of a pool may block on a slow client's write.
+fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(4, |cores| cores.get() * 4)
+}
+
+/// Every connection is a file descriptor: the usual soft limit (1,024) would cap a
+/// server at about 1,000 clients. Raise it to the hard limit, as C servers do.
+fn raise_open_files_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
+        && soft < hard
+        && let Err(error) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard)
+    {
+        eprintln!("warning: cannot raise the open-files limit from {soft} to {hard}: {error}");
+    }
+}
