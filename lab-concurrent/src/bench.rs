@@ -103,14 +103,22 @@ pub fn run(options: &Options) -> Result<ExitCode> {
             all_clean &= run_one(options, address, target)?;
         }
         None => {
-            let models = if options.models.is_empty() { Model::ALL.to_vec() } else { options.models.clone() };
+            let models = if options.models.is_empty() {
+                Model::ALL.to_vec()
+            } else {
+                options.models.clone()
+            };
             for model in models {
                 let server = LocalServer::start(model)?;
                 all_clean &= run_one(options, server.address, model.name())?;
             }
         }
     }
-    Ok(if all_clean { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if all_clean {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// Loads one server and prints its row; true if no error was seen.
@@ -123,12 +131,21 @@ fn run_one(options: &Options, address: SocketAddr, label: &str) -> Result<bool> 
         .chain([b'\n'])
         .collect();
     let reply = message.to_ascii_uppercase();
-    let _slow = if options.slow_client { Some(TcpStream::connect(address)?) } else { None };
+    let _slow = if options.slow_client {
+        Some(TcpStream::connect(address)?)
+    } else {
+        None
+    };
     let started = Instant::now();
     let plan = Plan {
         message,
         reply,
-        deadline: started + if options.messages.is_some() { Duration::from_secs(3600) } else { options.duration },
+        deadline: started
+            + if options.messages.is_some() {
+                Duration::from_secs(3600)
+            } else {
+                options.duration
+            },
         messages_per_client: options.messages,
     };
     let tally = if options.connect_per_message {
@@ -152,9 +169,17 @@ fn report(options: &Options, label: &str, tally: &Tally, elapsed: f64) {
         latencies[rank.clamp(1, latencies.len()) - 1]
     };
     let rate = tally.messages as f64 / elapsed;
-    let (p50, p99, max) = (percentile(50.0), percentile(99.0), latencies.last().copied().unwrap_or(0));
+    let (p50, p99, max) = (
+        percentile(50.0),
+        percentile(99.0),
+        latencies.last().copied().unwrap_or(0),
+    );
     if options.json {
-        let key = if options.target.is_some() { "target" } else { "model" };
+        let key = if options.target.is_some() {
+            "target"
+        } else {
+            "model"
+        };
         println!(
             "{{\"{key}\":\"{label}\",\"clients\":{},\"duration_s\":{elapsed:.3},\"messages\":{},\"msgs_per_s\":{rate:.1},\"p50_us\":{p50},\"p99_us\":{p99},\"max_us\":{max},\"errors\":{},\"connect_per_message\":{}}}",
             options.clients, tally.messages, tally.errors, options.connect_per_message
@@ -171,7 +196,8 @@ fn report(options: &Options, label: &str, tally: &Tally, elapsed: f64) {
 fn persistent(address: SocketAddr, clients: usize, threads: usize, plan: &Plan) -> Result<Tally> {
     let mut connections = Vec::with_capacity(clients);
     for _ in 0..clients {
-        let stream = TcpStream::connect(address).with_context(|| format!("cannot connect to {address}"))?;
+        let stream =
+            TcpStream::connect(address).with_context(|| format!("cannot connect to {address}"))?;
         stream.set_nodelay(true)?;
         stream.set_nonblocking(true)?;
         connections.push(stream);
@@ -244,12 +270,19 @@ impl PingClient {
                     self.received = end;
                     if self.received == plan.reply.len() {
                         let micros = self.sent_at.elapsed().as_micros();
-                        tally.latencies.push(u32::try_from(micros).unwrap_or(u32::MAX));
+                        tally
+                            .latencies
+                            .push(u32::try_from(micros).unwrap_or(u32::MAX));
                         tally.messages += 1;
                         self.done += 1;
-                        let more = plan.messages_per_client.is_none_or(|limit| self.done < limit);
+                        let more = plan
+                            .messages_per_client
+                            .is_none_or(|limit| self.done < limit);
                         if !more || Instant::now() >= plan.deadline {
+                            // Done: close at once, so a server that serves one client
+                            // at a time moves on to the next.
                             self.alive = false;
+                            let _ = self.stream.shutdown(std::net::Shutdown::Both);
                             return Ok(());
                         }
                         self.start(plan)?;
@@ -268,8 +301,11 @@ fn ping_pong(share: Vec<TcpStream>, plan: &Plan) -> Result<Tally> {
     let mut clients = Vec::with_capacity(share.len());
     for (index, stream) in share.into_iter().enumerate() {
         let mut stream = MioStream::from_std(stream);
-        poll.registry()
-            .register(&mut stream, Token(index), Interest::READABLE | Interest::WRITABLE)?;
+        poll.registry().register(
+            &mut stream,
+            Token(index),
+            Interest::READABLE | Interest::WRITABLE,
+        )?;
         clients.push(PingClient {
             stream,
             sent_at: Instant::now(),
@@ -326,12 +362,16 @@ fn connect_per_message(address: SocketAddr, clients: usize, plan: &Plan) -> Tall
             thread::spawn(move || {
                 let mut tally = Tally::default();
                 let mut done = 0;
-                while Instant::now() < plan.deadline && plan.messages_per_client.is_none_or(|limit| done < limit) {
+                while Instant::now() < plan.deadline
+                    && plan.messages_per_client.is_none_or(|limit| done < limit)
+                {
                     let started = Instant::now();
                     match one_connection(address, &plan) {
                         Ok(()) => {
                             let micros = started.elapsed().as_micros();
-                            tally.latencies.push(u32::try_from(micros).unwrap_or(u32::MAX));
+                            tally
+                                .latencies
+                                .push(u32::try_from(micros).unwrap_or(u32::MAX));
                             tally.messages += 1;
                         }
                         Err(_) => tally.errors += 1,
@@ -373,7 +413,8 @@ struct LocalServer {
 
 impl LocalServer {
     fn start(model: Model) -> Result<LocalServer> {
-        let program = std::env::current_exe().context("cannot find this program to start a server")?;
+        let program =
+            std::env::current_exe().context("cannot find this program to start a server")?;
         let mut child = Command::new(program)
             .args(["server", "--model", model.name(), "--port", "0", "--quiet"])
             .stdin(Stdio::null())
@@ -388,7 +429,9 @@ impl LocalServer {
             .strip_prefix("listening on ")
             .and_then(|rest| rest.split_whitespace().next())
             .and_then(|address| address.parse().ok())
-            .with_context(|| format!("the {} server did not start: {first_line:?}", model.name()))?;
+            .with_context(|| {
+                format!("the {} server did not start: {first_line:?}", model.name())
+            })?;
         Ok(LocalServer { child, address })
     }
 }
@@ -397,7 +440,10 @@ impl Drop for LocalServer {
     fn drop(&mut self) {
         // SIGTERM, as a user's Ctrl-C would; the server exits cleanly.
         if let Ok(pid) = i32::try_from(self.child.id()) {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM);
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGTERM,
+            );
         }
         let _ = self.child.wait();
     }

@@ -37,12 +37,15 @@ pub fn run(options: &Options) -> ExitCode {
     };
     run_protocol_checks(&mut checks, target);
     let timeout = options.timeout;
-    checks.run("a second client is served while a first one is connected and silent", move || {
-        let _silent = connect(target, timeout)?;
-        let mut second = connect(target, timeout)?;
-        second.write_all(b"not blocked\n")?;
-        expect_bytes("reply", &read_len(&mut second, 12)?, b"NOT BLOCKED\n")
-    });
+    checks.run(
+        "a second client is served while a first one is connected and silent",
+        move || {
+            let _silent = connect(target, timeout)?;
+            let mut second = connect(target, timeout)?;
+            second.write_all(b"not blocked\n")?;
+            expect_bytes("reply", &read_len(&mut second, 12)?, b"NOT BLOCKED\n")
+        },
+    );
     checks.run("20 clients at once all get correct replies", move || {
         let clients = (0..AT_ONCE)
             .map(|_| connect(target, timeout))
@@ -52,7 +55,11 @@ pub fn run(options: &Options) -> ExitCode {
         }
         for (index, mut client) in clients.into_iter().enumerate() {
             let expected = format!("CLIENT {index}\n");
-            expect_bytes("reply", &read_len(&mut client, expected.len())?, expected.as_bytes())?;
+            expect_bytes(
+                "reply",
+                &read_len(&mut client, expected.len())?,
+                expected.as_bytes(),
+            )?;
         }
         Ok(())
     });

@@ -32,7 +32,9 @@ pub fn run() -> Result<ExitCode> {
             admission: Admission::new(model.default_max_clients()),
             workers: 1,
         };
-        servers.push(thread::spawn(move || server::serve(model, listener, &config)));
+        servers.push(thread::spawn(move || {
+            server::serve(model, listener, &config)
+        }));
         println!("-- {} server on {address}", model.name());
 
         let _silent = TcpStream::connect(address)?;
@@ -43,7 +45,10 @@ pub fn run() -> Result<ExitCode> {
         println!("client B: connects and sends \"hello?\"");
         match read_len(&mut second, 7) {
             Ok(reply) => {
-                println!("client B: receives {:?} at once", String::from_utf8_lossy(&reply));
+                println!(
+                    "client B: receives {:?} at once",
+                    String::from_utf8_lossy(&reply)
+                );
                 outcomes.push((model, true));
             }
             Err(_) => {

@@ -39,16 +39,28 @@ pub struct Options {
 /// `lab-concurrent server`: listen, then serve with the chosen model until Ctrl-C.
 pub fn run(options: &Options) -> Result<ExitCode> {
     raise_open_files_limit();
+    // Signals first, so that none is missed once the listening line is out. The fork
+    // model must stay single-threaded, so it catches them itself; the others use the
+    // shared Ctrl-C handling (which runs on a thread of its own).
+    let (shutdown, fork_signals) = if options.model == Model::Fork {
+        (Shutdown::new(), Some(models::fork::Signals::install()?))
+    } else {
+        (Shutdown::on_signals()?, None)
+    };
     let listener = listen(options)?;
-    // The fork model must stay single-threaded, so it handles signals itself; the
-    // others use the shared Ctrl-C handling (which runs on a thread of its own).
-    let shutdown = if options.model == Model::Fork { Shutdown::new() } else { Shutdown::on_signals()? };
     let config = Config {
         settings: Settings::new(options.idle_timeout, options.quiet, shutdown),
-        admission: Admission::new(options.max_clients.unwrap_or(options.model.default_max_clients())),
+        admission: Admission::new(
+            options
+                .max_clients
+                .unwrap_or(options.model.default_max_clients()),
+        ),
         workers: options.workers.unwrap_or_else(default_workers),
     };
-    serve(options.model, listener, &config)?;
+    match fork_signals {
+        Some(signals) => models::fork::serve(listener, &config, signals)?,
+        None => serve(options.model, listener, &config)?,
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -58,7 +70,7 @@ pub fn serve(model: Model, listener: TcpListener, config: &Config) -> Result<()>
         Model::Iterative => models::iterative::serve(&listener, config),
         Model::Thread => models::thread::serve(&listener, config),
         Model::Pool => models::pool::serve(listener, config),
-        Model::Fork => models::fork::serve(listener, config),
+        Model::Fork => models::fork::serve(listener, config, models::fork::Signals::install()?),
         Model::Event => models::event::serve(listener, config),
     }
 }

@@ -46,7 +46,8 @@ pub fn run_loop(listener: std::net::TcpListener, config: &Config) -> Result<()> 
     let mut listener = TcpListener::from_std(listener);
     // epoll_create / kqueue: the set of sockets this thread watches.
     let mut poll = Poll::new()?;
-    poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
+    poll.registry()
+        .register(&mut listener, LISTENER, Interest::READABLE)?;
     let waker = Waker::new(poll.registry(), WAKER)?;
     settings.shutdown.on_request(Box::new(move || {
         let _ = waker.wake();
@@ -71,13 +72,16 @@ pub fn run_loop(listener: std::net::TcpListener, config: &Config) -> Result<()> 
             match event.token() {
                 LISTENER => {
                     if accept_paused_until.is_none() {
-                        accept_paused_until = accept_all(&mut listener, poll.registry(), &mut clients, config);
+                        accept_paused_until =
+                            accept_all(&mut listener, poll.registry(), &mut clients, config);
                     }
                 }
                 WAKER => {}
                 Token(slot) => {
                     let keep = match clients.get_mut(slot) {
-                        Some(client) => client.on_event(event, &mut buffer, poll.registry(), settings),
+                        Some(client) => {
+                            client.on_event(event, &mut buffer, poll.registry(), settings)
+                        }
                         None => true,
                     };
                     if !keep {
@@ -102,7 +106,8 @@ pub fn run_loop(listener: std::net::TcpListener, config: &Config) -> Result<()> 
 /// How long `poll` may sleep: forever, unless an idle check or an accept retry is due.
 fn next_wait(settings: &Settings, accept_paused_until: Option<Instant>) -> Option<Duration> {
     let idle_check = settings.idle_timeout.map(|idle| idle / 4);
-    let accept_retry = accept_paused_until.map(|until| until.saturating_duration_since(Instant::now()));
+    let accept_retry =
+        accept_paused_until.map(|until| until.saturating_duration_since(Instant::now()));
     match (idle_check, accept_retry) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
@@ -111,7 +116,12 @@ fn next_wait(settings: &Settings, accept_paused_until: Option<Instant>) -> Optio
 
 /// Accepts every waiting client (the listener is edge-triggered: take them all).
 /// Returns when to try again if accepting had to pause (out of file descriptors).
-fn accept_all(listener: &mut TcpListener, registry: &Registry, clients: &mut Slots, config: &Config) -> Option<Instant> {
+fn accept_all(
+    listener: &mut TcpListener,
+    registry: &Registry,
+    clients: &mut Slots,
+    config: &Config,
+) -> Option<Instant> {
     let settings = &config.settings;
     loop {
         // accept(): non-blocking, so WouldBlock means nobody else is waiting.
@@ -121,7 +131,9 @@ fn accept_all(listener: &mut TcpListener, registry: &Registry, clients: &mut Slo
             Err(error) if error.kind() == ErrorKind::Interrupted => continue,
             Err(error) if error.kind() == ErrorKind::ConnectionAborted => continue,
             Err(error) => {
-                settings.log.warn(format_args!("accept failed: {error}; pausing accepts for 100 ms"));
+                settings.log.warn(format_args!(
+                    "accept failed: {error}; pausing accepts for 100 ms"
+                ));
                 return Some(Instant::now() + ACCEPT_PAUSE);
             }
         };
@@ -131,10 +143,14 @@ fn accept_all(listener: &mut TcpListener, registry: &Registry, clients: &mut Slo
         };
         let slot = clients.vacant();
         if let Err(error) = registry.register(&mut stream, Token(slot), Interest::READABLE) {
-            settings.log.warn(format_args!("cannot watch {peer}: {error}"));
+            settings
+                .log
+                .warn(format_args!("cannot watch {peer}: {error}"));
             continue;
         }
-        settings.log.line(format_args!("New client connected from {peer}"));
+        settings
+            .log
+            .line(format_args!("New client connected from {peer}"));
         settings.stats.client();
         clients.insert(slot, Connection::new(stream, Token(slot), peer, ticket));
     }
@@ -143,7 +159,9 @@ fn accept_all(listener: &mut TcpListener, registry: &Registry, clients: &mut Slo
 fn close(clients: &mut Slots, slot: usize, registry: &Registry, settings: &Settings) {
     if let Some(mut client) = clients.remove(slot) {
         let _ = registry.deregister(&mut client.stream);
-        settings.log.line(format_args!("Client disconnected ({})", client.peer));
+        settings
+            .log
+            .line(format_args!("Client disconnected ({})", client.peer));
         // close(): the socket is closed as `client` is dropped.
     }
 }
@@ -197,8 +215,15 @@ impl Connection {
     }
 
     /// Handles one readiness event; false when the connection should be closed.
-    fn on_event(&mut self, event: &Event, buffer: &mut [u8], registry: &Registry, settings: &Settings) -> bool {
-        if (event.is_readable() || event.is_read_closed()) && !self.read_available(buffer, settings) {
+    fn on_event(
+        &mut self,
+        event: &Event,
+        buffer: &mut [u8],
+        registry: &Registry,
+        settings: &Settings,
+    ) -> bool {
+        if (event.is_readable() || event.is_read_closed()) && !self.read_available(buffer, settings)
+        {
             return false;
         }
         loop {
@@ -237,7 +262,9 @@ impl Connection {
                     self.last_active = Instant::now();
                     let data = &buffer[..received];
                     if !settings.log.is_quiet() {
-                        settings.log.line(format_args!("{}: {}", self.peer, printable(data)));
+                        settings
+                            .log
+                            .line(format_args!("{}: {}", self.peer, printable(data)));
                     }
                     settings.stats.message();
                     if self.session.on_read(data, &mut self.pending) == Next::Close {
@@ -283,8 +310,14 @@ impl Connection {
             return true;
         }
         self.wants_write = wants_write;
-        let interest = if wants_write { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
-        registry.reregister(&mut self.stream, self.token, interest).is_ok()
+        let interest = if wants_write {
+            Interest::READABLE | Interest::WRITABLE
+        } else {
+            Interest::READABLE
+        };
+        registry
+            .reregister(&mut self.stream, self.token, interest)
+            .is_ok()
     }
 }
 

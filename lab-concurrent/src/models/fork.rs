@@ -38,19 +38,39 @@ use super::{Config, turn_away_blocking};
 /// How long the children get to exit after SIGTERM before SIGKILL.
 const CHILDREN_GRACE: Duration = Duration::from_millis(500);
 
+/// SIGINT, SIGTERM and SIGCHLD, caught without a thread: each sets a flag (the
+/// first two) and writes a byte to a pipe that the parent polls.
+#[derive(Debug)]
+pub struct Signals {
+    stop: Arc<AtomicBool>,
+    pipe: UnixStream,
+}
+
+impl Signals {
+    /// Installs the handlers. Do it before the listening line goes out, so that a
+    /// signal sent as soon as the server is up is never missed.
+    pub fn install() -> Result<Signals> {
+        let (pipe, writer) = UnixStream::pair()?;
+        pipe.set_nonblocking(true)?;
+        writer.set_nonblocking(true)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        for sig in [SIGINT, SIGTERM] {
+            signal_hook::flag::register(sig, Arc::clone(&stop))?;
+        }
+        for sig in [SIGINT, SIGTERM, SIGCHLD] {
+            signal_hook::low_level::pipe::register(sig, writer.try_clone()?)?;
+        }
+        Ok(Signals { stop, pipe })
+    }
+}
+
 /// Accepts clients and forks a child for each, until SIGINT/SIGTERM.
-pub fn serve(listener: std::net::TcpListener, config: &Config) -> Result<()> {
+pub fn serve(listener: std::net::TcpListener, config: &Config, signals: Signals) -> Result<()> {
     let settings = &config.settings;
-    let (signal_pipe, signal_writer) = UnixStream::pair()?;
-    signal_pipe.set_nonblocking(true)?;
-    signal_writer.set_nonblocking(true)?;
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [SIGINT, SIGTERM] {
-        signal_hook::flag::register(sig, Arc::clone(&stop))?;
-    }
-    for sig in [SIGINT, SIGTERM, SIGCHLD] {
-        signal_hook::low_level::pipe::register(sig, signal_writer.try_clone()?)?;
-    }
+    let Signals {
+        stop,
+        pipe: signal_pipe,
+    } = signals;
     // Each child reports how many messages it answered, one datagram as it exits.
     let (tally, tally_writer) = UnixDatagram::pair()?;
     tally.set_nonblocking(true)?;
@@ -112,7 +132,9 @@ pub fn serve(listener: std::net::TcpListener, config: &Config) -> Result<()> {
             }
             Err(error) => {
                 // EAGAIN: too many processes. That client is closed; the server goes on.
-                settings.log.warn(format_args!("fork failed: {error}; closing {peer}"));
+                settings
+                    .log
+                    .warn(format_args!("fork failed: {error}; closing {peer}"));
                 drop(conn);
             }
         }

@@ -41,7 +41,13 @@ pub enum Model {
 
 impl Model {
     /// Every model, in the order the lab presents them.
-    pub const ALL: [Model; 5] = [Model::Iterative, Model::Thread, Model::Pool, Model::Fork, Model::Event];
+    pub const ALL: [Model; 5] = [
+        Model::Iterative,
+        Model::Thread,
+        Model::Pool,
+        Model::Fork,
+        Model::Event,
+    ];
 
     /// The model's name on the command line.
     pub fn name(self) -> &'static str {

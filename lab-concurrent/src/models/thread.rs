@@ -38,13 +38,17 @@ pub fn serve(listener: &TcpListener, config: &Config) -> Result<()> {
         };
         let for_thread = settings.clone();
         // A new thread runs the session; the main thread goes back to accept at once.
-        let spawned = thread::Builder::new().stack_size(THREAD_STACK).spawn(move || {
-            connection::serve_client(conn, peer, &for_thread);
-            drop(ticket);
-        });
+        let spawned = thread::Builder::new()
+            .stack_size(THREAD_STACK)
+            .spawn(move || {
+                connection::serve_client(conn, peer, &for_thread);
+                drop(ticket);
+            });
         if let Err(error) = spawned {
             // Out of threads: the connection (moved into the closure) is closed.
-            settings.log.warn(format_args!("cannot start a thread for {peer}: {error}"));
+            settings
+                .log
+                .warn(format_args!("cannot start a thread for {peer}: {error}"));
         }
     }
     settings.stats.print_summary();

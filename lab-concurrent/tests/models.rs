@@ -1,0 +1,387 @@
+//! lab-concurrent end to end: every model, spawned on `--port 0`, under bounded load.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::tcp_checks::{expect_closed, read_len};
+use common::testkit::{ServerProcess, Signal, WAIT, run};
+
+const BIN: &str = env!("CARGO_BIN_EXE_lab-concurrent");
+const MODELS: [&str; 5] = ["iterative", "thread", "pool", "fork", "event"];
+const CONCURRENT: [&str; 4] = ["thread", "pool", "fork", "event"];
+
+fn server(model: &str, extra: &[&str]) -> ServerProcess {
+    let mut args = vec!["server", "--model", model, "--port", "0", "--quiet"];
+    args.extend_from_slice(extra);
+    ServerProcess::start(BIN, &args, 1)
+}
+
+fn connect(address: SocketAddr) -> TcpStream {
+    let conn = TcpStream::connect(address).unwrap();
+    conn.set_read_timeout(Some(WAIT)).unwrap();
+    conn
+}
+
+#[test]
+fn every_model_follows_the_wire_rules() {
+    for model in MODELS {
+        let server = server(model, &[]);
+        let mut conn = connect(server.address());
+        // Bare message, as the Python course client sends it.
+        conn.write_all(b"bare").unwrap();
+        assert_eq!(read_len(&mut conn, 4).unwrap(), b"BARE", "{model}");
+        // Pipelined lines in one segment.
+        conn.write_all(b"one\ntwo\r\nthree\n").unwrap();
+        assert_eq!(
+            read_len(&mut conn, 15).unwrap(),
+            b"ONE\nTWO\r\nTHREE\n",
+            "{model}"
+        );
+        // One line split over segments, with a character split too.
+        conn.set_nodelay(true).unwrap();
+        for piece in [&b"spl"[..], b"it \xc3", b"\xa9\n"] {
+            conn.write_all(piece).unwrap();
+            thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(
+            read_len(&mut conn, 9).unwrap(),
+            "SPLIT É\n".as_bytes(),
+            "{model}"
+        );
+        conn.write_all(b"quit\r\n").unwrap();
+        expect_closed(&mut conn).unwrap();
+
+        for quit in [&b"quit\n"[..], b"quit"] {
+            let mut conn = connect(server.address());
+            conn.write_all(b"x\n").unwrap();
+            assert_eq!(read_len(&mut conn, 2).unwrap(), b"X\n", "{model}");
+            conn.write_all(quit).unwrap();
+            expect_closed(&mut conn).unwrap();
+        }
+
+        // Half-close: every reply still arrives, then EOF.
+        let mut conn = connect(server.address());
+        conn.write_all(b"last\nwords").unwrap();
+        conn.shutdown(Shutdown::Write).unwrap();
+        let mut reply = Vec::new();
+        conn.read_to_end(&mut reply).unwrap();
+        assert_eq!(reply, b"LAST\nWORDS", "{model}");
+    }
+}
+
+#[test]
+fn two_clients_are_served_at_once_by_every_model_but_iterative() {
+    for model in MODELS {
+        let server = server(model, &[]);
+        let _silent = connect(server.address());
+        let mut second = connect(server.address());
+        second
+            .set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        second.write_all(b"me too\n").unwrap();
+        let answered = read_len(&mut second, 7).is_ok();
+        assert_eq!(answered, model != "iterative", "{model}");
+    }
+}
+
+#[test]
+fn check_grades_every_model() {
+    for model in MODELS {
+        let server = server(model, &[]);
+        let output = run(
+            BIN,
+            &[
+                "check",
+                "--target",
+                &server.address().to_string(),
+                "--timeout",
+                "1",
+            ],
+            b"",
+        );
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        if model == "iterative" {
+            assert!(!output.status.success(), "{stdout}");
+            assert!(
+                stdout.contains("FAIL a second client is served while"),
+                "{stdout}"
+            );
+            assert!(stdout.ends_with("14 passed, 1 failed\n"), "{stdout}");
+        } else {
+            assert!(output.status.success(), "{model}: {stdout}");
+            assert!(
+                stdout.ends_with("15 passed, 0 failed\n"),
+                "{model}: {stdout}"
+            );
+        }
+    }
+}
+
+#[test]
+fn five_hundred_simultaneous_connections_all_get_correct_replies() {
+    for model in ["thread", "pool", "event"] {
+        let server = server(model, &[]);
+        let clients: Vec<TcpStream> = (0..500).map(|_| connect(server.address())).collect();
+        for (index, mut client) in clients.iter().enumerate() {
+            client
+                .write_all(format!("client number {index}\n").as_bytes())
+                .unwrap();
+        }
+        for (index, mut client) in clients.into_iter().enumerate() {
+            let expected = format!("CLIENT NUMBER {index}\n");
+            assert_eq!(
+                read_len(&mut client, expected.len()).unwrap(),
+                expected.as_bytes(),
+                "{model}"
+            );
+        }
+    }
+}
+
+#[test]
+fn max_clients_turns_the_third_client_away() {
+    for model in CONCURRENT {
+        let server = server(model, &["--max-clients", "2", "--workers", "1"]);
+        let mut first = connect(server.address());
+        let mut second = connect(server.address());
+        // Make sure both are admitted before the third arrives.
+        for conn in [&mut first, &mut second] {
+            conn.write_all(b"in\n").unwrap();
+            assert_eq!(read_len(conn, 3).unwrap(), b"IN\n", "{model}");
+        }
+        let mut third = connect(server.address());
+        let mut reply = Vec::new();
+        third.read_to_end(&mut reply).unwrap();
+        assert_eq!(reply, b"server busy\n", "{model}");
+        // A place frees when a client leaves.
+        drop(first);
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let mut next = connect(server.address());
+            next.write_all(b"now\n").unwrap();
+            let mut reply = [0; 4];
+            if next.read_exact(&mut reply).is_ok() && &reply == b"NOW\n" {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{model}: the freed place was never given again"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_client_that_sends_10_mib_and_never_reads_does_not_stop_the_event_loop() {
+    let server = server("event", &[]);
+    let mut hog = connect(server.address());
+    let writer = thread::spawn(move || {
+        hog.set_write_timeout(Some(Duration::from_secs(2))).unwrap();
+        let chunk = vec![b'h'; 1 << 20];
+        let mut sent = 0;
+        for _ in 0..10 {
+            match hog.write_all(&chunk) {
+                Ok(()) => sent += chunk.len(),
+                Err(_) => break, // the server stopped reading from us: expected
+            }
+        }
+        (hog, sent)
+    });
+    // While the hog's replies pile up unread, others are served at once.
+    for _ in 0..20 {
+        let mut other = connect(server.address());
+        other.write_all(b"still served\n").unwrap();
+        assert_eq!(read_len(&mut other, 13).unwrap(), b"STILL SERVED\n");
+    }
+    let (_hog, sent) = writer.join().unwrap();
+    assert!(sent >= 1 << 20, "the server read nothing at all");
+}
+
+/// Children of `pid` and their state letters, from /proc (Linux).
+fn children_of(pid: u32) -> Vec<(u32, char)> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| {
+            let child: u32 = entry.ok()?.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).ok()?;
+            // "pid (comm) state ppid ...": the comm may hold spaces, so split after ')'.
+            let after = &stat[stat.rfind(')')? + 2..];
+            let mut fields = after.split_whitespace();
+            let state = fields.next()?.chars().next()?;
+            let parent: u32 = fields.next()?.parse().ok()?;
+            (parent == pid).then_some((child, state))
+        })
+        .collect()
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn fork_model_leaves_no_zombies_after_200_clients() {
+    let server = server("fork", &[]);
+    for batch in 0..10 {
+        let clients: Vec<TcpStream> = (0..20).map(|_| connect(server.address())).collect();
+        for (index, mut client) in clients.into_iter().enumerate() {
+            let line = format!("batch {batch} client {index}\n");
+            client.write_all(line.as_bytes()).unwrap();
+            assert_eq!(
+                read_len(&mut client, line.len()).unwrap(),
+                line.to_uppercase().as_bytes()
+            );
+        }
+    }
+    // Every client has gone: every child exits and is reaped.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let children = children_of(server.pid());
+        if children.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "children left: {children:?}");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn no_fork_child_outlives_a_sigint_to_the_parent() {
+    let server = server("fork", &[]);
+    let mut clients: Vec<TcpStream> = (0..5).map(|_| connect(server.address())).collect();
+    for client in &mut clients {
+        client.write_all(b"alive\n").unwrap();
+        assert_eq!(read_len(client, 6).unwrap(), b"ALIVE\n");
+    }
+    let children: Vec<u32> = children_of(server.pid())
+        .into_iter()
+        .map(|(pid, _)| pid)
+        .collect();
+    assert_eq!(children.len(), 5);
+    let (status, took, rest) = server.stop_with(Signal::SIGINT);
+    assert!(status.success(), "{status:?}");
+    assert!(took < Duration::from_secs(1), "{took:?}");
+    assert!(
+        rest.iter()
+            .any(|line| line.starts_with("shutting down: 5 clients served")),
+        "{rest:?}"
+    );
+    for child in children {
+        assert!(
+            !std::path::Path::new(&format!("/proc/{child}")).exists(),
+            "child {child} outlived its parent"
+        );
+    }
+}
+
+#[test]
+fn sigint_exits_zero_within_a_second_idle_or_busy() {
+    for model in MODELS {
+        for busy in [false, true] {
+            let server = server(model, &[]);
+            let stop = Arc::new(AtomicBool::new(false));
+            let load = busy.then(|| {
+                let address = server.address();
+                let stop = Arc::clone(&stop);
+                thread::spawn(move || {
+                    let Ok(mut conn) = TcpStream::connect(address) else {
+                        return;
+                    };
+                    let _ = conn.set_read_timeout(Some(Duration::from_millis(200)));
+                    let deadline = Instant::now() + WAIT;
+                    let mut reply = [0; 5];
+                    while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                        if conn.write_all(b"busy\n").is_err()
+                            || conn.read_exact(&mut reply).is_err()
+                        {
+                            break;
+                        }
+                    }
+                })
+            });
+            if busy {
+                // Wait until the load is being served.
+                let mut probe = connect(server.address());
+                if model != "iterative" {
+                    probe.write_all(b"up?\n").unwrap();
+                    read_len(&mut probe, 4).unwrap();
+                }
+            }
+            let (status, took, rest) = server.stop_with(Signal::SIGINT);
+            stop.store(true, Ordering::Relaxed);
+            assert!(status.success(), "{model} busy={busy}: {status:?}");
+            assert!(
+                took < Duration::from_secs(1),
+                "{model} busy={busy}: {took:?}"
+            );
+            assert!(
+                rest.iter().any(|line| line.starts_with("shutting down:")),
+                "{model}: {rest:?}"
+            );
+            if let Some(load) = load {
+                load.join().unwrap();
+            }
+        }
+    }
+}
+
+#[test]
+fn bench_measures_every_model_without_errors() {
+    let output = run(
+        BIN,
+        &["bench", "--clients", "8", "--messages", "50", "--json"],
+        b"",
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    for model in MODELS {
+        let line = stdout
+            .lines()
+            .find(|line| line.contains(&format!("\"model\":\"{model}\"")))
+            .unwrap_or_else(|| panic!("no {model} row in {stdout}"));
+        assert!(line.contains("\"messages\":400,"), "{line}");
+        assert!(line.contains("\"errors\":0"), "{line}");
+    }
+}
+
+#[test]
+fn bench_connect_per_message_against_a_target() {
+    let server = server("event", &[]);
+    let target = server.address().to_string();
+    let output = run(
+        BIN,
+        &[
+            "bench",
+            "--target",
+            &target,
+            "--connect-per-message",
+            "--clients",
+            "4",
+            "--messages",
+            "25",
+            "--json",
+        ],
+        b"",
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("\"messages\":100,") && stdout.contains("\"errors\":0"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn demo_shows_the_iterative_weakness() {
+    let output = run(BIN, &["demo"], b"");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("the server is busy waiting on client A"),
+        "{stdout}"
+    );
+}
