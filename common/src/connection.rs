@@ -73,10 +73,7 @@ pub fn serve_client(stream: TcpStream, peer: SocketAddr, settings: &Settings) {
 /// The session loop. close(): `stream` is dropped on return, which closes the
 /// connection socket (the client's `recv` then returns 0).
 fn serve(mut stream: TcpStream, peer: SocketAddr, settings: &Settings) -> io::Result<Ending> {
-    let _registered = settings
-        .shutdown
-        .guard_stream(&stream)
-        .map_err(io::Error::other)?;
+    let _registered = settings.shutdown.guard_stream(&stream);
     // The idle timeout counts both ways: a `recv` that waits too long, and a `send`
     // stuck because the client never reads, both end the session.
     stream.set_read_timeout(settings.idle_timeout)?;

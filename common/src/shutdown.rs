@@ -18,11 +18,13 @@
 
 use std::collections::HashMap;
 use std::net::{Shutdown as Direction, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use nix::sys::socket;
 
 use crate::net;
 
@@ -38,7 +40,8 @@ pub struct Shutdown {
 struct Wakers {
     listeners: Vec<SocketAddr>,
     datagram_sockets: Vec<SocketAddr>,
-    streams: HashMap<u64, TcpStream>,
+    /// Connections being served, by descriptor: shut down (not closed) on a request.
+    streams: HashMap<u64, RawFd>,
     next_stream_id: u64,
     callbacks: Vec<Box<dyn Fn() + Send + Sync>>,
 }
@@ -87,8 +90,9 @@ impl Shutdown {
                 let _ = waker.send(&[]);
             }
         }
-        for stream in wakers.streams.values() {
-            let _ = stream.shutdown(Direction::Both);
+        for &fd in wakers.streams.values() {
+            // shutdown(SHUT_RDWR): a blocked recv on it returns 0 at once.
+            let _ = socket::shutdown(fd, socket::Shutdown::Both);
         }
         for wake in &wakers.callbacks {
             wake();
@@ -120,24 +124,23 @@ impl Shutdown {
     }
 
     /// Registers a client's connection for as long as the returned guard lives, so
-    /// that a request ends a blocked `read` on it.
-    pub fn guard_stream(self: &Arc<Self>, stream: &TcpStream) -> Result<StreamGuard> {
-        let clone = stream
-            .try_clone()
-            .context("cannot duplicate the connection's socket")?;
+    /// that a request ends a blocked `read` on it. Drop the guard before the stream:
+    /// only its descriptor number is kept (no `dup` per connection), and that number
+    /// is reused once the stream is closed.
+    pub fn guard_stream(self: &Arc<Self>, stream: &TcpStream) -> StreamGuard {
         let mut wakers = self.lock();
         let id = wakers.next_stream_id;
         wakers.next_stream_id += 1;
-        wakers.streams.insert(id, clone);
+        wakers.streams.insert(id, stream.as_raw_fd());
         drop(wakers);
         if self.is_requested() {
             // The request came between `accept` and now: do not start serving.
             let _ = stream.shutdown(Direction::Both);
         }
-        Ok(StreamGuard {
+        StreamGuard {
             shutdown: Arc::clone(self),
             id,
-        })
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Wakers> {
@@ -201,7 +204,7 @@ mod tests {
         let _client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (mut conn, _) = listener.accept().unwrap();
         let shutdown = Shutdown::new();
-        let guard = shutdown.guard_stream(&conn).unwrap();
+        let guard = shutdown.guard_stream(&conn);
         let waiter = thread::spawn(move || conn.read(&mut [0; 16]).ok());
         shutdown.request();
         assert_eq!(waiter.join().unwrap(), Some(0));

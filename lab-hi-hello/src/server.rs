@@ -158,9 +158,7 @@ fn serve_client(mut connection: TcpStream, peer: SocketAddr, shared: &Shared) {
     let log = shared.log;
     log.line(format_args!("New client connected from {peer}"));
     shared.stats.client();
-    let Ok(_registered) = shared.shutdown.guard_stream(&connection) else {
-        return;
-    };
+    let _registered = shared.shutdown.guard_stream(&connection);
     let mut framer = Framer::default();
     let mut buffer = [0; 4096];
     loop {

@@ -87,12 +87,18 @@ pub fn serve(listener: std::net::TcpListener, config: &Config, signals: Signals)
             Ok(_) | Err(Errno::EINTR) => {}
             Err(error) => return Err(error).context("poll failed"),
         }
-        drain(&signal_pipe);
-        reap(&mut children, &tally, settings);
+        let signalled = watched[1]
+            .revents()
+            .is_some_and(|events| events.contains(PollFlags::POLLIN));
+        if signalled {
+            drain(&signal_pipe);
+            reap(&mut children, &tally, settings);
+        }
         if stop.load(Ordering::SeqCst) {
             break;
         }
-        // accept(): non-blocking; the client may have gone already.
+        // accept(): non-blocking; the client may have gone already. One per wake-up:
+        // forking a burst of children before any can run only delays them all.
         let (conn, peer) = match listener.accept() {
             Ok(accepted) => accepted,
             Err(error) if error.kind() == ErrorKind::WouldBlock => continue,
@@ -107,23 +113,10 @@ pub fn serve(listener: std::net::TcpListener, config: &Config, signals: Signals)
         }
         // The accepted socket may inherit O_NONBLOCK (BSD): the child's loop blocks.
         conn.set_nonblocking(false)?;
-        // SAFETY: this process has one thread (this model starts none, and the ctrlc
-        // handler is never installed), so the child's copy of memory is consistent.
+        // SAFETY: this process has one thread (this model starts none, and the
+        // ctrlc handler is never installed), so the child's memory is consistent.
         match unsafe { fork() } {
-            Ok(ForkResult::Child) => {
-                restore_default_signals();
-                // The child never accepts: close its copy of the listening socket.
-                drop(listener);
-                // Fresh counters: the parent's, copied by fork, are not this child's.
-                let child_settings = Settings {
-                    shutdown: Shutdown::new(),
-                    stats: Arc::new(Stats::default()),
-                    ..settings.clone()
-                };
-                connection::serve_client(conn, peer, &child_settings);
-                let _ = tally_writer.send(&child_settings.stats.messages().to_be_bytes());
-                std::process::exit(0);
-            }
+            Ok(ForkResult::Child) => serve_in_child(listener, conn, peer, settings, &tally_writer),
             Ok(ForkResult::Parent { child }) => {
                 children.insert(child);
                 settings.stats.client();
@@ -144,6 +137,32 @@ pub fn serve(listener: std::net::TcpListener, config: &Config, signals: Signals)
     end_children(&mut children, &tally, settings);
     settings.stats.print_summary();
     Ok(())
+}
+
+/// The child's whole life: serve one client, report, exit.
+fn serve_in_child(
+    listener: std::net::TcpListener,
+    conn: std::net::TcpStream,
+    peer: std::net::SocketAddr,
+    settings: &Settings,
+    tally: &UnixDatagram,
+) -> ! {
+    restore_default_signals();
+    // The child never accepts: close its copy of the listening socket.
+    drop(listener);
+    // Fresh counters: the parent's, copied by fork, are not this child's.
+    let child_settings = Settings {
+        shutdown: Shutdown::new(),
+        stats: Arc::new(Stats::default()),
+        ..settings.clone()
+    };
+    connection::serve_client(conn, peer, &child_settings);
+    let _ = tally.send(&child_settings.stats.messages().to_be_bytes());
+    // _exit, not exit: the child must not run the parent's exit-time cleanup or
+    // flush output buffers it copied from the parent (they would print twice).
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    // SAFETY: _exit ends the process at once; nothing runs after it.
+    unsafe { libc::_exit(0) }
 }
 
 /// Empties the signal pipe (one byte per signal delivered).
