@@ -92,7 +92,12 @@ impl ServerProcess {
         let status =
             wait_with_timeout(&mut self.child, WAIT).expect("the server exited after the signal");
         let took = sent.elapsed();
-        let rest: Vec<String> = self.lines.try_iter().collect();
+        // The rest of stdout, up to EOF: the reader thread may still be passing on
+        // the last lines the server wrote before it exited.
+        let mut rest = Vec::new();
+        while let Ok(line) = self.lines.recv_timeout(WAIT) {
+            rest.push(line);
+        }
         (status, took, rest)
     }
 
