@@ -5,12 +5,43 @@
 //! so a server that hangs or spins fails that check instead of hanging the grader.
 
 use std::fmt::Debug;
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
 use anyhow::{Result, bail};
+
+use crate::cli::parse_seconds;
+use crate::net;
+
+/// `--target HOST:PORT` and `--timeout`, the options of every lab's `check`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct TargetOptions {
+    /// The server to check, as HOST:PORT
+    #[arg(long)]
+    pub target: String,
+    /// Seconds to wait for each connection and reply
+    #[arg(long, value_parser = parse_seconds, default_value = "2")]
+    pub timeout: Duration,
+}
+
+impl TargetOptions {
+    /// A run of checks against the target's address. If the target does not
+    /// resolve, that is the run's one failed check, already scored: `Err` holds the
+    /// exit code to return.
+    pub fn start(&self) -> Result<(Checks, SocketAddr), ExitCode> {
+        let mut checks = Checks::new(self.timeout);
+        match net::resolve_target(&self.target) {
+            Ok(addresses) => Ok((checks, addresses[0])),
+            Err(error) => {
+                checks.run("the target resolves", move || Err(error));
+                Err(checks.finish())
+            }
+        }
+    }
+}
 
 /// How many `--timeout`s one check may take in all (it may wait several times).
 const BUDGET_IN_TIMEOUTS: u32 = 5;

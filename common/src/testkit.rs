@@ -101,6 +101,19 @@ impl ServerProcess {
         (status, took, rest)
     }
 
+    /// Sends `signal` and asserts what the SPEC asks of every server: exit status 0
+    /// within a second, and a `shutting down:` summary line. Returns the last lines.
+    pub fn assert_stops_cleanly(self, signal: Signal) -> Vec<String> {
+        let (status, took, rest) = self.stop_with(signal);
+        assert!(status.success(), "{signal:?}: {status:?}");
+        assert!(took < Duration::from_secs(1), "{signal:?}: took {took:?}");
+        assert!(
+            rest.iter().any(|line| line.starts_with("shutting down:")),
+            "{signal:?}: no summary line in {rest:?}"
+        );
+        rest
+    }
+
     /// Has the process exited (without waiting)?
     pub fn try_exit_status(&mut self) -> Option<ExitStatus> {
         self.child.try_wait().ok().flatten()

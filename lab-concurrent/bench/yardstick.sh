@@ -43,7 +43,7 @@ for rep in $(seq "$REPS"); do
       run connrate c-fork "$work/ref_server tcp-fork -p 0" connrate 32 ;;
     hold10k)
       [ "$rep" = 1 ] || continue # memory per connection is exact: one run is enough
-      PIN=none run hold10k rust-event "$bin server --model event --port 0 --quiet" hold 10000
+      PIN=none run hold10k rust-event "$bin server --model event --port 0 --quiet --max-clients 10001" hold 10000
       PIN=none run hold10k rust-thread "$bin server --model thread --port 0 --quiet --max-clients 10001" hold 10000
       PIN=none run hold1k rust-fork "$bin server --model fork --port 0 --quiet" hold 1000
       PIN=none run hold10k c-epoll "$work/ref_server tcp-epoll -p 0" hold 10000

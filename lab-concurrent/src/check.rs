@@ -3,23 +3,16 @@
 
 use std::io::Write;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::Result;
-use common::check::{Checks, expect_bytes};
-use common::cli::parse_seconds;
-use common::net;
+use common::check::{TargetOptions, expect_bytes};
 use common::tcp_checks::{connect, read_len, run_protocol_checks};
 
 /// Command-line options of `lab-concurrent check`.
 #[derive(clap::Args, Debug)]
 pub struct Options {
-    /// The server to check, as HOST:PORT
-    #[arg(long)]
-    target: String,
-    /// Seconds to wait for each connection and reply
-    #[arg(long, value_parser = parse_seconds, default_value = "2")]
-    timeout: Duration,
+    #[command(flatten)]
+    target: TargetOptions,
 }
 
 /// How many clients the "at once" check opens.
@@ -27,16 +20,12 @@ const AT_ONCE: usize = 20;
 
 /// Runs every check and prints the score.
 pub fn run(options: &Options) -> ExitCode {
-    let mut checks = Checks::new(options.timeout);
-    let target = match net::resolve_target(&options.target) {
-        Ok(targets) => targets[0],
-        Err(error) => {
-            checks.run("target resolves", move || Err(error));
-            return checks.finish();
-        }
+    let (mut checks, target) = match options.target.start() {
+        Ok(started) => started,
+        Err(code) => return code,
     };
     run_protocol_checks(&mut checks, target);
-    let timeout = options.timeout;
+    let timeout = checks.timeout();
     checks.run(
         "a second client is served while a first one is connected and silent",
         move || {

@@ -4,11 +4,9 @@
 use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::Context;
-use common::check::{Checks, expect_bytes};
-use common::cli::parse_seconds;
+use common::check::{Checks, TargetOptions, expect_bytes};
 use common::net;
 use common::tcp_checks::{connect, expect_closed, read_len};
 
@@ -17,15 +15,11 @@ use crate::Transport;
 /// Command-line options of `lab-hi-hello check`.
 #[derive(clap::Args, Debug)]
 pub struct Options {
-    /// The server to check, as HOST:PORT
-    #[arg(long)]
-    target: String,
+    #[command(flatten)]
+    target: TargetOptions,
     /// tcp or udp
     #[arg(long, value_enum, default_value = "tcp")]
     transport: Transport,
-    /// Seconds to wait for each connection and answer
-    #[arg(long, value_parser = parse_seconds, default_value = "2")]
-    timeout: Duration,
 }
 
 /// The requests every server must answer, and the answers.
@@ -61,13 +55,13 @@ const UDP_ONLY: &[(&str, &[u8], &[u8])] = &[
 
 /// Runs every check for the chosen transport and prints the score.
 pub fn run(options: &Options) -> ExitCode {
-    let mut checks = Checks::new(options.timeout);
-    match net::resolve_target(&options.target) {
-        Ok(targets) => match options.transport {
-            Transport::Tcp => tcp_checks(&mut checks, targets[0]),
-            Transport::Udp => udp_checks(&mut checks, targets[0]),
-        },
-        Err(error) => checks.run("target resolves", move || Err(error)),
+    let (mut checks, target) = match options.target.start() {
+        Ok(started) => started,
+        Err(code) => return code,
+    };
+    match options.transport {
+        Transport::Tcp => tcp_checks(&mut checks, target),
+        Transport::Udp => udp_checks(&mut checks, target),
     }
     checks.finish()
 }

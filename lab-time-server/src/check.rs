@@ -8,8 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Local, NaiveTime, Timelike};
-use common::check::{Checks, expect_eq};
-use common::cli::parse_seconds;
+use common::check::{Checks, TargetOptions, expect_eq};
 use common::net;
 
 use crate::protocol::{self, NtpTimestamp};
@@ -18,18 +17,14 @@ use crate::{Protocol, Transport};
 /// Command-line options of `lab-time-server check`.
 #[derive(clap::Args, Debug)]
 pub struct Options {
-    /// The server to check, as HOST:PORT
-    #[arg(long)]
-    target: String,
+    #[command(flatten)]
+    target: TargetOptions,
     /// Which protocol the server speaks
     #[arg(long, value_enum, default_value = "daytime")]
     pub protocol: Protocol,
     /// tcp or udp
     #[arg(long, value_enum, default_value = "tcp")]
     pub transport: Transport,
-    /// Seconds to wait for each connection and reply
-    #[arg(long, value_parser = parse_seconds, default_value = "2")]
-    timeout: Duration,
 }
 
 /// How far a server's clock may be from ours and still pass.
@@ -37,15 +32,11 @@ const TOLERANCE_SECONDS: i64 = 5;
 
 /// Runs the checks for the protocol and transport, and prints the score.
 pub fn run(options: &Options) -> ExitCode {
-    let mut checks = Checks::new(options.timeout);
-    let target = match net::resolve_target(&options.target) {
-        Ok(targets) => targets[0],
-        Err(error) => {
-            checks.run("target resolves", move || Err(error));
-            return checks.finish();
-        }
+    let (mut checks, target) = match options.target.start() {
+        Ok(started) => started,
+        Err(code) => return code,
     };
-    let timeout = options.timeout;
+    let timeout = checks.timeout();
     let udp = options.transport == Transport::Udp || options.protocol == Protocol::Sntp;
     let fetch = move || {
         if udp {

@@ -5,30 +5,21 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use common::check::{Checks, expect_bytes, expect_eq};
-use common::cli::parse_seconds;
+use common::check::{TargetOptions, expect_bytes, expect_eq};
 use common::net;
 
 /// Command-line options of `lab-udp check`.
 #[derive(clap::Args, Debug)]
 pub struct Options {
-    /// The server to check, as HOST:PORT
-    #[arg(long)]
-    target: String,
-    /// Seconds to wait for each reply
-    #[arg(long, value_parser = parse_seconds, default_value = "2")]
-    timeout: Duration,
+    #[command(flatten)]
+    target: TargetOptions,
 }
 
 /// Runs every check and prints the score.
 pub fn run(options: &Options) -> ExitCode {
-    let mut checks = Checks::new(options.timeout);
-    let target = match net::resolve_target(&options.target) {
-        Ok(targets) => targets[0],
-        Err(error) => {
-            checks.run("target resolves", move || Err(error));
-            return checks.finish();
-        }
+    let (mut checks, target) = match options.target.start() {
+        Ok(started) => started,
+        Err(code) => return code,
     };
     let timeout = checks.timeout();
     let ask = move |message: &'static [u8], expected: &'static [u8]| {

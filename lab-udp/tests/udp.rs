@@ -202,20 +202,10 @@ fn client_accepts_a_host_name() {
     assert_eq!(output.stdout, b"BY NAME\n");
 }
 
-fn assert_clean_stop(server: ServerProcess, signal: Signal) {
-    let (status, took, rest) = server.stop_with(signal);
-    assert!(status.success(), "{signal:?}: {status:?}");
-    assert!(took < Duration::from_secs(1), "{signal:?}: took {took:?}");
-    assert!(
-        rest.iter().any(|line| line.starts_with("shutting down:")),
-        "{rest:?}"
-    );
-}
-
 #[test]
 fn sigint_and_sigterm_stop_an_idle_server() {
-    assert_clean_stop(server(&[]), Signal::SIGINT);
-    assert_clean_stop(server(&[]), Signal::SIGTERM);
+    server(&[]).assert_stops_cleanly(Signal::SIGINT);
+    server(&[]).assert_stops_cleanly(Signal::SIGTERM);
 }
 
 #[test]
@@ -235,7 +225,7 @@ fn sigint_and_sigterm_stop_a_busy_server() {
             })
         };
         assert_eq!(ask(address, b"x"), b"X");
-        assert_clean_stop(server, signal);
+        server.assert_stops_cleanly(signal);
         stop.store(true, Ordering::Relaxed);
         flood.join().unwrap();
     }
