@@ -383,3 +383,22 @@ fn demo_shows_the_iterative_weakness() {
         "{stdout}"
     );
 }
+
+#[test]
+fn every_model_closes_an_idle_client() {
+    for model in MODELS {
+        let server = server(model, &["--idle-timeout", "0.3"]);
+        let mut silent = connect(server.address());
+        let started = Instant::now();
+        expect_closed(&mut silent).unwrap_or_else(|error| panic!("{model}: {error}"));
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_millis(250) && waited < Duration::from_secs(3),
+            "{model}: closed after {waited:?}"
+        );
+        // The server goes on serving.
+        let mut next = connect(server.address());
+        next.write_all(b"next\n").unwrap();
+        assert_eq!(read_len(&mut next, 5).unwrap(), b"NEXT\n", "{model}");
+    }
+}
