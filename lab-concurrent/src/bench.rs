@@ -233,9 +233,28 @@ struct PingClient {
     received: usize,
     done: u64,
     alive: bool,
+    /// Whether write readiness is asked for: only while a message is partly sent
+    /// (else every ACK would wake the generator).
+    write_interest: bool,
 }
 
 impl PingClient {
+    /// Asks for write readiness exactly while part of the message waits.
+    fn update_interest(&mut self, poll: &Poll, token: Token) -> std::io::Result<()> {
+        let wanted = self.unsent > 0;
+        if wanted != self.write_interest {
+            let interest = if wanted {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            poll.registry()
+                .reregister(&mut self.stream, token, interest)?;
+            self.write_interest = wanted;
+        }
+        Ok(())
+    }
+
     fn send(&mut self, plan: &Plan) -> std::io::Result<()> {
         while self.unsent > 0 {
             let from = plan.message.len() - self.unsent;
@@ -285,7 +304,10 @@ impl PingClient {
                             let _ = self.stream.shutdown(std::net::Shutdown::Both);
                             return Ok(());
                         }
-                        self.start(plan)?;
+                        // One exchange per event, as loadgen does: reading on here
+                        // would let a fast connection monopolise the generator while
+                        // the others wait. The next reply's arrival is a new event.
+                        return Ok(self.start(plan)?);
                     }
                 }
                 Err(error) if error.kind() == ErrorKind::WouldBlock => return Ok(()),
@@ -301,11 +323,8 @@ fn ping_pong(share: Vec<TcpStream>, plan: &Plan) -> Result<Tally> {
     let mut clients = Vec::with_capacity(share.len());
     for (index, stream) in share.into_iter().enumerate() {
         let mut stream = MioStream::from_std(stream);
-        poll.registry().register(
-            &mut stream,
-            Token(index),
-            Interest::READABLE | Interest::WRITABLE,
-        )?;
+        poll.registry()
+            .register(&mut stream, Token(index), Interest::READABLE)?;
         clients.push(PingClient {
             stream,
             sent_at: Instant::now(),
@@ -313,11 +332,15 @@ fn ping_pong(share: Vec<TcpStream>, plan: &Plan) -> Result<Tally> {
             received: 0,
             done: 0,
             alive: true,
+            write_interest: false,
         });
     }
     let mut tally = Tally::default();
-    for client in &mut clients {
-        if client.start(plan).is_err() {
+    for (index, client) in clients.iter_mut().enumerate() {
+        let started = client
+            .start(plan)
+            .and_then(|()| client.update_interest(&poll, Token(index)));
+        if started.is_err() {
             client.alive = false;
             tally.errors += 1;
         }
@@ -335,7 +358,8 @@ fn ping_pong(share: Vec<TcpStream>, plan: &Plan) -> Result<Tally> {
             let outcome = client
                 .send(plan)
                 .map_err(anyhow::Error::from)
-                .and_then(|()| client.receive(&mut buffer, plan, &mut tally));
+                .and_then(|()| client.receive(&mut buffer, plan, &mut tally))
+                .and_then(|()| Ok(client.update_interest(&poll, event.token())?));
             if outcome.is_err() {
                 client.alive = false;
                 tally.errors += 1;
