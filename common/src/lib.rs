@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //!
+//! - [`admission`]: `--max-clients`: at most N sessions at once, freed on drop.
 //! - [`net`]: `--host`/`--port`, resolving, Stevens-style `socket`/`bind`/`listen`/
 //!   `connect` wrappers whose errors say what to do, the listening line.
 //! - [`upper`]: uppercasing bytes exactly like Python's `str.upper()`, streaming.
@@ -18,6 +19,7 @@
 //! - [`cli`]: durations in seconds, printing replies, `error: ...` and exit codes.
 //! - `testkit` (feature `testkit`): spawning lab binaries in end-to-end tests.
 
+pub mod admission;
 pub mod check;
 pub mod cli;
 pub mod connection;

@@ -1,9 +1,12 @@
 //! What a server prints after its listening line: a human-readable log in the spirit of
 //! the course programs (silenced by `--quiet`), and the one-line summary at shutdown.
 
+use std::collections::HashSet;
 use std::fmt::Display;
 use std::io::Write;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 /// The server's log on stdout; `--quiet` keeps only the listening line, errors and the
 /// shutdown summary (benchmarks run with it).
@@ -39,17 +42,32 @@ impl Log {
     }
 }
 
+/// How many distinct UDP senders the summary tells apart; the set stops growing
+/// there, so a flood of spoofed senders cannot use up the server's memory.
+const SENDERS_TRACKED: usize = 65_536;
+
 /// Counters for the shutdown summary, shared by every thread of a server.
 #[derive(Debug, Default)]
 pub struct Stats {
     clients: AtomicU64,
     messages: AtomicU64,
+    /// UDP has no connections: a client is a sender address not seen before.
+    senders: Mutex<HashSet<SocketAddr>>,
 }
 
 impl Stats {
-    /// One more client served (a TCP connection accepted, or a new UDP peer).
+    /// One more client served (a TCP connection accepted).
     pub fn client(&self) {
         self.clients.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// One more datagram answered; its sender counts as a client the first time.
+    pub fn datagram_from(&self, sender: SocketAddr) {
+        self.message();
+        let mut senders = self.senders.lock().unwrap_or_else(PoisonError::into_inner);
+        if senders.len() < SENDERS_TRACKED && senders.insert(sender) {
+            self.client();
+        }
     }
 
     /// One more message answered (a datagram, or a read of a TCP connection).
@@ -96,10 +114,38 @@ pub fn escaped(bytes: &[u8]) -> String {
 /// characters escaped, long messages cut.
 pub fn printable(bytes: &[u8]) -> String {
     const SHOWN: usize = 72;
-    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(SHOWN)]);
-    let mut shown: String = text.trim_end_matches(['\r', '\n']).escape_debug().collect();
+    let head = &bytes[..bytes.len().min(SHOWN)];
+    let line = head.strip_suffix(b"\n").unwrap_or(head);
+    let mut shown = escaped(line.strip_suffix(b"\r").unwrap_or(line));
     if bytes.len() > SHOWN {
         shown.push_str(&format!("... ({} bytes)", bytes.len()));
     }
     shown
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_lines_show_text_without_the_line_ending() {
+        assert_eq!(printable(b"hello\r\n"), "hello");
+        assert_eq!(printable("straße\tok\n".as_bytes()), "straße\\tok");
+        assert_eq!(printable(b"\xff"), "\u{fffd}");
+        assert!(printable(&[b'x'; 100]).ends_with("... (100 bytes)"));
+    }
+
+    #[test]
+    fn a_udp_client_is_a_sender_not_seen_before() {
+        let stats = Stats::default();
+        let (alice, bob) = (
+            "127.0.0.1:1".parse().unwrap(),
+            "127.0.0.1:2".parse().unwrap(),
+        );
+        stats.datagram_from(alice);
+        stats.datagram_from(alice);
+        stats.datagram_from(bob);
+        assert_eq!(stats.clients.load(Ordering::Relaxed), 2);
+        assert_eq!(stats.messages(), 3);
+    }
 }

@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, ChildStdout, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::thread;
@@ -66,6 +66,13 @@ impl ServerProcess {
         self.child.id()
     }
 
+    /// The server's peak resident memory in KiB (VmHWM), read from /proc: Linux only.
+    pub fn peak_rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).ok()?;
+        let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    }
+
     /// The next line of the server's stdout, if one comes within [`WAIT`].
     pub fn next_line(&self) -> Option<String> {
         self.lines.recv_timeout(WAIT).ok()
@@ -114,11 +121,6 @@ impl ServerProcess {
         rest
     }
 
-    /// Has the process exited (without waiting)?
-    pub fn try_exit_status(&mut self) -> Option<ExitStatus> {
-        self.child.try_wait().ok().flatten()
-    }
-
     /// Waits up to [`WAIT`] for the process to exit by itself.
     pub fn wait_exit(&mut self) -> ExitStatus {
         wait_with_timeout(&mut self.child, WAIT).expect("the server exited by itself")
@@ -156,6 +158,11 @@ fn forward_lines(stdout: ChildStdout) -> Receiver<String> {
         }
     });
     receiver
+}
+
+/// Waits up to [`WAIT`] for `child` to exit; panics if it does not.
+pub fn wait_for_exit(child: &mut Child) -> ExitStatus {
+    wait_with_timeout(child, WAIT).expect("the process exited in time")
 }
 
 fn wait_with_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
@@ -224,10 +231,62 @@ pub fn assert_error_line(output: &Output, text: &str) {
     assert!(!stderr.contains("panicked"), "{stderr:?}");
 }
 
-/// Is `python3` on this machine? Tests that compare with Python skip (with a message) without it.
-pub fn python3_available() -> bool {
-    Command::new("python3")
-        .arg("--version")
+/// Is `tool` on this machine? If not, says the test is skipped (the caller returns):
+/// tests that compare with another program (python3, rdate, nc) need it, and
+/// `.ci/run` installs it.
+pub fn tool_available(tool: &str) -> bool {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
         .output()
-        .is_ok_and(|output| output.status.success())
+        .is_ok_and(|output| output.status.success());
+    if !found {
+        eprintln!("SKIPPED: {tool} is not on this machine (.ci/run installs it)");
+    }
+    found
+}
+
+/// A TCP connection to `address`, its reads bounded by [`WAIT`].
+pub fn connect(address: SocketAddr) -> TcpStream {
+    let connection = TcpStream::connect(address)
+        .unwrap_or_else(|error| panic!("cannot connect to {address}: {error}"));
+    connection
+        .set_read_timeout(Some(WAIT))
+        .expect("read timeout set");
+    connection
+}
+
+/// One datagram to `address` from a fresh socket, and the reply, bounded by [`WAIT`].
+pub fn ask_udp(address: SocketAddr, message: &[u8]) -> Vec<u8> {
+    let socket = crate::net::udp_connected(address).expect("a UDP socket");
+    socket
+        .set_read_timeout(Some(WAIT))
+        .expect("read timeout set");
+    socket.send(message).expect("datagram sent");
+    let mut reply = vec![0; 70_000];
+    let length = socket.recv(&mut reply).expect("a reply");
+    reply.truncate(length);
+    reply
+}
+
+/// Runs `binary client --host H --port P extra...` against `server`, with `stdin`.
+pub fn run_client(binary: &str, server: SocketAddr, extra: &[&str], stdin: &[u8]) -> Output {
+    let host = server.ip().to_string();
+    let port = server.port().to_string();
+    let mut args = vec!["client", "--host", &host, "--port", &port];
+    args.extend_from_slice(extra);
+    run(binary, &args, stdin)
+}
+
+/// A stand-in TCP server on a free loopback port, for tests that need a server
+/// behaving in one particular way (usually wrongly): `handle` serves each
+/// connection, on a thread of its own.
+pub fn spawn_tcp_server(handle: fn(TcpStream)) -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback listener");
+    let address = listener.local_addr().expect("its address");
+    thread::spawn(move || {
+        for connection in listener.incoming().flatten() {
+            thread::spawn(move || handle(connection));
+        }
+    });
+    address
 }

@@ -275,8 +275,8 @@ impl PingClient {
         self.send(plan)
     }
 
-    /// Reads what has arrived; checks it against the expected reply. Returns the
-    /// number of completed exchanges, or an error (wrong bytes, EOF, reset).
+    /// Reads what has arrived and checks it against the expected reply; a complete
+    /// reply is recorded and the next message sent. Fails on wrong bytes, EOF or reset.
     fn receive(&mut self, buffer: &mut [u8], plan: &Plan, tally: &mut Tally) -> Result<()> {
         loop {
             match self.stream.read(buffer) {
@@ -425,8 +425,9 @@ fn one_connection(address: SocketAddr, plan: &Plan) -> Result<()> {
     if reply != plan.reply {
         bail!("wrong reply bytes");
     }
+    // close() as `stream` is dropped: the client closes first, so the TIME_WAIT
+    // state stays on its side, as with the textbook client.
     Ok(())
-    // close(): the client closes first, so the TIME_WAIT state stays on its side.
 }
 
 /// One of our models, started as a child process on a free loopback port.

@@ -13,7 +13,9 @@ use common::connection::Settings;
 use common::shutdown::Shutdown;
 use common::tcp_checks::read_len;
 
-use crate::models::{Admission, Config, Model};
+use common::admission::Admission;
+
+use crate::models::{Config, Model};
 use crate::server;
 
 /// How long the second client waits before the demo calls it blocked.

@@ -11,7 +11,9 @@ use common::net;
 use common::shutdown::Shutdown;
 
 use crate::Endpoint;
-use crate::models::{self, Admission, Config, Model};
+use common::admission::Admission;
+
+use crate::models::{self, Config, Model};
 
 /// Command-line options of `lab-concurrent server`.
 #[derive(clap::Args, Debug)]

@@ -2,14 +2,14 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use common::tcp_checks::{expect_closed, read_len};
-use common::testkit::{ServerProcess, Signal, WAIT, run};
+use common::testkit::{ServerProcess, Signal, WAIT, connect, run};
 
 const BIN: &str = env!("CARGO_BIN_EXE_lab-concurrent");
 const MODELS: [&str; 5] = ["iterative", "thread", "pool", "fork", "event"];
@@ -19,12 +19,6 @@ fn server(model: &str, extra: &[&str]) -> ServerProcess {
     let mut args = vec!["server", "--model", model, "--port", "0", "--quiet"];
     args.extend_from_slice(extra);
     ServerProcess::start(BIN, &args, 1)
-}
-
-fn connect(address: SocketAddr) -> TcpStream {
-    let conn = TcpStream::connect(address).unwrap();
-    conn.set_read_timeout(Some(WAIT)).unwrap();
-    conn
 }
 
 #[test]
@@ -192,14 +186,21 @@ fn a_client_that_sends_10_mib_and_never_reads_does_not_stop_the_event_loop() {
         }
         (hog, sent)
     });
-    // While the hog's replies pile up unread, others are served at once.
+    // The hog has sent all it could and is still connected, its replies unread.
+    let (hog, sent) = writer.join().unwrap();
+    assert!(sent >= 1 << 20, "the server read nothing at all");
+    // Now, with the hog's replies piled up, others are served at once...
     for _ in 0..20 {
         let mut other = connect(server.address());
         other.write_all(b"still served\n").unwrap();
         assert_eq!(read_len(&mut other, 13).unwrap(), b"STILL SERVED\n");
     }
-    let (_hog, sent) = writer.join().unwrap();
-    assert!(sent >= 1 << 20, "the server read nothing at all");
+    // ... and the unread replies cost the server bounded memory, not 10 MiB more.
+    if cfg!(target_os = "linux") {
+        let peak = server.peak_rss_kib().expect("VmHWM in /proc/PID/status");
+        assert!(peak < 8 * 1024, "server peak RSS {peak} KiB");
+    }
+    drop(hog);
 }
 
 /// Children of `pid` and their state letters, from /proc (Linux).

@@ -9,11 +9,11 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::Duration;
 
 use anyhow::Result;
+use common::admission::Admission;
 use common::cli::parse_seconds;
 use common::connection::survive_accept_error;
 use common::net;
@@ -56,7 +56,7 @@ struct Shared {
     stats: Stats,
     shutdown: Arc<Shutdown>,
     idle_timeout: Option<Duration>,
-    active: AtomicUsize,
+    admission: Arc<Admission>,
 }
 
 /// `lab-hi-hello server`: serve greetings until Ctrl-C.
@@ -115,7 +115,7 @@ pub fn serve_tcp(
         stats: Stats::default(),
         shutdown,
         idle_timeout,
-        active: AtomicUsize::new(0),
+        admission: Admission::new(MAX_CLIENTS),
     });
     while !shared.shutdown.is_requested() {
         // accept(): a new connection socket for the next client.
@@ -130,22 +130,21 @@ pub fn serve_tcp(
                 continue;
             }
         };
-        if shared.active.fetch_add(1, Ordering::SeqCst) >= MAX_CLIENTS {
-            shared.active.fetch_sub(1, Ordering::SeqCst);
+        let Some(ticket) = shared.admission.try_admit() else {
             log.warn(format_args!(
                 "{MAX_CLIENTS} clients already: closing {peer}"
             ));
             continue; // dropping `connection` closes it
-        }
+        };
         let for_thread = Arc::clone(&shared);
         let spawned = thread::Builder::new()
             .stack_size(CLIENT_THREAD_STACK)
             .spawn(move || {
                 serve_client(connection, peer, &for_thread);
-                for_thread.active.fetch_sub(1, Ordering::SeqCst);
+                drop(ticket);
             });
         if let Err(error) = spawned {
-            shared.active.fetch_sub(1, Ordering::SeqCst);
+            // The closure, with the connection and the ticket, is dropped: both freed.
             log.warn(format_args!("cannot start a thread for {peer}: {error}"));
         }
     }
@@ -241,7 +240,7 @@ pub fn serve_udp(socket: &UdpSocket, log: Log, shutdown: &Shutdown) -> Result<()
         if let Err(error) = socket.send_to(&reply, client) {
             log.warn(format_args!("cannot reply to {client}: {error}"));
         }
-        stats.message();
+        stats.datagram_from(client);
     }
     stats.print_summary();
     Ok(())

@@ -1,36 +1,23 @@
 //! lab-hi-hello end to end: the real binary on `--port 0` and ephemeral ports.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use common::tcp_checks::{expect_closed, read_len};
-use common::testkit::{ServerProcess, Signal, WAIT, assert_error_line, run};
+use common::testkit::{
+    ServerProcess, Signal, WAIT, ask_udp, assert_error_line, connect, run, spawn_tcp_server,
+    wait_for_exit,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_lab-hi-hello");
 
 fn server(transport: &str) -> ServerProcess {
     ServerProcess::start(BIN, &["server", "--port", "0", "--transport", transport], 1)
-}
-
-fn connect(address: SocketAddr) -> TcpStream {
-    let conn = TcpStream::connect(address).unwrap();
-    conn.set_read_timeout(Some(WAIT)).unwrap();
-    conn
-}
-
-fn ask_udp(address: SocketAddr, message: &[u8]) -> Vec<u8> {
-    let socket = common::net::udp_connected(address).unwrap();
-    socket.set_read_timeout(Some(WAIT)).unwrap();
-    socket.send(message).unwrap();
-    let mut answer = vec![0; 4096];
-    let length = socket.recv(&mut answer).unwrap();
-    answer.truncate(length);
-    answer
 }
 
 #[test]
@@ -127,22 +114,14 @@ fn client_exits_zero_only_for_hello() {
 
 /// A server that answers everything with `Hello!`, for `check` and the client to catch.
 fn wrong_server() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = listener.local_addr().unwrap();
-    thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { continue };
-            thread::spawn(move || {
-                let mut buffer = [0; 1024];
-                while let Ok(1..) = std::io::Read::read(&mut conn, &mut buffer) {
-                    if conn.write_all(b"Hello!\n").is_err() {
-                        break;
-                    }
-                }
-            });
+    spawn_tcp_server(|mut conn| {
+        let mut buffer = [0; 1024];
+        while let Ok(1..) = conn.read(&mut buffer) {
+            if conn.write_all(b"Hello!\n").is_err() {
+                break;
+            }
         }
-    });
-    address
+    })
 }
 
 #[test]
@@ -241,7 +220,7 @@ impl PeerProcess {
     /// Ends its input (EOF): it says bye and exits.
     fn finish(&mut self) -> std::process::ExitStatus {
         drop(self.stdin.take());
-        wait_exit(&mut self.child)
+        wait_for_exit(&mut self.child)
     }
 }
 
@@ -249,17 +228,6 @@ impl Drop for PeerProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        assert!(Instant::now() < deadline, "the peer did not exit");
-        thread::sleep(Duration::from_millis(5));
     }
 }
 
@@ -286,7 +254,7 @@ fn peers_greet_and_talk(second_starts_after: Duration) {
     first.expect_line(&format!("{b}: and back from the second"));
     assert!(first.finish().success());
     second.expect_line(&format!("{a} said bye"));
-    assert!(wait_exit(&mut second.child).success());
+    assert!(wait_for_exit(&mut second.child).success());
 }
 
 #[test]

@@ -9,7 +9,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::tcp_checks::{expect_closed, read_len};
-use common::testkit::{ServerProcess, Signal, WAIT, assert_error_line, python3_available, run};
+use common::testkit::{
+    ServerProcess, Signal, WAIT, assert_error_line, connect, run, run_client, spawn_tcp_server,
+    tool_available,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_lab-tcp");
 
@@ -17,20 +20,6 @@ fn server(extra: &[&str]) -> ServerProcess {
     let mut args = vec!["server", "--port", "0"];
     args.extend_from_slice(extra);
     ServerProcess::start(BIN, &args, 1)
-}
-
-fn connect(address: SocketAddr) -> TcpStream {
-    let conn = TcpStream::connect(address).unwrap();
-    conn.set_read_timeout(Some(WAIT)).unwrap();
-    conn
-}
-
-fn client(server: SocketAddr, extra: &[&str], stdin: &[u8]) -> std::process::Output {
-    let port = server.port().to_string();
-    let host = server.ip().to_string();
-    let mut args = vec!["client", "--host", &host, "--port", &port];
-    args.extend_from_slice(extra);
-    run(BIN, &args, stdin)
 }
 
 #[test]
@@ -152,13 +141,6 @@ fn silent_client_is_closed_after_the_idle_timeout() {
     server.wait_for_line("idle too long");
 }
 
-/// Peak resident memory of a process, from /proc (Linux).
-fn peak_rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
 #[test]
 fn a_100_mib_line_streams_through_in_bounded_memory() {
     const SIZE: usize = 100 << 20;
@@ -184,7 +166,8 @@ fn a_100_mib_line_streams_through_in_bounded_memory() {
     }
     sending.join().unwrap();
     assert_eq!(received, SIZE);
-    if let Some(peak) = peak_rss_kib(server.pid()) {
+    if cfg!(target_os = "linux") {
+        let peak = server.peak_rss_kib().expect("VmHWM in /proc/PID/status");
         assert!(peak < 64 * 1024, "server peak RSS {peak} KiB");
     }
 }
@@ -239,7 +222,8 @@ fn sigint_and_sigterm_stop_a_busy_server() {
 #[test]
 fn piped_lines_bare_mode_and_one_shot() {
     let server = server(&[]);
-    let output = client(
+    let output = run_client(
+        BIN,
         server.address(),
         &[],
         "one\r\nstraße\n\nquit\nnever\n".as_bytes(),
@@ -247,11 +231,11 @@ fn piped_lines_bare_mode_and_one_shot() {
     assert!(output.status.success(), "{output:?}");
     assert_eq!(String::from_utf8_lossy(&output.stdout), "ONE\nSTRASSE\n\n");
     assert_eq!(
-        client(server.address(), &["one", "shot"], b"").stdout,
+        run_client(BIN, server.address(), &["one", "shot"], b"").stdout,
         b"ONE SHOT\n"
     );
     assert_eq!(
-        client(server.address(), &["--bare", "bare", "shot"], b"").stdout,
+        run_client(BIN, server.address(), &["--bare", "bare", "shot"], b"").stdout,
         b"BARE SHOT\n"
     );
 }
@@ -260,12 +244,15 @@ fn piped_lines_bare_mode_and_one_shot() {
 fn ipv6_dual_stack_and_host_names() {
     let v6 = server(&["--host", "::1"]);
     assert!(v6.address().is_ipv6());
-    assert_eq!(client(v6.address(), &["six"], b"").stdout, b"SIX\n");
+    assert_eq!(
+        run_client(BIN, v6.address(), &["six"], b"").stdout,
+        b"SIX\n"
+    );
 
     let dual = server(&["--host", "::"]);
     let port = dual.address().port();
     let v4: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    assert_eq!(client(v4, &["four"], b"").stdout, b"FOUR\n");
+    assert_eq!(run_client(BIN, v4, &["four"], b"").stdout, b"FOUR\n");
 
     let named = server(&[]);
     let port = named.address().port().to_string();
@@ -290,7 +277,7 @@ fn client_errors_are_one_line() {
     let closed = TcpListener::bind("127.0.0.1:0").unwrap();
     let address = closed.local_addr().unwrap();
     drop(closed);
-    assert_error_line(&client(address, &["x"], b""), "connection refused");
+    assert_error_line(&run_client(BIN, address, &["x"], b""), "connection refused");
     assert_error_line(
         &run(BIN, &["client", "--host", "no-such-host.invalid", "x"], b""),
         "cannot resolve host",
@@ -298,7 +285,12 @@ fn client_errors_are_one_line() {
 
     // A server that accepts and never answers.
     let mute = TcpListener::bind("127.0.0.1:0").unwrap();
-    let output = client(mute.local_addr().unwrap(), &["--timeout", "0.3", "x"], b"");
+    let output = run_client(
+        BIN,
+        mute.local_addr().unwrap(),
+        &["--timeout", "0.3", "x"],
+        b"",
+    );
     assert_error_line(&output, "no reply from");
 
     // A server that closes the connection after the first reply.
@@ -310,7 +302,7 @@ fn client_errors_are_one_line() {
         conn.read_exact(&mut line).unwrap();
         conn.write_all(b"A\n").unwrap();
     });
-    let output = client(address, &[], b"a\nb\n");
+    let output = run_client(BIN, address, &[], b"a\nb\n");
     closing.join().unwrap();
     assert_eq!(output.stdout, b"A\n");
     assert_error_line(&output, "closed the connection");
@@ -332,34 +324,27 @@ fn check_passes_against_our_server() {
     assert!(stdout.ends_with("13 passed, 0 failed\n"), "{stdout}");
 }
 
-/// A wrong server for `check` to catch: `mangle` makes the reply to each read.
-fn wrong_server(mangle: fn(&[u8]) -> Vec<u8>) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = listener.local_addr().unwrap();
-    thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { continue };
-            thread::spawn(move || {
-                let mut buffer = [0; 4096];
-                while let Ok(read @ 1..) = conn.read(&mut buffer) {
-                    if conn.write_all(&mangle(&buffer[..read])).is_err() {
-                        break;
-                    }
-                }
-            });
+/// A stand-in server's session: each read answered with `mangle` of it.
+fn answer_each_read(mut conn: TcpStream, mangle: fn(&[u8]) -> Vec<u8>) {
+    let mut buffer = [0; 4096];
+    while let Ok(read @ 1..) = conn.read(&mut buffer) {
+        if conn.write_all(&mangle(&buffer[..read])).is_err() {
+            break;
         }
-    });
-    address
+    }
 }
 
 #[test]
 fn check_fails_against_wrong_servers() {
-    let lowercasing = wrong_server(|data| data.to_ascii_lowercase());
-    let newline_dropping = wrong_server(|data| {
-        data.to_ascii_uppercase()
-            .into_iter()
-            .filter(|&b| b != b'\n')
-            .collect()
+    let lowercasing =
+        spawn_tcp_server(|conn| answer_each_read(conn, |data| data.to_ascii_lowercase()));
+    let newline_dropping = spawn_tcp_server(|conn| {
+        answer_each_read(conn, |data| {
+            data.to_ascii_uppercase()
+                .into_iter()
+                .filter(|&b| b != b'\n')
+                .collect()
+        })
     });
     for target in [lowercasing, newline_dropping] {
         let output = run(
@@ -408,12 +393,12 @@ c.close()
 
 #[test]
 fn our_bare_client_against_a_python_course_server() {
-    if !python3_available() {
-        eprintln!("SKIPPED: python3 is not on this machine");
+    if !tool_available("python3") {
         return;
     }
     let python = ServerProcess::start("python3", &["-c", PYTHON_SERVER], 1);
-    let output = client(
+    let output = run_client(
+        BIN,
         python.address(),
         &["--bare"],
         "hello\nstraße\nquit\n".as_bytes(),
@@ -421,14 +406,13 @@ fn our_bare_client_against_a_python_course_server() {
     assert!(output.status.success(), "{output:?}");
     assert_eq!(String::from_utf8_lossy(&output.stdout), "HELLO\nSTRASSE\n");
     // The Python server ended that session on the bare quit and serves the next client.
-    let output = client(python.address(), &["--bare", "next"], b"");
+    let output = run_client(BIN, python.address(), &["--bare", "next"], b"");
     assert_eq!(String::from_utf8_lossy(&output.stdout), "NEXT\n");
 }
 
 #[test]
 fn python_course_client_against_our_server() {
-    if !python3_available() {
-        eprintln!("SKIPPED: python3 is not on this machine");
+    if !tool_available("python3") {
         return;
     }
     let server = server(&[]);

@@ -194,8 +194,7 @@ fn serve_udp(socket: &UdpSocket, service: Service, shutdown: &Shutdown, stats: &
         service
             .log
             .line(format_args!("{client}: sent the time (udp)"));
-        stats.client();
-        stats.message();
+        stats.datagram_from(client);
     }
 }
 

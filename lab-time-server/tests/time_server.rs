@@ -3,12 +3,13 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{TcpListener, TcpStream};
 use std::process::Command;
-use std::thread;
 
 use chrono::{NaiveDateTime, Utc};
-use common::testkit::{ServerProcess, Signal, WAIT, assert_error_line, run};
+use common::testkit::{
+    ServerProcess, Signal, WAIT, assert_error_line, run, spawn_tcp_server, tool_available,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_lab-time-server");
 
@@ -32,17 +33,6 @@ fn server(protocol: &str, transport: &str) -> ServerProcess {
         ],
         lines,
     )
-}
-
-fn installed(tool: &str) -> bool {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .is_ok_and(|output| output.status.success());
-    if !found {
-        eprintln!("SKIPPED: {tool} is not installed (.ci/run installs it)");
-    }
-    found
 }
 
 /// Runs `rdate -p -o PORT [flag] 127.0.0.1` in UTC and returns the time it printed.
@@ -81,7 +71,7 @@ fn assert_within_2_s(time: NaiveDateTime) {
 
 #[test]
 fn rdate_reads_our_time_server_over_tcp_and_udp() {
-    if !installed("rdate") {
+    if !tool_available("rdate") {
         return;
     }
     let server = server("time", "both");
@@ -92,7 +82,7 @@ fn rdate_reads_our_time_server_over_tcp_and_udp() {
 
 #[test]
 fn rdate_reads_our_sntp_server() {
-    if !installed("rdate") {
+    if !tool_available("rdate") {
         return;
     }
     let server = server("sntp", "udp");
@@ -111,7 +101,7 @@ fn assert_ctime_line(reply: &[u8]) {
 
 #[test]
 fn nc_reads_daytime_over_tcp_and_udp() {
-    if !installed("nc") {
+    if !tool_available("nc") {
         return;
     }
     let server = server("daytime", "both");
@@ -270,26 +260,19 @@ fn check_passes_against_our_servers() {
     }
 }
 
-/// A TCP server that sends `reply` to each connection and closes.
-fn wrong_server(reply: &'static [u8]) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = listener.local_addr().unwrap();
-    thread::spawn(move || {
-        for connection in listener.incoming() {
-            let _ = connection.and_then(|mut connection| connection.write_all(reply));
-        }
-    });
-    address
-}
-
 #[test]
 fn check_and_client_reject_wrong_servers() {
-    let no_crlf = wrong_server(b"Sat Nov 21 09:05:07 2026\n");
+    // Stand-in servers that send a fixed reply to each connection and close.
+    let no_crlf = spawn_tcp_server(|mut conn| {
+        let _ = conn.write_all(b"Sat Nov 21 09:05:07 2026\n");
+    });
     let output = run(BIN, &["check", "--target", &no_crlf.to_string()], b"");
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stdout).contains("FAIL the reply is one printable"));
 
-    let eight_bytes = wrong_server(b"12345678");
+    let eight_bytes = spawn_tcp_server(|mut conn| {
+        let _ = conn.write_all(b"12345678");
+    });
     let target = eight_bytes.to_string();
     let output = run(
         BIN,

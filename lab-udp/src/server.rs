@@ -5,8 +5,7 @@
 //! no connections, so every datagram carries its sender's address and the reply is
 //! sent back to that address.
 
-use std::collections::HashSet;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::UdpSocket;
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -33,10 +32,6 @@ pub struct Options {
 /// Larger than any UDP payload (65,507 bytes over IPv4), so `recv_from` never
 /// truncates a datagram. (Python's `recvfrom(2048)` silently drops the rest.)
 const DATAGRAM_BUFFER: usize = 65_536;
-
-/// How many distinct clients the summary counts; the set stops growing there, so a
-/// flood of spoofed senders cannot use up the server's memory.
-const CLIENTS_TRACKED: usize = 65_536;
 
 /// `lab-udp server`: bind, then serve until Ctrl-C / SIGTERM (or `quit`).
 pub fn run(options: &Options) -> Result<ExitCode> {
@@ -68,7 +63,6 @@ pub fn serve(socket: &UdpSocket, exit_on_quit: bool, log: Log, shutdown: &Shutdo
     shutdown.wake_datagram_socket(socket)?;
     let largest_reply = net::max_udp_payload(socket.local_addr()?);
     let stats = Stats::default();
-    let mut clients = HashSet::new();
     let mut datagram = vec![0; DATAGRAM_BUFFER];
     // Checked before each wait too: a request may come before the socket was registered.
     while !shutdown.is_requested() {
@@ -98,7 +92,7 @@ pub fn serve(socket: &UdpSocket, exit_on_quit: bool, log: Log, shutdown: &Shutdo
         if let Err(error) = socket.send_to(&reply, client) {
             log.warn(format_args!("cannot reply to {client}: {error}"));
         }
-        count(&stats, &mut clients, client);
+        stats.datagram_from(client);
     }
     // close(): the socket is closed when the caller drops it.
     stats.print_summary();
@@ -124,13 +118,6 @@ fn uppercase_reply(message: &[u8], largest_reply: usize, log: Log) -> Vec<u8> {
         reply.len()
     ));
     upper::ascii_uppercase(message)
-}
-
-fn count(stats: &Stats, clients: &mut HashSet<SocketAddr>, client: SocketAddr) {
-    stats.message();
-    if clients.len() < CLIENTS_TRACKED && clients.insert(client) {
-        stats.client();
-    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::testkit::{ServerProcess, Signal, WAIT, assert_error_line, python3_available, run};
+use common::testkit::{
+    ServerProcess, Signal, WAIT, ask_udp, assert_error_line, run, run_client, tool_available,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_lab-udp");
 
@@ -18,29 +20,10 @@ fn server(extra: &[&str]) -> ServerProcess {
     ServerProcess::start(BIN, &args, 1)
 }
 
-fn client(server: SocketAddr, extra: &[&str], stdin: &[u8]) -> std::process::Output {
-    let port = server.port().to_string();
-    let host = server.ip().to_string();
-    let mut args = vec!["client", "--host", &host, "--port", &port];
-    args.extend_from_slice(extra);
-    run(BIN, &args, stdin)
-}
-
-/// One request on a fresh socket, as a raw test client.
-fn ask(server: SocketAddr, message: &[u8]) -> Vec<u8> {
-    let socket = common::net::udp_connected(server).unwrap();
-    socket.set_read_timeout(Some(WAIT)).unwrap();
-    socket.send(message).unwrap();
-    let mut reply = vec![0; 70_000];
-    let length = socket.recv(&mut reply).unwrap();
-    reply.truncate(length);
-    reply
-}
-
 #[test]
 fn one_shot_client_joins_its_words() {
     let server = server(&[]);
-    let output = client(server.address(), &["hello", "there,", "straße"], b"");
+    let output = run_client(BIN, server.address(), &["hello", "there,", "straße"], b"");
     assert!(output.status.success());
     assert_eq!(output.stdout, "HELLO THERE, STRASSE\n".as_bytes());
 }
@@ -48,7 +31,12 @@ fn one_shot_client_joins_its_words() {
 #[test]
 fn piped_lines_each_get_a_reply_and_quit_ends_the_client() {
     let server = server(&[]);
-    let output = client(server.address(), &[], b"one\r\ntwo\n\nquit\nnever sent\n");
+    let output = run_client(
+        BIN,
+        server.address(),
+        &[],
+        b"one\r\ntwo\n\nquit\nnever sent\n",
+    );
     assert!(output.status.success(), "{output:?}");
     // No prompt when stdin is not a terminal; the empty line gets an empty reply.
     assert_eq!(output.stdout, b"ONE\nTWO\n\n");
@@ -58,20 +46,20 @@ fn piped_lines_each_get_a_reply_and_quit_ends_the_client() {
 #[test]
 fn empty_datagram_gets_empty_reply() {
     let server = server(&[]);
-    assert_eq!(ask(server.address(), b""), b"");
+    assert_eq!(ask_udp(server.address(), b""), b"");
 }
 
 #[test]
 fn largest_datagram_round_trips_byte_exact() {
     let server = server(&["--quiet"]);
     let message: Vec<u8> = (0..65_507).map(|i| b"abcdefghij"[i % 10]).collect();
-    let reply = ask(server.address(), &message);
+    let reply = ask_udp(server.address(), &message);
     assert_eq!(reply, message.to_ascii_uppercase());
 
     // The same through the client, as one line.
     let mut line = message.clone();
     line.push(b'\n');
-    let output = client(server.address(), &[], &line);
+    let output = run_client(BIN, server.address(), &[], &line);
     assert_eq!(&output.stdout[..65_507], &reply[..]);
 }
 
@@ -79,16 +67,16 @@ fn largest_datagram_round_trips_byte_exact() {
 fn invalid_utf8_passes_through_and_server_survives() {
     let server = server(&[]);
     assert_eq!(
-        ask(server.address(), b"stra\xc3\x9fe \xff\xfe"),
+        ask_udp(server.address(), b"stra\xc3\x9fe \xff\xfe"),
         b"STRASSE \xff\xfe"
     );
-    assert_eq!(ask(server.address(), b"alive"), b"ALIVE");
+    assert_eq!(ask_udp(server.address(), b"alive"), b"ALIVE");
 }
 
 #[test]
 fn quit_is_answered_unless_exit_on_quit() {
     let plain = server(&[]);
-    assert_eq!(ask(plain.address(), b"quit"), b"QUIT");
+    assert_eq!(ask_udp(plain.address(), b"quit"), b"QUIT");
 
     let mut stopping = server(&["--exit-on-quit"]);
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -103,7 +91,7 @@ fn closed_port_is_reported_at_once() {
     let address = closed.local_addr().unwrap();
     drop(closed);
     let started = Instant::now();
-    let output = client(address, &["--timeout", "2", "hello"], b"");
+    let output = run_client(BIN, address, &["--timeout", "2", "hello"], b"");
     assert!(
         started.elapsed() < Duration::from_secs(1),
         "took {:?}",
@@ -115,7 +103,8 @@ fn closed_port_is_reported_at_once() {
 #[test]
 fn silent_server_gives_no_reply_error_after_retries() {
     let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let output = client(
+    let output = run_client(
+        BIN,
         silent.local_addr().unwrap(),
         &["--timeout", "0.1", "--retries", "2", "x"],
         b"",
@@ -153,7 +142,7 @@ fn lost_datagram_is_resent_and_late_reply_is_not_mismatched() {
         lossy.send_to(b"ONE (late)", first_try).unwrap();
         lossy.send_to(b"TWO", next).unwrap();
     });
-    let output = client(address, &["--timeout", "0.3"], b"one\ntwo\n");
+    let output = run_client(BIN, address, &["--timeout", "0.3"], b"one\ntwo\n");
     lossy_server.join().unwrap();
     assert!(output.status.success(), "{output:?}");
     assert_eq!(String::from_utf8_lossy(&output.stdout), "ONE\nTWO\n");
@@ -168,7 +157,7 @@ fn ipv6_server_and_client() {
             .parse()
             .unwrap()
     );
-    let output = client(server.address(), &["over", "ipv6"], b"");
+    let output = run_client(BIN, server.address(), &["over", "ipv6"], b"");
     assert_eq!(output.stdout, b"OVER IPV6\n");
 }
 
@@ -177,9 +166,9 @@ fn dual_stack_server_answers_ipv4_clients() {
     let server = server(&["--host", "::"]);
     let port = server.address().port();
     let v4: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    assert_eq!(client(v4, &["four"], b"").stdout, b"FOUR\n");
+    assert_eq!(run_client(BIN, v4, &["four"], b"").stdout, b"FOUR\n");
     let v6: SocketAddr = format!("[::1]:{port}").parse().unwrap();
-    assert_eq!(client(v6, &["six"], b"").stdout, b"SIX\n");
+    assert_eq!(run_client(BIN, v6, &["six"], b"").stdout, b"SIX\n");
 }
 
 #[test]
@@ -224,7 +213,7 @@ fn sigint_and_sigterm_stop_a_busy_server() {
                 }
             })
         };
-        assert_eq!(ask(address, b"x"), b"X");
+        assert_eq!(ask_udp(address, b"x"), b"X");
         server.assert_stops_cleanly(signal);
         stop.store(true, Ordering::Relaxed);
         flood.join().unwrap();
@@ -348,19 +337,17 @@ print(reply.decode())
 
 #[test]
 fn our_client_against_a_python_course_server() {
-    if !python3_available() {
-        eprintln!("SKIPPED: python3 is not on this machine");
+    if !tool_available("python3") {
         return;
     }
     let python = ServerProcess::start("python3", &["-c", PYTHON_SERVER], 1);
-    let output = client(python.address(), &[], "hello\nstraße\n".as_bytes());
+    let output = run_client(BIN, python.address(), &[], "hello\nstraße\n".as_bytes());
     assert_eq!(String::from_utf8_lossy(&output.stdout), "HELLO\nSTRASSE\n");
 }
 
 #[test]
 fn python_course_client_against_our_server() {
-    if !python3_available() {
-        eprintln!("SKIPPED: python3 is not on this machine");
+    if !tool_available("python3") {
         return;
     }
     let server = server(&[]);

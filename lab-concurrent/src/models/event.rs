@@ -21,7 +21,9 @@ use mio::event::Event;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
 
-use super::{Config, Ticket, turn_away};
+use common::admission::Ticket;
+
+use super::{Config, turn_away};
 
 /// The listening socket's token; clients get their slot number.
 const LISTENER: Token = Token(usize::MAX);

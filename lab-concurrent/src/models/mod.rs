@@ -19,8 +19,8 @@ pub mod thread;
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
+use common::admission::Admission;
 use common::connection::Settings;
 use common::report::Log;
 
@@ -79,49 +79,6 @@ pub struct Config {
     pub admission: Arc<Admission>,
     /// Threads of the pool model.
     pub workers: usize,
-}
-
-/// Bounds how many sessions a server holds at once (`--max-clients`).
-#[derive(Debug)]
-pub struct Admission {
-    held: AtomicUsize,
-    max: usize,
-}
-
-impl Admission {
-    /// At most `max` sessions at once.
-    pub fn new(max: usize) -> Arc<Self> {
-        Arc::new(Admission {
-            held: AtomicUsize::new(0),
-            max,
-        })
-    }
-
-    /// The most sessions held at once.
-    pub fn limit(&self) -> usize {
-        self.max
-    }
-
-    /// A ticket for one more session, or `None` if the server is full. The session
-    /// holds the ticket; dropping it frees the place.
-    pub fn try_admit(self: &Arc<Self>) -> Option<Ticket> {
-        let before = self.held.fetch_add(1, Ordering::SeqCst);
-        if before >= self.max {
-            self.held.fetch_sub(1, Ordering::SeqCst);
-            return None;
-        }
-        Some(Ticket(Arc::clone(self)))
-    }
-}
-
-/// One admitted session; frees its place when dropped.
-#[derive(Debug)]
-pub struct Ticket(Arc<Admission>);
-
-impl Drop for Ticket {
-    fn drop(&mut self) {
-        self.0.held.fetch_sub(1, Ordering::SeqCst);
-    }
 }
 
 /// The reply to a client over the bound: `server busy`, then close. `connection`
