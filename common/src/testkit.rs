@@ -277,6 +277,18 @@ pub fn run_client(binary: &str, server: SocketAddr, extra: &[&str], stdin: &[u8]
     run(binary, &args, stdin)
 }
 
+/// Runs `binary check --target TARGET extra...`; returns whether it passed, and its output.
+pub fn run_check(binary: &str, target: SocketAddr, extra: &[&str]) -> (bool, String) {
+    let target = target.to_string();
+    let mut args = vec!["check", "--target", &target];
+    args.extend_from_slice(extra);
+    let output = run(binary, &args, b"");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
+}
+
 /// A stand-in TCP server on a free loopback port, for tests that need a server
 /// behaving in one particular way (usually wrongly): `handle` serves each
 /// connection, on a thread of its own.

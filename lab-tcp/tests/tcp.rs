@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use common::tcp_checks::{expect_closed, read_len};
 use common::testkit::{
-    ServerProcess, Signal, WAIT, assert_error_line, connect, run, run_client, spawn_tcp_server,
-    tool_available,
+    ServerProcess, Signal, WAIT, assert_error_line, connect, run, run_check, run_client,
+    spawn_tcp_server, tool_available,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_lab-tcp");
@@ -347,14 +347,8 @@ fn check_fails_against_wrong_servers() {
         })
     });
     for target in [lowercasing, newline_dropping] {
-        let output = run(
-            BIN,
-            &["check", "--target", &target.to_string(), "--timeout", "0.5"],
-            b"",
-        );
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        assert!(!output.status.success(), "{stdout}");
-        assert!(stdout.contains("FAIL "), "{stdout}");
+        let (passed, stdout) = run_check(BIN, target, &["--timeout", "0.5"]);
+        assert!(!passed && stdout.contains("FAIL "), "{stdout}");
     }
 }
 

@@ -8,7 +8,8 @@ use std::process::Command;
 
 use chrono::{NaiveDateTime, Utc};
 use common::testkit::{
-    ServerProcess, Signal, WAIT, assert_error_line, run, spawn_tcp_server, tool_available,
+    ServerProcess, Signal, WAIT, assert_error_line, run, run_check, spawn_tcp_server,
+    tool_available,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_lab-time-server");
@@ -266,20 +267,20 @@ fn check_and_client_reject_wrong_servers() {
     let no_crlf = spawn_tcp_server(|mut conn| {
         let _ = conn.write_all(b"Sat Nov 21 09:05:07 2026\n");
     });
-    let output = run(BIN, &["check", "--target", &no_crlf.to_string()], b"");
-    assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stdout).contains("FAIL the reply is one printable"));
+    let (passed, stdout) = run_check(BIN, no_crlf, &[]);
+    assert!(
+        !passed && stdout.contains("FAIL the reply is one printable"),
+        "{stdout}"
+    );
 
     let eight_bytes = spawn_tcp_server(|mut conn| {
         let _ = conn.write_all(b"12345678");
     });
-    let target = eight_bytes.to_string();
-    let output = run(
-        BIN,
-        &["check", "--target", &target, "--protocol", "time"],
-        b"",
+    let (passed, stdout) = run_check(BIN, eight_bytes, &["--protocol", "time"]);
+    assert!(
+        !passed && stdout.contains("FAIL the reply is exactly 4 bytes"),
+        "{stdout}"
     );
-    assert!(!output.status.success());
     let port = eight_bytes.port().to_string();
     let output = run(BIN, &["client", "--port", &port, "--protocol", "time"], b"");
     assert_error_line(

@@ -9,7 +9,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::testkit::{
-    ServerProcess, Signal, WAIT, ask_udp, assert_error_line, run, run_client, tool_available,
+    ServerProcess, Signal, WAIT, ask_udp, assert_error_line, run, run_check, run_client,
+    tool_available,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_lab-udp");
@@ -302,14 +303,8 @@ fn check_fails_against_wrong_servers() {
     let truncating =
         wrong_server(|message| message[..message.len().min(2048)].to_ascii_uppercase());
     for target in [lowercasing, truncating] {
-        let output = run(
-            BIN,
-            &["check", "--target", &target.to_string(), "--timeout", "0.5"],
-            b"",
-        );
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        assert!(!output.status.success(), "{stdout}");
-        assert!(stdout.contains("FAIL "), "{stdout}");
+        let (passed, stdout) = run_check(BIN, target, &["--timeout", "0.5"]);
+        assert!(!passed && stdout.contains("FAIL "), "{stdout}");
     }
 }
 
