@@ -55,14 +55,45 @@ pub enum Ending {
     Idle,
 }
 
+/// The memory a session works in: what `recv` fills, and the reply being built.
+/// A server can make one set and lend it to session after session: the iterative
+/// servers do, and the fork model's children inherit the parent's set (a child then
+/// copies only the pages it writes, instead of allocating and zeroing its own).
+#[derive(Debug, Clone)]
+pub struct Buffers {
+    received: Vec<u8>,
+    reply: Vec<u8>,
+}
+
+impl Buffers {
+    /// Buffers for one session at a time.
+    pub fn new() -> Self {
+        Buffers {
+            received: vec![0; READ_BUFFER],
+            reply: Vec::with_capacity(READ_BUFFER),
+        }
+    }
+}
+
+impl Default for Buffers {
+    fn default() -> Self {
+        Buffers::new()
+    }
+}
+
 /// Serves one client until its session ends, logging `New client connected` and
 /// `Client disconnected` around it. Never fails: whatever the client does, the
 /// caller goes on with the next one.
-pub fn serve_client(stream: TcpStream, peer: SocketAddr, settings: &Settings) {
+pub fn serve_client(
+    stream: TcpStream,
+    peer: SocketAddr,
+    settings: &Settings,
+    buffers: &mut Buffers,
+) {
     let log = settings.log;
     log.line(format_args!("New client connected from {peer}"));
     settings.stats.client();
-    match serve(stream, peer, settings) {
+    match serve(stream, peer, settings, buffers) {
         Ok(Ending::Idle) => log.line(format_args!("Client {peer} idle too long: disconnected")),
         Ok(_) => log.line(format_args!("Client disconnected ({peer})")),
         // A reset, a broken pipe: the client's problem, not the server's.
@@ -72,24 +103,31 @@ pub fn serve_client(stream: TcpStream, peer: SocketAddr, settings: &Settings) {
 
 /// The session loop. close(): `stream` is dropped on return, which closes the
 /// connection socket (the client's `recv` then returns 0).
-fn serve(mut stream: TcpStream, peer: SocketAddr, settings: &Settings) -> io::Result<Ending> {
+fn serve(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    settings: &Settings,
+    buffers: &mut Buffers,
+) -> io::Result<Ending> {
     let _registered = settings.shutdown.guard_stream(&stream);
     // The idle timeout counts both ways: a `recv` that waits too long, and a `send`
     // stuck because the client never reads, both end the session.
     stream.set_read_timeout(settings.idle_timeout)?;
     stream.set_write_timeout(settings.idle_timeout)?;
     let mut session = Session::new();
-    let mut buffer = vec![0; READ_BUFFER];
-    let mut reply = Vec::with_capacity(READ_BUFFER);
+    let Buffers {
+        received: buffer,
+        reply,
+    } = buffers;
     loop {
         // recv(): whatever has arrived, from one byte to a buffer-full; a line may
         // come in pieces, or many lines at once. 0 bytes means the client closed.
-        let received = match stream.read(&mut buffer) {
+        let received = match stream.read(buffer) {
             Ok(0) => {
                 // EOF (or a half-close): send what is still owed, then close.
                 reply.clear();
-                session.on_eof(&mut reply);
-                stream.write_all(&reply)?;
+                session.on_eof(reply);
+                stream.write_all(reply)?;
                 return Ok(Ending::Closed);
             }
             Ok(received) => received,
@@ -105,9 +143,9 @@ fn serve(mut stream: TcpStream, peer: SocketAddr, settings: &Settings) -> io::Re
         }
         settings.stats.message();
         reply.clear();
-        let next = session.on_read(data, &mut reply);
+        let next = session.on_read(data, reply);
         // send(): `write_all` repeats `send` until the kernel has taken every byte.
-        match stream.write_all(&reply) {
+        match stream.write_all(reply) {
             Ok(()) => {}
             Err(error) if is_timeout(&error) => return Ok(Ending::Idle),
             Err(error) => return Err(error),

@@ -57,6 +57,8 @@ pub fn listen(endpoint: &Endpoint) -> Result<TcpListener> {
 pub fn serve(listener: &TcpListener, settings: &Settings) -> Result<()> {
     let shutdown = &settings.shutdown;
     shutdown.wake_listener(listener)?;
+    // One client at a time: every session can use the same buffers.
+    let mut buffers = connection::Buffers::new();
     // Checked before each wait too: a request may come before the listener was registered.
     while !shutdown.is_requested() {
         // accept(): wait for the next client's connection; it gets a socket of its own.
@@ -65,7 +67,9 @@ pub fn serve(listener: &TcpListener, settings: &Settings) -> Result<()> {
             break;
         }
         match accepted {
-            Ok((connection, peer)) => connection::serve_client(connection, peer, settings),
+            Ok((connection, peer)) => {
+                connection::serve_client(connection, peer, settings, &mut buffers)
+            }
             Err(error) => connection::survive_accept_error(&error, settings.log),
         }
     }

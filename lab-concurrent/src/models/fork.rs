@@ -23,9 +23,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use common::connection::{self, Settings, survive_accept_error};
-use common::report::Stats;
-use common::shutdown::Shutdown;
+use common::connection::{self, Buffers, Settings, survive_accept_error};
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, Signal};
@@ -75,6 +73,9 @@ pub fn serve(listener: std::net::TcpListener, config: &Config, signals: Signals)
     let (tally, tally_writer) = UnixDatagram::pair()?;
     tally.set_nonblocking(true)?;
     listener.set_nonblocking(true)?;
+    // Made once, here, and inherited by every child: fork shares the parent's pages
+    // copy-on-write, so a child copies only the few it writes to.
+    let mut buffers = Buffers::new();
 
     let mut children = HashSet::new();
     while !stop.load(Ordering::SeqCst) {
@@ -116,7 +117,9 @@ pub fn serve(listener: std::net::TcpListener, config: &Config, signals: Signals)
         // SAFETY: this process has one thread (this model starts none, and the
         // ctrlc handler is never installed), so the child's memory is consistent.
         match unsafe { fork() } {
-            Ok(ForkResult::Child) => serve_in_child(listener, conn, peer, settings, &tally_writer),
+            Ok(ForkResult::Child) => {
+                serve_in_child(listener, conn, peer, settings, &mut buffers, &tally_writer)
+            }
             Ok(ForkResult::Parent { child }) => {
                 children.insert(child);
                 settings.stats.client();
@@ -145,30 +148,28 @@ fn serve_in_child(
     conn: std::net::TcpStream,
     peer: std::net::SocketAddr,
     settings: &Settings,
+    buffers: &mut Buffers,
     tally: &UnixDatagram,
 ) -> ! {
     restore_default_signals();
     // The child never accepts: close its copy of the listening socket.
     drop(listener);
-    // Fresh counters: the parent's, copied by fork, are not this child's.
-    let child_settings = Settings {
-        shutdown: Shutdown::new(),
-        stats: Arc::new(Stats::default()),
-        ..settings.clone()
-    };
-    connection::serve_client(conn, peer, &child_settings);
-    let _ = tally.send(&child_settings.stats.messages().to_be_bytes());
-    // _exit, not exit: the child must not run the parent's exit-time cleanup or
-    // flush output buffers it copied from the parent (they would print twice).
-    let _ = std::io::Write::flush(&mut std::io::stdout());
+    // The counters are the parent's, copied by fork: report only what this child adds.
+    let answered_before = settings.stats.messages();
+    connection::serve_client(conn, peer, settings, buffers);
+    let answered = settings.stats.messages() - answered_before;
+    let _ = tally.send(&answered.to_be_bytes());
+    // _exit, not exit: the child must not run the parent's exit-time cleanup. (The
+    // log writes whole lines to a line-buffered stdout: nothing is left to flush.)
     // SAFETY: _exit ends the process at once; nothing runs after it.
     unsafe { libc::_exit(0) }
 }
 
-/// Empties the signal pipe (one byte per signal delivered).
+/// Reads the bytes the signal handlers wrote (one per signal). A single `read` is
+/// enough: should more than 64 be waiting, `poll` reports the pipe readable again.
 fn drain(mut pipe: &UnixStream) {
     let mut bytes = [0; 64];
-    while matches!(pipe.read(&mut bytes), Ok(read) if read > 0) {}
+    let _ = pipe.read(&mut bytes);
 }
 
 /// waitpid(-1, WNOHANG) until no child is left to reap: no zombie stays.

@@ -5,7 +5,7 @@
 use std::net::TcpListener;
 
 use anyhow::Result;
-use common::connection::{self, survive_accept_error};
+use common::connection::{self, Buffers, survive_accept_error};
 
 use super::Config;
 
@@ -13,6 +13,8 @@ use super::Config;
 pub fn serve(listener: &TcpListener, config: &Config) -> Result<()> {
     let settings = &config.settings;
     settings.shutdown.wake_listener(listener)?;
+    // One client at a time: every session can use the same buffers.
+    let mut buffers = Buffers::new();
     while !settings.shutdown.is_requested() {
         // accept(): the next client, or wait for one.
         let accepted = listener.accept();
@@ -21,7 +23,7 @@ pub fn serve(listener: &TcpListener, config: &Config) -> Result<()> {
         }
         match accepted {
             // Serve it to the end before accepting anyone else.
-            Ok((conn, peer)) => connection::serve_client(conn, peer, settings),
+            Ok((conn, peer)) => connection::serve_client(conn, peer, settings, &mut buffers),
             Err(error) => survive_accept_error(&error, settings.log),
         }
     }

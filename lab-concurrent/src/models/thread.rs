@@ -6,7 +6,7 @@ use std::net::TcpListener;
 use std::thread;
 
 use anyhow::Result;
-use common::connection::{self, survive_accept_error};
+use common::connection::{self, Buffers, survive_accept_error};
 
 use super::{Config, turn_away_blocking};
 
@@ -41,7 +41,7 @@ pub fn serve(listener: &TcpListener, config: &Config) -> Result<()> {
         let spawned = thread::Builder::new()
             .stack_size(THREAD_STACK)
             .spawn(move || {
-                connection::serve_client(conn, peer, &for_thread);
+                connection::serve_client(conn, peer, &for_thread, &mut Buffers::new());
                 drop(ticket);
             });
         if let Err(error) = spawned {
