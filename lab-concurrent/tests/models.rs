@@ -238,14 +238,47 @@ fn fork_model_leaves_no_zombies_after_200_clients() {
         }
     }
     // Every client has gone: every child exits and is reaped.
+    wait_until_childless(server.pid());
+}
+
+/// Waits (bounded) until `pid` has no child left, not even a zombie.
+fn wait_until_childless(pid: u32) {
     let deadline = Instant::now() + WAIT;
     loop {
-        let children = children_of(server.pid());
+        let children = children_of(pid);
         if children.is_empty() {
-            break;
+            return;
         }
         assert!(Instant::now() < deadline, "children left: {children:?}");
         thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn the_summary_counts_every_client_and_message() {
+    for model in MODELS {
+        let server = server(model, &[]);
+        for client in 0..3 {
+            let mut conn = connect(server.address());
+            for line in [format!("client {client}\n"), "again\n".to_string()] {
+                conn.write_all(line.as_bytes()).unwrap();
+                assert_eq!(
+                    read_len(&mut conn, line.len()).unwrap(),
+                    line.to_uppercase().as_bytes()
+                );
+            }
+        }
+        if model == "fork" {
+            // A child reports its count as it exits: let them all finish first.
+            wait_until_childless(server.pid());
+        }
+        let rest = server.assert_stops_cleanly(Signal::SIGINT);
+        assert!(
+            rest.iter()
+                .any(|line| line == "shutting down: 3 clients served, 6 messages answered"),
+            "{model}: {rest:?}"
+        );
     }
 }
 
