@@ -59,7 +59,7 @@ pub enum Ending {
 /// A server can make one set and lend it to session after session: the iterative
 /// servers do, and the fork model's children inherit the parent's set (a child then
 /// copies only the pages it writes, instead of allocating and zeroing its own).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Buffers {
     received: Vec<u8>,
     reply: Vec<u8>,
