@@ -111,9 +111,12 @@ fn serve(
 ) -> io::Result<Ending> {
     let _registered = settings.shutdown.guard_stream(&stream);
     // The idle timeout counts both ways: a `recv` that waits too long, and a `send`
-    // stuck because the client never reads, both end the session.
-    stream.set_read_timeout(settings.idle_timeout)?;
-    stream.set_write_timeout(settings.idle_timeout)?;
+    // stuck because the client never reads, both end the session. (A new socket
+    // has no timeouts: with none asked for, there is nothing to set.)
+    if let Some(timeout) = settings.idle_timeout {
+        stream.set_read_timeout(Some(timeout))?;
+        stream.set_write_timeout(Some(timeout))?;
+    }
     let mut session = Session::new();
     let Buffers {
         received: buffer,
