@@ -14,6 +14,8 @@
 //! - [`report`]: the server log and the shutdown summary.
 //! - [`input`]: a client's messages, from arguments or standard input.
 //! - [`line_client`]: a TCP client's exchange of one line for one reply.
+//! - [`datagram`]: a UDP server's recvmsg/sendmsg that answer from the address each
+//!   request was sent to (`IP_PKTINFO`, UNP 22.2).
 //! - [`udp_client`]: a UDP client's request with timeout and retries.
 //! - [`check`]: the runner behind every lab's `check` subcommand.
 //! - [`cli`]: durations in seconds, printing replies, `error: ...` and exit codes.
@@ -23,6 +25,7 @@ pub mod admission;
 pub mod check;
 pub mod cli;
 pub mod connection;
+pub mod datagram;
 pub mod input;
 pub mod line_client;
 pub mod net;

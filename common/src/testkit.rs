@@ -268,6 +268,21 @@ pub fn ask_udp(address: SocketAddr, message: &[u8]) -> Vec<u8> {
     reply
 }
 
+/// The multi-homed cases every UDP server is tested on, as (the server's `--host`,
+/// the address a client writes to): 127.0.0.2 is a second address of the loopback
+/// (every 127.x.y.z is, on Linux), `::` a dual-stack socket reached over IPv4 and IPv6.
+pub const MULTI_HOMED: [(&str, &str); 4] = [
+    ("0.0.0.0", "127.0.0.2"),
+    ("::", "127.0.0.2"),
+    ("::", "127.0.0.1"),
+    ("::", "::1"),
+];
+
+/// The same server reached at another of its addresses: `address`'s port on `ip`.
+pub fn at_ip(address: SocketAddr, ip: &str) -> SocketAddr {
+    SocketAddr::new(ip.parse().expect("an IP literal"), address.port())
+}
+
 /// Runs `binary client --host H --port P extra...` against `server`, with `stdin`.
 pub fn run_client(binary: &str, server: SocketAddr, extra: &[&str], stdin: &[u8]) -> Output {
     let host = server.ip().to_string();

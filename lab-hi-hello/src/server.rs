@@ -16,9 +16,9 @@ use anyhow::Result;
 use common::admission::Admission;
 use common::cli::parse_seconds;
 use common::connection::survive_accept_error;
-use common::net;
 use common::report::{Log, Stats, printable};
 use common::shutdown::Shutdown;
+use common::{datagram, net};
 
 use crate::greeting::{Framer, Message};
 use crate::{Endpoint, Transport};
@@ -98,6 +98,8 @@ pub fn bind_udp(endpoint: &Endpoint) -> Result<UdpSocket> {
     // bind(): the server's well-known port; every client's datagrams arrive here.
     net::bind(&socket, address)?;
     let socket = UdpSocket::from(socket);
+    // setsockopt(IP_PKTINFO): learn each datagram's destination, to reply from it.
+    datagram::receive_destination(&socket)?;
     net::announce(socket.local_addr()?, "udp");
     Ok(socket)
 }
@@ -221,23 +223,25 @@ fn answer_all(
 pub fn serve_udp(socket: &UdpSocket, log: Log, shutdown: &Shutdown) -> Result<()> {
     shutdown.wake_datagram_socket(socket)?;
     let stats = Stats::default();
-    let mut datagram = vec![0; 65_536];
+    let mut buffer = vec![0; 65_536];
     while !shutdown.is_requested() {
-        // recvfrom(): the next datagram, and who sent it.
-        let received = socket.recv_from(&mut datagram);
+        // recvmsg(): the next datagram, who sent it, and to which of our addresses.
+        let received = datagram::recv_request(socket, &mut buffer);
         if shutdown.is_requested() {
             break;
         }
-        let Ok((length, client)) = received else {
+        let Ok(request) = received else {
             continue;
         };
-        let message = Message::from_datagram(&datagram[..length.min(crate::greeting::MAX_MESSAGE)]);
+        let client = request.client;
+        let length = request.length.min(crate::greeting::MAX_MESSAGE);
+        let message = Message::from_datagram(&buffer[..length]);
         if !log.is_quiet() {
             log.line(format_args!("{client}: {}", printable(&message.text)));
         }
         let (reply, _) = message.reply();
-        // sendto(): back to the sender's address.
-        if let Err(error) = socket.send_to(&reply, client) {
+        // sendmsg(): back to the sender's address, from the address it wrote to.
+        if let Err(error) = datagram::send_reply(socket, &reply, client, request.destination) {
             log.warn(format_args!("cannot reply to {client}: {error}"));
         }
         stats.datagram_from(client);

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use common::tcp_checks::{expect_closed, read_len};
 use common::testkit::{
-    ServerProcess, Signal, WAIT, ask_udp, assert_error_line, connect, run, spawn_tcp_server,
-    wait_for_exit,
+    MULTI_HOMED, ServerProcess, Signal, WAIT, ask_udp, assert_error_line, at_ip, connect, run,
+    run_client, spawn_tcp_server, wait_for_exit,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_lab-hi-hello");
@@ -274,4 +274,28 @@ fn demo_runs_every_part() {
     assert!(output.status.success(), "{stdout}");
     assert!(stdout.contains("receives \"hello\""), "{stdout}");
     assert!(stdout.contains("hi bob, no server between us"), "{stdout}");
+}
+
+#[test]
+fn udp_server_on_every_address_answers_from_the_address_the_client_wrote_to() {
+    for (host, client_ip) in MULTI_HOMED {
+        let server = ServerProcess::start(
+            BIN,
+            &[
+                "server",
+                "--port",
+                "0",
+                "--transport",
+                "udp",
+                "--host",
+                host,
+            ],
+            1,
+        );
+        let address = at_ip(server.address(), client_ip);
+        // Our client's UDP socket is connected: a reply from another address is dropped.
+        let output = run_client(BIN, address, &["--transport", "udp", "hi"], b"");
+        assert!(output.status.success(), "{host} <- {client_ip}: {output:?}");
+        assert_eq!(output.stdout, b"hello\n", "{host} <- {client_ip}");
+    }
 }

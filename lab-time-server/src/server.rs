@@ -12,9 +12,9 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::{Result, bail};
 use common::connection::survive_accept_error;
-use common::net;
 use common::report::{Log, Stats};
 use common::shutdown::Shutdown;
+use common::{datagram, net};
 
 use crate::protocol::{self, DaytimeFormat, NtpTimestamp};
 use crate::{Endpoint, Protocol, Transport};
@@ -96,6 +96,8 @@ pub fn bind(endpoint: &Endpoint, protocol: Protocol, transport: Transport) -> Re
         let socket = net::udp_socket(address)?;
         net::bind(&socket, address)?;
         let socket = UdpSocket::from(socket);
+        // setsockopt(IP_PKTINFO): learn each datagram's destination, to reply from it.
+        datagram::receive_destination(&socket)?;
         net::announce(socket.local_addr()?, "udp");
         Some(socket)
     } else {
@@ -169,23 +171,25 @@ fn serve_tcp(listener: &TcpListener, service: Service, shutdown: &Shutdown, stat
 
 /// UDP: each datagram is answered with one datagram.
 fn serve_udp(socket: &UdpSocket, service: Service, shutdown: &Shutdown, stats: &Stats) {
-    let mut datagram = vec![0; 65_536];
+    let mut buffer = vec![0; 65_536];
     while !shutdown.is_requested() {
-        // recvfrom(): any datagram; its content only matters to SNTP.
-        let received = socket.recv_from(&mut datagram);
+        // recvmsg(): any datagram (its content only matters to SNTP), its sender, and
+        // which of our addresses it was sent to.
+        let received = datagram::recv_request(socket, &mut buffer);
         // RFC 4330's receive timestamp: taken as soon as the request is in.
         let arrival = SystemTime::now();
         if shutdown.is_requested() {
             break;
         }
-        let Ok((length, client)) = received else {
+        let Ok(request) = received else {
             continue;
         };
-        let Some(reply) = udp_reply(&datagram[..length], arrival, service, client) else {
+        let client = request.client;
+        let Some(reply) = udp_reply(&buffer[..request.length], arrival, service, client) else {
             continue;
         };
-        // sendto(): the reply goes back to the sender.
-        if let Err(error) = socket.send_to(&reply, client) {
+        // sendmsg(): the reply goes back to the sender, from the address it wrote to.
+        if let Err(error) = datagram::send_reply(socket, &reply, client, request.destination) {
             service
                 .log
                 .warn(format_args!("cannot reply to {client}: {error}"));

@@ -8,8 +8,8 @@ use std::process::Command;
 
 use chrono::{NaiveDateTime, Utc};
 use common::testkit::{
-    ServerProcess, Signal, WAIT, assert_error_line, run, run_check, spawn_tcp_server,
-    tool_available,
+    MULTI_HOMED, ServerProcess, Signal, WAIT, assert_error_line, at_ip, run, run_check, run_client,
+    spawn_tcp_server, tool_available,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_lab-time-server");
@@ -325,5 +325,75 @@ fn demo_queries_every_protocol() {
         stdout.matches("The time got from the server is").count(),
         5,
         "{stdout}"
+    );
+}
+
+#[test]
+fn udp_servers_on_every_address_answer_from_the_address_the_client_wrote_to() {
+    for protocol in ["daytime", "time", "sntp"] {
+        for (host, client_ip) in MULTI_HOMED {
+            let server = ServerProcess::start(
+                BIN,
+                &[
+                    "server",
+                    "--port",
+                    "0",
+                    "--protocol",
+                    protocol,
+                    "--transport",
+                    "udp",
+                    "--host",
+                    host,
+                ],
+                1,
+            );
+            let address = at_ip(server.address(), client_ip);
+            // Our client's UDP socket is connected: a reply from another address is dropped.
+            let output = run_client(
+                BIN,
+                address,
+                &["--protocol", protocol, "--transport", "udp"],
+                b"",
+            );
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            assert!(
+                output.status.success() && stdout.starts_with("The time got from the server is "),
+                "{protocol} {host} <- {client_ip}: {output:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn chrony_accepts_our_sntp_server_on_a_second_address() {
+    if !tool_available("chronyd") {
+        return;
+    }
+    let server = ServerProcess::start(
+        BIN,
+        &[
+            "server",
+            "--port",
+            "0",
+            "--protocol",
+            "sntp",
+            "--host",
+            "0.0.0.0",
+        ],
+        1,
+    );
+    let port = server.address().port();
+    // -Q: query the server and print the offset, without touching the clock.
+    let directive = format!("server 127.0.0.2 port {port} iburst maxsamples 1");
+    let output = run(
+        "chronyd",
+        &["-Q", "-t", "10", "-f", "/dev/null", &directive],
+        b"",
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "chronyd: {stderr}");
+    assert!(
+        stderr.contains("System clock wrong by"),
+        "chronyd: {stderr}"
     );
 }

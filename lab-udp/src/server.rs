@@ -3,16 +3,19 @@
 //! Compare with the course's UDPServer.py: `socket(AF_INET, SOCK_DGRAM)`, `bind`,
 //! then `recvfrom` / `sendto` forever. There is no `listen` and no `accept`: UDP has
 //! no connections, so every datagram carries its sender's address and the reply is
-//! sent back to that address.
+//! sent back to that address. Where the Python server calls `recvfrom`/`sendto`, this
+//! one calls their general forms `recvmsg`/`sendmsg`, to also learn which of the host's
+//! addresses the datagram was sent to and answer from it (see `common::datagram`).
 
+use std::io::ErrorKind;
 use std::net::UdpSocket;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use common::net;
 use common::report::{Log, Stats, printable};
 use common::shutdown::Shutdown;
 use common::upper;
+use common::{datagram, net};
 
 use crate::Endpoint;
 
@@ -29,7 +32,7 @@ pub struct Options {
     quiet: bool,
 }
 
-/// Larger than any UDP payload (65,507 bytes over IPv4), so `recv_from` never
+/// Larger than any UDP payload (65,507 bytes over IPv4), so `recvmsg` never
 /// truncates a datagram. (Python's `recvfrom(2048)` silently drops the rest.)
 const DATAGRAM_BUFFER: usize = 65_536;
 
@@ -54,6 +57,9 @@ pub fn bind(endpoint: &Endpoint) -> Result<UdpSocket> {
     // bind(): claim the port, so datagrams sent to it arrive at this socket.
     net::bind(&socket, address)?;
     let socket = UdpSocket::from(socket);
+    // setsockopt(IP_PKTINFO): have recvmsg say which of our addresses each datagram
+    // was sent to, so the reply can come from that address (UNP 22.2).
+    datagram::receive_destination(&socket)?;
     net::announce(socket.local_addr()?, "udp");
     Ok(socket)
 }
@@ -63,23 +69,26 @@ pub fn serve(socket: &UdpSocket, exit_on_quit: bool, log: Log, shutdown: &Shutdo
     shutdown.wake_datagram_socket(socket)?;
     let largest_reply = net::max_udp_payload(socket.local_addr()?);
     let stats = Stats::default();
-    let mut datagram = vec![0; DATAGRAM_BUFFER];
+    let mut buffer = vec![0; DATAGRAM_BUFFER];
     // Checked before each wait too: a request may come before the socket was registered.
     while !shutdown.is_requested() {
-        // recvfrom(): wait for the next datagram from anyone; learn who sent it.
-        let received = socket.recv_from(&mut datagram);
+        // recvmsg(): wait for the next datagram from anyone; learn who sent it, and to
+        // which of our addresses (a host may have several).
+        let received = datagram::recv_request(socket, &mut buffer);
         if shutdown.is_requested() {
             break;
         }
-        let (length, client) = match received {
-            Ok(received) => received,
+        let request = match received {
+            Ok(request) => request,
+            Err(error) if error.kind() == ErrorKind::Interrupted => continue,
             Err(error) => {
                 // E.g. an ICMP error about an earlier reply: nothing to answer, go on.
                 log.warn(format_args!("recvfrom failed: {error}"));
                 continue;
             }
         };
-        let message = &datagram[..length];
+        let client = request.client;
+        let message = &buffer[..request.length];
         if !log.is_quiet() {
             log.line(format_args!("{client}: {}", printable(message)));
         }
@@ -88,8 +97,9 @@ pub fn serve(socket: &UdpSocket, exit_on_quit: bool, log: Log, shutdown: &Shutdo
             break;
         }
         let reply = uppercase_reply(message, largest_reply, log);
-        // sendto(): the reply goes back to the address the datagram came from.
-        if let Err(error) = socket.send_to(&reply, client) {
+        // sendmsg(): the reply goes back to the address the datagram came from, sent
+        // from the address it went to: a client's connected socket accepts only that.
+        if let Err(error) = datagram::send_reply(socket, &reply, client, request.destination) {
             log.warn(format_args!("cannot reply to {client}: {error}"));
         }
         stats.datagram_from(client);

@@ -9,8 +9,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::testkit::{
-    ServerProcess, Signal, WAIT, ask_udp, assert_error_line, run, run_check, run_client,
-    tool_available,
+    MULTI_HOMED, ServerProcess, Signal, WAIT, ask_udp, assert_error_line, at_ip, run, run_check,
+    run_client, tool_available,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_lab-udp");
@@ -360,4 +360,16 @@ fn demo_shows_a_working_exchange() {
         stdout.contains("client: receives \"STRASSE CAFÉ FISH\""),
         "{stdout}"
     );
+}
+
+#[test]
+fn wildcard_server_answers_from_the_address_the_client_wrote_to() {
+    for (host, client_ip) in MULTI_HOMED {
+        let server = server(&["--host", host]);
+        let address = at_ip(server.address(), client_ip);
+        // Our client's socket is connected: a reply from another address is dropped.
+        let output = run_client(BIN, address, &["hello"], b"");
+        assert!(output.status.success(), "{host} <- {client_ip}: {output:?}");
+        assert_eq!(output.stdout, b"HELLO\n", "{host} <- {client_ip}");
+    }
 }

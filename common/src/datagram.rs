@@ -1,0 +1,257 @@
+//! A UDP server's receive and reply that keep track of *which* of the server's
+//! addresses each request was sent to, so that the reply comes from that address
+//! (Stevens, UNP section 22.2).
+//!
+//! A server bound to the wildcard address (`0.0.0.0` or `::`) receives datagrams sent
+//! to any of the host's addresses. A plain `sendto` lets the kernel choose the reply's
+//! source by route, which on a host with several addresses may not be the address the
+//! client wrote to: a client with a connected UDP socket (ours, chrony, most resolvers)
+//! then drops the reply as coming from a stranger. On Linux, every 127.x.y.z address is
+//! the loopback, so a request to 127.0.0.2 is answered from 127.0.0.1 unless the server
+//! says otherwise.
+//!
+//! The cure is three socket calls, which every lab's UDP server makes in plain sight:
+//!
+//! 1. `setsockopt(IP_PKTINFO)` (IPv4) or `setsockopt(IPV6_RECVPKTINFO)` (IPv6, and IPv4
+//!    clients of a dual-stack socket): [`receive_destination`];
+//! 2. `recvmsg()`, whose control message carries the datagram's destination
+//!    address: [`recv_request`];
+//! 3. `sendmsg()` with the same kind of control message, naming that address as the
+//!    reply's source: [`send_reply`].
+//!
+//! Linux and macOS both have these options (the labs' targets).
+
+use std::io::{self, IoSlice, IoSliceMut};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+
+use anyhow::{Context, Result};
+use nix::sys::socket::{
+    ControlMessage, ControlMessageOwned, MsgFlags, SockaddrIn, SockaddrIn6, SockaddrStorage,
+    recvmsg, sendmsg, setsockopt, sockopt,
+};
+
+/// One datagram a server received: how long it is, who sent it, and the local address
+/// it was sent to (`None` if the system did not say).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Request {
+    /// Bytes of the datagram, at the start of the buffer given to [`recv_request`].
+    pub length: usize,
+    /// The sender's address: where the reply goes.
+    pub client: SocketAddr,
+    /// The address the datagram was sent to: where the reply comes from.
+    pub destination: Option<Destination>,
+}
+
+/// The local end of a request: the server's address it was sent to, and for IPv6 the
+/// interface it came in on (a link-local `fe80::` address means nothing without it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Destination {
+    /// The server's address the client wrote to (IPv4-mapped for IPv4 clients of a
+    /// dual-stack socket).
+    pub ip: IpAddr,
+    interface: u32,
+}
+
+/// `setsockopt(IP_PKTINFO)` or `setsockopt(IPV6_RECVPKTINFO)`: from now on, `recvmsg`
+/// on `socket` also tells each datagram's destination address.
+///
+/// # Errors
+///
+/// If the system refuses the option.
+pub fn receive_destination(socket: &UdpSocket) -> Result<()> {
+    match socket.local_addr()? {
+        SocketAddr::V4(_) => setsockopt(socket, sockopt::Ipv4PacketInfo, &true),
+        // On a dual-stack socket this covers the IPv4 clients too (as mapped addresses).
+        SocketAddr::V6(_) => setsockopt(socket, sockopt::Ipv6RecvPacketInfo, &true),
+    }
+    .context("cannot ask for each datagram's destination address (IP_PKTINFO)")
+}
+
+/// `recvmsg()`: waits for the next datagram, copies it into `buffer` and says who sent
+/// it and to which local address. `buffer` should hold 65,536 bytes, so that no
+/// datagram is truncated.
+///
+/// # Errors
+///
+/// Those of `recvmsg`: `Interrupted` by a signal, `ConnectionRefused` for an ICMP error
+/// about an earlier reply, ...
+pub fn recv_request(socket: &UdpSocket, buffer: &mut [u8]) -> io::Result<Request> {
+    let mut iov = [IoSliceMut::new(buffer)];
+    // Room for either control message: in6_pktinfo is the larger.
+    let mut control = nix::cmsg_space!(libc::in6_pktinfo);
+    let message = recvmsg::<SockaddrStorage>(
+        socket.as_raw_fd(),
+        &mut iov,
+        Some(&mut control),
+        MsgFlags::empty(),
+    )?;
+    let client = message
+        .address
+        .as_ref()
+        .and_then(socket_address)
+        .ok_or_else(|| io::Error::other("a datagram without a sender address"))?;
+    let mut destination = None;
+    for control_message in message.cmsgs()? {
+        destination = match control_message {
+            // ipi_spec_dst is the local address the datagram reached (for a broadcast,
+            // the interface's own address, which a reply may come from).
+            ControlMessageOwned::Ipv4PacketInfo(info) => Some(Destination {
+                ip: IpAddr::V4(Ipv4Addr::from(u32::from_be(info.ipi_spec_dst.s_addr))),
+                interface: 0,
+            }),
+            ControlMessageOwned::Ipv6PacketInfo(info) => Some(Destination {
+                ip: IpAddr::from(info.ipi6_addr.s6_addr),
+                interface: info.ipi6_ifindex,
+            }),
+            _ => destination,
+        };
+    }
+    Ok(Request {
+        length: message.bytes,
+        client,
+        destination,
+    })
+}
+
+/// `sendmsg()`: sends `reply` to `client`, from `destination` (the address the request
+/// was sent to, from [`recv_request`]); with `None`, the kernel chooses, as `sendto`.
+/// A multicast destination is not a source address: the kernel chooses then too.
+///
+/// # Errors
+///
+/// Those of `sendmsg`: `EMSGSIZE` for a reply larger than a datagram, `ENOBUFS`, ...
+pub fn send_reply(
+    socket: &UdpSocket,
+    reply: &[u8],
+    client: SocketAddr,
+    destination: Option<Destination>,
+) -> io::Result<usize> {
+    let iov = [IoSlice::new(reply)];
+    let fd = socket.as_raw_fd();
+    let flags = MsgFlags::empty();
+    let source = destination.filter(|local| !local.ip.is_multicast());
+    let sent = match (client, source) {
+        (
+            SocketAddr::V4(client),
+            Some(Destination {
+                ip: IpAddr::V4(ip), ..
+            }),
+        ) => {
+            let info = libc::in_pktinfo {
+                // Interface 0: the route decides, from the source address we name.
+                ipi_ifindex: 0,
+                ipi_spec_dst: libc::in_addr {
+                    s_addr: u32::from(ip).to_be(),
+                },
+                ipi_addr: libc::in_addr { s_addr: 0 },
+            };
+            let control = [ControlMessage::Ipv4PacketInfo(&info)];
+            sendmsg(fd, &iov, &control, flags, Some(&SockaddrIn::from(client)))
+        }
+        (
+            SocketAddr::V6(client),
+            Some(Destination {
+                ip: IpAddr::V6(ip),
+                interface,
+            }),
+        ) => {
+            let info = libc::in6_pktinfo {
+                ipi6_addr: libc::in6_addr {
+                    s6_addr: ip.octets(),
+                },
+                // Only a link-local source needs its interface named.
+                ipi6_ifindex: if ip.is_unicast_link_local() {
+                    interface
+                } else {
+                    0
+                },
+            };
+            let control = [ControlMessage::Ipv6PacketInfo(&info)];
+            sendmsg(fd, &iov, &control, flags, Some(&SockaddrIn6::from(client)))
+        }
+        _ => return socket.send_to(reply, client),
+    };
+    Ok(sent?)
+}
+
+fn socket_address(address: &SockaddrStorage) -> Option<SocketAddr> {
+    if let Some(v4) = address.as_sockaddr_in() {
+        return Some(SocketAddr::V4((*v4).into()));
+    }
+    address
+        .as_sockaddr_in6()
+        .map(|v6| SocketAddr::V6((*v6).into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn server(bind: &str) -> UdpSocket {
+        let socket = UdpSocket::bind(bind).unwrap();
+        receive_destination(&socket).unwrap();
+        socket
+    }
+
+    /// Sends `message` from a client connected to `to` and answers it once through
+    /// `recv_request`/`send_reply`; returns what the client got and the request.
+    fn round_trip(server: &UdpSocket, client_bind: &str, to: SocketAddr) -> (Vec<u8>, Request) {
+        let client = UdpSocket::bind(client_bind).unwrap();
+        client.connect(to).unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        client.send(b"hello").unwrap();
+        let mut buffer = [0; 64];
+        let request = recv_request(server, &mut buffer).unwrap();
+        let reply = buffer[..request.length].to_ascii_uppercase();
+        send_reply(server, &reply, request.client, request.destination).unwrap();
+        let length = client.recv(&mut buffer).unwrap();
+        (buffer[..length].to_vec(), request)
+    }
+
+    #[test]
+    fn ipv4_wildcard_answers_from_127_0_0_2() {
+        let server = server("0.0.0.0:0");
+        let port = server.local_addr().unwrap().port();
+        let to: SocketAddr = format!("127.0.0.2:{port}").parse().unwrap();
+        let (reply, request) = round_trip(&server, "127.0.0.1:0", to);
+        assert_eq!(reply, b"HELLO");
+        assert_eq!(request.destination.unwrap().ip, to.ip());
+    }
+
+    #[test]
+    fn dual_stack_answers_an_ipv4_client_from_127_0_0_2() {
+        let socket =
+            socket2::Socket::new(socket2::Domain::IPV6, socket2::Type::DGRAM, None).unwrap();
+        socket.set_only_v6(false).unwrap();
+        socket
+            .bind(&"[::]:0".parse::<SocketAddr>().unwrap().into())
+            .unwrap();
+        let server = UdpSocket::from(socket);
+        receive_destination(&server).unwrap();
+        let port = server.local_addr().unwrap().port();
+        let to: SocketAddr = format!("127.0.0.2:{port}").parse().unwrap();
+        let (reply, request) = round_trip(&server, "127.0.0.1:0", to);
+        assert_eq!(reply, b"HELLO");
+        assert_eq!(
+            request.destination.unwrap().ip,
+            "::ffff:127.0.0.2".parse::<IpAddr>().unwrap()
+        );
+    }
+
+    #[test]
+    fn ipv6_wildcard_answers_from_loopback() {
+        let Ok(server) = UdpSocket::bind("[::]:0") else {
+            return; // no IPv6 on this machine
+        };
+        receive_destination(&server).unwrap();
+        let port = server.local_addr().unwrap().port();
+        let to: SocketAddr = format!("[::1]:{port}").parse().unwrap();
+        let (reply, request) = round_trip(&server, "[::1]:0", to);
+        assert_eq!(reply, b"HELLO");
+        assert_eq!(request.destination.unwrap().ip, to.ip());
+    }
+}
