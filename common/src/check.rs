@@ -92,18 +92,18 @@ impl Checks {
         match verdict {
             Ok(()) => {
                 self.passed += 1;
-                println!("PASS {name}");
+                crate::outln!("PASS {name}");
             }
             Err(error) => {
                 self.failed += 1;
-                println!("FAIL {name}: {error:#}");
+                crate::outln!("FAIL {name}: {error:#}");
             }
         }
     }
 
     /// Prints the score line; success only if no check failed.
     pub fn finish(self) -> ExitCode {
-        println!("{} passed, {} failed", self.passed, self.failed);
+        crate::outln!("{} passed, {} failed", self.passed, self.failed);
         if self.failed == 0 && self.passed > 0 {
             ExitCode::SUCCESS
         } else {

@@ -1,6 +1,18 @@
-//! The edges of every lab binary: durations on the command line, printing replies,
-//! and turning an error into the one `error: ...` line and a non-zero exit.
+//! The edges of every lab binary: durations on the command line, what a client,
+//! `check`, `demo`, `bench` or `peer` prints, and turning an error into the one
+//! `error: ...` line and a non-zero exit.
+//!
+//! # A closed stdout
+//!
+//! `lab-tcp check --target ... | head -1`: once `head` has its line it exits, and our
+//! next write to the pipe fails with `EPIPE`. A C program (or `cat`, `seq`) is killed
+//! by the SIGPIPE that comes with it, silently; the shell shows status 141 (128 + 13).
+//! Rust ignores SIGPIPE, so the write returns an error instead, and `println!` panics
+//! on it (rust-lang/rust#46016). Programs that print results write through [`out!`]
+//! and [`outln!`] here, which end the program as SIGPIPE would. Servers never do: their
+//! log ([`crate::report::Log`]) drops lines nobody reads and goes on serving.
 
+use std::fmt;
 use std::io::{self, ErrorKind, Write};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -17,31 +29,85 @@ pub fn parse_seconds(text: &str) -> Result<Duration, String> {
 }
 
 /// Ends a subcommand: its error becomes one `error: ...` line on stderr and exit
-/// status 1. A reader that went away (`lab-udp client | head -1`) is a normal end.
+/// status 1.
 pub fn finish(outcome: anyhow::Result<ExitCode>) -> ExitCode {
     match outcome {
         Ok(code) => code,
-        Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            // Not `eprintln!`: it panics if stderr is a closed pipe (`2>&1 | head`).
+            let _ = writeln!(io::stderr(), "error: {error:#}");
             ExitCode::FAILURE
         }
     }
 }
 
-fn is_broken_pipe(error: &anyhow::Error) -> bool {
-    error
-        .chain()
-        .filter_map(|cause| cause.downcast_ref::<io::Error>())
-        .any(|io_error| io_error.kind() == ErrorKind::BrokenPipe)
+/// Like `print!`, for programs that print results (clients, `check`, `demo`,
+/// `bench`, `peer`): if nobody reads stdout any more, the program ends at once, as
+/// if killed by SIGPIPE ([`stdout_failed`]). Never panics.
+#[macro_export]
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::write_stdout(format_args!($($arg)*))
+    };
 }
 
-/// Prints a reply on its own line, bytes as they came (a reply need not be UTF-8).
-pub fn print_reply(reply: &[u8]) -> io::Result<()> {
+/// Like `println!`, for programs that print results; see [`out!`].
+#[macro_export]
+macro_rules! outln {
+    () => {
+        $crate::cli::write_stdout(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::cli::write_stdout(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// Writes `text` to stdout and flushes it (what [`out!`] and [`outln!`] expand to).
+/// On failure it does not return: see [`stdout_failed`].
+pub fn write_stdout(text: fmt::Arguments<'_>) {
     let mut stdout = io::stdout().lock();
-    stdout.write_all(reply)?;
-    stdout.write_all(b"\n")?;
-    stdout.flush()
+    if let Err(error) = stdout.write_fmt(text).and_then(|()| stdout.flush()) {
+        drop(stdout);
+        stdout_failed(&error);
+    }
+}
+
+/// Prints a reply on its own line, bytes as they came (a reply need not be UTF-8);
+/// on a closed stdout the program ends as [`stdout_failed`] says.
+pub fn print_reply(reply: &[u8]) {
+    let mut stdout = io::stdout().lock();
+    let written = stdout
+        .write_all(reply)
+        .and_then(|()| stdout.write_all(b"\n"))
+        .and_then(|()| stdout.flush());
+    if let Err(error) = written {
+        drop(stdout);
+        stdout_failed(&error);
+    }
+}
+
+/// Ends a program whose write to stdout failed. If the reader went away (`EPIPE`),
+/// the program dies of SIGPIPE, silently, exactly as `cat` or `seq` would: the shell
+/// shows 141 and a parent sees "killed by signal 13". Any other failure (a full
+/// disk) is one `error:` line and exit status 1.
+///
+/// Dying of the signal rather than `exit(141)` tells a parent (a shell script with
+/// `set -o pipefail`, Python's `subprocess`) the same thing it learns from every
+/// other Unix tool. SIGPIPE stays ignored until this moment, so a write to a socket
+/// or to a child's pipe still fails with an error we report, instead of killing the
+/// program. signal-hook restores the default action and raises the signal, without
+/// `unsafe` code of ours.
+pub fn stdout_failed(error: &io::Error) -> ! {
+    if error.kind() == ErrorKind::BrokenPipe {
+        let _ = signal_hook::low_level::emulate_default_handler(signal_hook::consts::SIGPIPE);
+        // Not reached: the signal ends the process. Should it not, the same status.
+        std::process::exit(128 + signal_hook::consts::SIGPIPE);
+    }
+    let _ = writeln!(
+        io::stderr(),
+        "error: cannot write to standard output: {error}"
+    );
+    std::process::exit(1);
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Where a client's messages come from: the `MESSAGE...` arguments (send one, exit),
 //! or standard input, a line at a time, with a prompt when a person is typing.
 
-use std::io::{self, BufRead, IsTerminal, StdinLock, Write};
+use std::io::{self, BufRead, IsTerminal, StdinLock};
 
 /// The line that ends a client (and, sent to a server, its session).
 pub const QUIT: &[u8] = b"quit";
@@ -35,6 +35,17 @@ impl Messages {
         }
     }
 
+    /// `first`, then, if stdin is not a terminal (a pipe, a file, a script), each line
+    /// of stdin; no prompt. The hi-hello client's `hi`, then whatever is piped to it.
+    pub fn first_then_piped_lines(first: &[u8]) -> Self {
+        let stdin = io::stdin();
+        Messages {
+            one_shot: Some(first.to_vec()),
+            stdin: (!stdin.is_terminal()).then(|| stdin.lock()),
+            prompt: None,
+        }
+    }
+
     /// The next message, without its line ending; `None` at the end of input.
     pub fn next_message(&mut self) -> io::Result<Option<Vec<u8>>> {
         if let Some(message) = self.one_shot.take() {
@@ -44,9 +55,7 @@ impl Messages {
             return Ok(None);
         };
         if let Some(prompt) = &self.prompt {
-            let mut stdout = io::stdout().lock();
-            write!(stdout, "{prompt}")?;
-            stdout.flush()?;
+            crate::out!("{prompt}");
         }
         let mut line = Vec::new();
         if stdin.read_until(b'\n', &mut line)? == 0 {

@@ -89,8 +89,12 @@ impl LineConnection {
     /// Sends one message and returns its reply (without the newline).
     pub fn request(&mut self, message: &[u8]) -> Result<Vec<u8>, Failure> {
         if self.bare && message.is_empty() {
-            // Nothing to send, so nothing would come back: the reply is empty too.
-            return Ok(Vec::new());
+            // A zero-byte send puts nothing on the wire, so no reply would ever come:
+            // say so rather than wait forever (as the course client does) or make up one.
+            return Err(Failure::Other(anyhow!(
+                "an empty message cannot be sent with --bare: TCP has no empty messages; \
+                 leave out --bare to send it as an empty line"
+            )));
         }
         self.send(message).map_err(Failure::Other)?;
         let mut reply = Vec::new();

@@ -42,7 +42,8 @@ impl<const PORT: u16> Endpoint<PORT> {
     }
 }
 
-/// Resolves a host name or IP literal to every address it has.
+/// Resolves a host name or IP literal to every address it has, each in its plain
+/// form ([`plain`]).
 pub fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>> {
     let not_resolved = || {
         anyhow!(
@@ -52,6 +53,7 @@ pub fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>> {
     let addresses: Vec<SocketAddr> = (host, port)
         .to_socket_addrs()
         .map_err(|_| not_resolved())?
+        .map(plain)
         .collect();
     if addresses.is_empty() {
         return Err(not_resolved());
@@ -125,8 +127,41 @@ pub fn listen(socket: Socket) -> Result<TcpListener> {
 pub fn announce(address: SocketAddr, transport: &str) {
     let mut stdout = io::stdout().lock();
     // A closed stdout must not stop a server from serving.
-    let _ = writeln!(stdout, "listening on {address} ({transport})");
+    let _ = writeln!(stdout, "{}", listening_line(address, transport));
     let _ = stdout.flush();
+}
+
+/// The listening line's text, exactly `listening on <address> (<tcp|udp>)`.
+pub fn listening_line(address: SocketAddr, transport: &str) -> String {
+    format!("listening on {address} ({transport})")
+}
+
+/// An address as people read it: an IPv4 address that reached an IPv6 socket as an
+/// IPv4-mapped address (`[::ffff:127.0.0.1]:53422`, what a dual-stack server bound to
+/// `::` learns of its IPv4 clients) becomes plain IPv4 (`127.0.0.1:53422`); any other
+/// address is unchanged. Every address the labs print comes through here: [`resolve`]
+/// and [`accept`] apply it, and the UDP servers apply it to each sender.
+pub fn plain(address: SocketAddr) -> SocketAddr {
+    SocketAddr::new(address.ip().to_canonical(), address.port())
+}
+
+/// `accept()`: the next connection from the listen queue (waiting for one if the
+/// queue is empty), and the client's address in its [`plain`] form.
+pub fn accept(listener: &TcpListener) -> io::Result<(TcpStream, SocketAddr)> {
+    let (stream, client) = listener.accept()?;
+    Ok((stream, plain(client)))
+}
+
+/// The address to give `connect` on a socket bound to `local`: an IPv4 address
+/// becomes IPv4-mapped when the socket is IPv6 (a peer bound to `[::]` talking to
+/// `127.0.0.1`), since an IPv6 socket cannot take an IPv4 address as such.
+pub fn in_family_of(local: SocketAddr, address: SocketAddr) -> SocketAddr {
+    match (local, address.ip()) {
+        (SocketAddr::V6(_), IpAddr::V4(ip)) => {
+            SocketAddr::new(IpAddr::V6(ip.to_ipv6_mapped()), address.port())
+        }
+        _ => address,
+    }
 }
 
 /// The address to reach a socket bound to `local`: its loopback twin if it was bound
@@ -226,6 +261,23 @@ mod tests {
         assert_eq!(
             reachable("10.0.0.1:5".parse().unwrap()),
             "10.0.0.1:5".parse().unwrap()
+        );
+    }
+
+    #[test]
+    fn mapped_addresses_are_shown_plain() {
+        let mapped: SocketAddr = "[::ffff:127.0.0.1]:53422".parse().unwrap();
+        assert_eq!(plain(mapped), "127.0.0.1:53422".parse().unwrap());
+        let v6: SocketAddr = "[::1]:5".parse().unwrap();
+        assert_eq!(plain(v6), v6);
+        assert_eq!(
+            resolve("::ffff:127.0.0.1", 7).unwrap(),
+            ["127.0.0.1:7".parse().unwrap()]
+        );
+        assert_eq!(in_family_of(v6, plain(mapped)), mapped);
+        assert_eq!(
+            in_family_of("127.0.0.1:1".parse().unwrap(), plain(mapped)),
+            plain(mapped)
         );
     }
 

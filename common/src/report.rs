@@ -38,7 +38,8 @@ impl Log {
     /// Prints a problem the server survives (a client's fault, a full fd table): on
     /// stderr, never silenced.
     pub fn warn(self, message: impl Display) {
-        eprintln!("warning: {message}");
+        // Not `eprintln!`, which panics if stderr is a closed pipe (`2>&1 | head`).
+        let _ = writeln!(std::io::stderr(), "warning: {message}");
     }
 }
 

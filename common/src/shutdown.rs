@@ -15,6 +15,14 @@
 //!
 //! The flag is always set before the wake-up, so a server that checks it after every
 //! blocking call can never miss a request.
+//!
+//! Clients, `check`, `demo` and `bench` install no handler at all, on purpose: with
+//! SIGINT's default action the kernel ends the program at once, whatever it waits for
+//! (a line of input, a `connect`, a reply, the pause between two tries), prints
+//! nothing, and the shell shows status 130 (128 + 2). A handler would run on ctrlc's
+//! thread while the main thread's `recv` fails with `EINTR` and races it to print an
+//! error. A script that runs a client sees it killed by SIGINT and stops too, as it
+//! does for any Unix tool.
 
 use std::collections::HashMap;
 use std::net::{Shutdown as Direction, SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -159,13 +167,6 @@ impl Drop for StreamGuard {
     fn drop(&mut self) {
         self.shutdown.lock().streams.remove(&self.id);
     }
-}
-
-/// For clients: Ctrl-C ends the program at once, quietly, with status 130 (128 + SIGINT),
-/// as a shell reports a program killed by Ctrl-C.
-pub fn exit_quietly_on_ctrl_c() {
-    // If a handler cannot be installed, the default action (die by SIGINT) is just as quiet.
-    let _ = ctrlc::set_handler(|| std::process::exit(130));
 }
 
 #[cfg(test)]

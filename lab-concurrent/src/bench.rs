@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use common::cli::parse_seconds;
 use common::net;
+use common::outln;
 use mio::net::TcpStream as MioStream;
 use mio::{Events, Interest, Poll, Token};
 
@@ -91,16 +92,25 @@ pub fn run(options: &Options) -> Result<ExitCode> {
         bail!("--size and --clients must be at least 1");
     }
     if !options.json {
-        println!(
+        outln!(
             "{:<10} {:>7} {:>9} {:>10} {:>8} {:>8} {:>9} {:>6}",
-            "server", "clients", "messages", "msgs/s", "p50 us", "p99 us", "max us", "errors"
+            "server",
+            "clients",
+            "messages",
+            "msgs/s",
+            "p50 us",
+            "p99 us",
+            "max us",
+            "errors"
         );
     }
     let mut all_clean = true;
     match &options.target {
         Some(target) => {
             let address = net::resolve_target(target)?[0];
-            all_clean &= run_one(options, address, target)?;
+            let (clean, row) = run_one(options, address, target)?;
+            outln!("{row}");
+            all_clean &= clean;
         }
         None => {
             let models = if options.models.is_empty() {
@@ -110,7 +120,12 @@ pub fn run(options: &Options) -> Result<ExitCode> {
             };
             for model in models {
                 let server = LocalServer::start(model)?;
-                all_clean &= run_one(options, server.address, model.name())?;
+                let (clean, row) = run_one(options, server.address, model.name())?;
+                // Stop the server before printing: should stdout be closed, this
+                // program ends at that write, and must leave no server behind.
+                drop(server);
+                outln!("{row}");
+                all_clean &= clean;
             }
         }
     }
@@ -121,8 +136,9 @@ pub fn run(options: &Options) -> Result<ExitCode> {
     })
 }
 
-/// Loads one server and prints its row; true if no error was seen.
-fn run_one(options: &Options, address: SocketAddr, label: &str) -> Result<bool> {
+/// Loads one server; returns whether every client exchanged messages without error,
+/// and the row to print.
+fn run_one(options: &Options, address: SocketAddr, label: &str) -> Result<(bool, String)> {
     let message: Vec<u8> = b"abcdefghijklmnopqrstuvwxyz"
         .iter()
         .copied()
@@ -154,11 +170,13 @@ fn run_one(options: &Options, address: SocketAddr, label: &str) -> Result<bool> 
         persistent(address, options.clients, options.threads.max(1), &plan)?
     };
     let elapsed = started.elapsed().as_secs_f64();
-    report(options, label, &tally, elapsed);
-    Ok(tally.errors == 0)
+    // A run that exchanged nothing (`--duration 0`) measured nothing: not a success.
+    let clean = tally.errors == 0 && tally.messages > 0;
+    Ok((clean, report(options, label, &tally, elapsed)))
 }
 
-fn report(options: &Options, label: &str, tally: &Tally, elapsed: f64) {
+/// The run's row of the table, or its JSON object.
+fn report(options: &Options, label: &str, tally: &Tally, elapsed: f64) -> String {
     let mut latencies = tally.latencies.clone();
     latencies.sort_unstable();
     let percentile = |p: f64| -> u32 {
@@ -180,15 +198,15 @@ fn report(options: &Options, label: &str, tally: &Tally, elapsed: f64) {
         } else {
             "model"
         };
-        println!(
+        format!(
             "{{\"{key}\":\"{label}\",\"clients\":{},\"duration_s\":{elapsed:.3},\"messages\":{},\"msgs_per_s\":{rate:.1},\"p50_us\":{p50},\"p99_us\":{p99},\"max_us\":{max},\"errors\":{},\"connect_per_message\":{}}}",
             options.clients, tally.messages, tally.errors, options.connect_per_message
-        );
+        )
     } else {
-        println!(
+        format!(
             "{label:<10} {:>7} {:>9} {rate:>10.0} {p50:>8} {p99:>8} {max:>9} {:>6}",
             options.clients, tally.messages, tally.errors
-        );
+        )
     }
 }
 

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Result, bail};
 use common::connection::Settings;
+use common::outln;
 use common::shutdown::Shutdown;
 use common::tcp_checks::read_len;
 
@@ -37,24 +38,24 @@ pub fn run() -> Result<ExitCode> {
         servers.push(thread::spawn(move || {
             server::serve(model, listener, &config)
         }));
-        println!("-- {} server on {address}", model.name());
+        outln!("-- {} server on {address}", model.name());
 
         let _silent = TcpStream::connect(address)?;
-        println!("client A: connects and says nothing");
+        outln!("client A: connects and says nothing");
         let mut second = TcpStream::connect(address)?;
         second.set_read_timeout(Some(PATIENCE))?;
         second.write_all(b"hello?\n")?;
-        println!("client B: connects and sends \"hello?\"");
+        outln!("client B: connects and sends \"hello?\"");
         match read_len(&mut second, 7) {
             Ok(reply) => {
-                println!(
+                outln!(
                     "client B: receives {:?} at once",
                     String::from_utf8_lossy(&reply)
                 );
                 outcomes.push((model, true));
             }
             Err(_) => {
-                println!(
+                outln!(
                     "client B: no reply after {} ms: the server is busy waiting on client A",
                     PATIENCE.as_millis()
                 );
@@ -72,6 +73,6 @@ pub fn run() -> Result<ExitCode> {
     if outcomes != [(Model::Iterative, false), (Model::Thread, true)] {
         bail!("the models did not behave as expected: {outcomes:?}");
     }
-    println!("demo: one silent client stalls the iterative server, not the threaded one");
+    outln!("demo: one silent client stalls the iterative server, not the threaded one");
     Ok(ExitCode::SUCCESS)
 }

@@ -8,6 +8,7 @@ use anyhow::Result;
 use common::cli::parse_seconds;
 use common::connection::Settings;
 use common::net;
+use common::report::Log;
 use common::shutdown::Shutdown;
 
 use crate::Endpoint;
@@ -40,7 +41,7 @@ pub struct Options {
 
 /// `lab-concurrent server`: listen, then serve with the chosen model until Ctrl-C.
 pub fn run(options: &Options) -> Result<ExitCode> {
-    raise_open_files_limit();
+    raise_open_files_limit(Log::new(options.quiet));
     // Signals first, so that none is missed once the listening line is out. The fork
     // model must stay single-threaded, so it catches them itself; the others use the
     // shared Ctrl-C handling (which runs on a thread of its own).
@@ -98,12 +99,14 @@ fn default_workers() -> usize {
 
 /// Every connection is a file descriptor: the usual soft limit (1,024) would cap a
 /// server at about 1,000 clients. Raise it to the hard limit, as C servers do.
-fn raise_open_files_limit() {
+fn raise_open_files_limit(log: Log) {
     use nix::sys::resource::{Resource, getrlimit, setrlimit};
     if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
         && soft < hard
         && let Err(error) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard)
     {
-        eprintln!("warning: cannot raise the open-files limit from {soft} to {hard}: {error}");
+        log.warn(format_args!(
+            "cannot raise the open-files limit from {soft} to {hard}: {error}"
+        ));
     }
 }

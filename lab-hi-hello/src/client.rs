@@ -4,7 +4,6 @@
 //! system picks its port), over UDP it just sends. The socket calls are in
 //! `common/src/line_client.rs` (TCP) and `common/src/udp_client.rs` (UDP).
 
-use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -14,7 +13,6 @@ use common::cli::{parse_seconds, print_reply};
 use common::input::Messages;
 use common::line_client::LineConnection;
 use common::net;
-use common::shutdown::exit_quietly_on_ctrl_c;
 use common::udp_client::UdpClient;
 
 use crate::{Endpoint, Transport};
@@ -39,7 +37,6 @@ pub struct Options {
 
 /// `lab-hi-hello client`: exit 0 only if every message got an answer and each `hi` got `hello`.
 pub fn run(options: &Options) -> Result<ExitCode> {
-    exit_quietly_on_ctrl_c();
     let addresses = options.endpoint.resolve()?;
     let mut server = match options.transport {
         Transport::Tcp => {
@@ -55,14 +52,16 @@ pub fn run(options: &Options) -> Result<ExitCode> {
             tries: options.retries.saturating_add(1),
         }),
     };
-    let mut messages = if options.message.is_empty() && std::io::stdin().is_terminal() {
-        Messages::new(&["hi".to_owned()], "")
+    // No MESSAGE: `hi` always comes first, so the client greets even when run from a
+    // script with nothing on its stdin.
+    let mut messages = if options.message.is_empty() {
+        Messages::first_then_piped_lines(b"hi")
     } else {
         Messages::new(&options.message, "")
     };
     while let Some(message) = messages.next_message()? {
         let reply = server.ask(&message)?;
-        print_reply(&reply)?;
+        print_reply(&reply);
         if message.trim_ascii().eq_ignore_ascii_case(b"hi") && reply != b"hello" {
             bail!(
                 "the server answered 'hi' with '{}' instead of 'hello'",

@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 use common::line_client::LineConnection;
 use common::net;
+use common::outln;
 use common::report::Log;
 use common::shutdown::Shutdown;
 use common::udp_client::UdpClient;
@@ -25,7 +26,7 @@ pub fn run() -> Result<ExitCode> {
     };
     let shutdown = Shutdown::new();
 
-    println!("-- client/server over TCP");
+    outln!("-- client/server over TCP");
     let listener = server::listen(&endpoint)?;
     let tcp_address = listener.local_addr()?;
     let tcp_shutdown = shutdown.clone();
@@ -44,7 +45,7 @@ pub fn run() -> Result<ExitCode> {
         show("client", request, &answer, expected)?;
     }
 
-    println!("-- client/server over UDP");
+    outln!("-- client/server over UDP");
     let socket = server::bind_udp(&endpoint)?;
     let udp_address = socket.local_addr()?;
     let udp_shutdown = shutdown.clone();
@@ -64,7 +65,7 @@ pub fn run() -> Result<ExitCode> {
         )?;
     }
 
-    println!("-- peer to peer over UDP (no server)");
+    outln!("-- peer to peer over UDP (no server)");
     let local = "127.0.0.1:0".parse()?;
     let (mut alice, mut bob) = (Peer::bind(local)?, Peer::bind(local)?);
     alice.connect(bob.local_address()?)?;
@@ -75,12 +76,12 @@ pub fn run() -> Result<ExitCode> {
         Ok(greeted) => greeted?,
         Err(_) => bail!("a peer crashed"),
     };
-    println!("alice: connected to {}", alice.remote);
+    outln!("alice: connected to {}", alice.remote);
     alice.say(b"hi bob, no server between us")?;
     loop {
         match bob.receive(TIMEOUT)? {
             Event::Line(line) => {
-                println!("bob:   {}: {}", bob.remote, String::from_utf8_lossy(&line));
+                outln!("bob:   {}: {}", bob.remote, String::from_utf8_lossy(&line));
                 break;
             }
             Event::Bye => bail!("alice left early"),
@@ -95,12 +96,12 @@ pub fn run() -> Result<ExitCode> {
             Err(_) => bail!("a demo server crashed"),
         }
     }
-    println!("demo: every greeting was answered as it should be");
+    outln!("demo: every greeting was answered as it should be");
     Ok(ExitCode::SUCCESS)
 }
 
 fn show(who: &str, request: &str, answer: &[u8], expected: &str) -> Result<()> {
-    println!(
+    outln!(
         "{who}: sends \"{request}\", receives \"{}\"",
         String::from_utf8_lossy(answer)
     );

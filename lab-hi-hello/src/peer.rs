@@ -7,7 +7,7 @@
 //!
 //! On the wire, one datagram each: `hi`, `hello`, `bye`, and `say <line>` for a line.
 
-use std::io::{BufRead, ErrorKind};
+use std::io::{BufRead, ErrorKind, Write};
 use std::net::{SocketAddr, UdpSocket};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -19,7 +19,11 @@ use anyhow::{Context, Result, bail};
 use common::cli::parse_seconds;
 use common::input::strip_line_ending;
 use common::net;
+use common::outln;
 use common::report::escaped;
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+use signal_hook::low_level::emulate_default_handler;
 
 /// Command-line options of `lab-hi-hello peer`.
 #[derive(clap::Args, Debug)]
@@ -48,19 +52,12 @@ pub fn run(options: &Options) -> Result<ExitCode> {
     let local = net::resolve_target(&options.bind)?[0];
     let remote = net::resolve_target(&options.peer)?[0];
     let mut peer = Peer::bind(local)?;
-    net::announce(peer.local_address()?, "udp");
+    outln!("{}", net::listening_line(peer.local_address()?, "udp"));
     peer.connect(remote)?;
-
-    // Ctrl-C: tell the other side, then leave quietly.
-    let farewell = peer.socket.try_clone()?;
-    ctrlc::set_handler(move || {
-        let _ = farewell.send(BYE);
-        std::process::exit(130);
-    })
-    .context("cannot install the Ctrl-C handler")?;
+    say_bye_on_signals(peer.socket.try_clone()?)?;
 
     peer.greet(options.wait)?;
-    println!("connected to {remote}");
+    outln!("connected to {remote}");
 
     // Typing happens on a thread of its own, so lines from the other side print at once.
     let input_ended = Arc::new(AtomicBool::new(false));
@@ -83,15 +80,31 @@ pub fn run(options: &Options) -> Result<ExitCode> {
 
     while !input_ended.load(Ordering::SeqCst) {
         match peer.receive(RESEND_EVERY)? {
-            Event::Line(line) => println!("{remote}: {}", String::from_utf8_lossy(&line)),
+            Event::Line(line) => outln!("{remote}: {}", String::from_utf8_lossy(&line)),
             Event::Bye => {
-                println!("{remote} said bye");
+                outln!("{remote} said bye");
                 break;
             }
             Event::Nothing => {}
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Ctrl-C (SIGINT), SIGTERM or SIGHUP: tell the other peer `bye`, then end as the
+/// signal would have ended us, silently (the shell shows 130 for Ctrl-C). The
+/// handler only wakes a thread of ours; the main thread, whose `recv` the signal may
+/// interrupt, just waits again ([`Peer::recv`]), so nothing is printed meanwhile.
+fn say_bye_on_signals(farewell: UdpSocket) -> Result<()> {
+    let mut signals =
+        Signals::new([SIGINT, SIGTERM, SIGHUP]).context("cannot install the Ctrl-C handler")?;
+    thread::spawn(move || {
+        if let Some(signal) = signals.forever().next() {
+            let _ = farewell.send(BYE);
+            let _ = emulate_default_handler(signal);
+        }
+    });
+    Ok(())
 }
 
 /// One end of a peer-to-peer conversation.
@@ -133,7 +146,7 @@ impl Peer {
     /// `send` needs no address.
     pub fn connect(&mut self, remote: SocketAddr) -> Result<()> {
         self.socket
-            .connect(remote)
+            .connect(net::in_family_of(self.local_address()?, remote))
             .with_context(|| format!("cannot reach {remote}"))?;
         self.remote = remote;
         Ok(())
@@ -193,7 +206,8 @@ impl Peer {
         match datagram.strip_prefix(SAY) {
             Some(line) => Ok(Event::Line(line.to_vec())),
             None => {
-                eprintln!(
+                let _ = writeln!(
+                    std::io::stderr(),
                     "warning: ignored an unknown datagram \"{}\"",
                     escaped(&datagram)
                 );
@@ -202,7 +216,8 @@ impl Peer {
         }
     }
 
-    /// recv() with a timeout: `None` if nothing came (or only an ICMP refusal).
+    /// recv() with a timeout: `None` if nothing came (or only an ICMP refusal, or a
+    /// signal).
     fn recv(&self, wait: Duration) -> Result<Option<Vec<u8>>> {
         self.socket
             .set_read_timeout(Some(wait.max(Duration::from_millis(1))))?;
@@ -215,7 +230,11 @@ impl Peer {
             Err(error)
                 if matches!(
                     error.kind(),
-                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::ConnectionRefused
+                    ErrorKind::WouldBlock
+                        | ErrorKind::TimedOut
+                        | ErrorKind::ConnectionRefused
+                        // A signal (Ctrl-C) came: its thread ends the program.
+                        | ErrorKind::Interrupted
                 ) =>
             {
                 Ok(None)

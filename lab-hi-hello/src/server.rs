@@ -121,7 +121,7 @@ pub fn serve_tcp(
     });
     while !shared.shutdown.is_requested() {
         // accept(): a new connection socket for the next client.
-        let accepted = listener.accept();
+        let accepted = net::accept(listener);
         if shared.shutdown.is_requested() {
             break;
         }
@@ -233,7 +233,10 @@ pub fn serve_udp(socket: &UdpSocket, log: Log, shutdown: &Shutdown) -> Result<()
         let Ok(request) = received else {
             continue;
         };
-        let client = request.client;
+        // The sender as people read it, for the log (plain IPv4 on a dual-stack
+        // socket); the reply goes to `request.client` itself, which the socket can
+        // send to.
+        let client = net::plain(request.client);
         let length = request.length.min(crate::greeting::MAX_MESSAGE);
         let message = Message::from_datagram(&buffer[..length]);
         if !log.is_quiet() {
@@ -241,7 +244,9 @@ pub fn serve_udp(socket: &UdpSocket, log: Log, shutdown: &Shutdown) -> Result<()
         }
         let (reply, _) = message.reply();
         // sendmsg(): back to the sender's address, from the address it wrote to.
-        if let Err(error) = datagram::send_reply(socket, &reply, client, request.destination) {
+        if let Err(error) =
+            datagram::send_reply(socket, &reply, request.client, request.destination)
+        {
             log.warn(format_args!("cannot reply to {client}: {error}"));
         }
         stats.datagram_from(client);

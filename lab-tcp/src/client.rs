@@ -15,7 +15,6 @@ use common::cli::{parse_seconds, print_reply};
 use common::input::{Messages, QUIT, prompt_for};
 use common::line_client::LineConnection;
 use common::net;
-use common::shutdown::exit_quietly_on_ctrl_c;
 
 use crate::Endpoint;
 
@@ -39,7 +38,6 @@ pub struct Options {
 
 /// `lab-tcp client`: connect, then one exchange per message until the input ends or says `quit`.
 pub fn run(options: &Options) -> Result<ExitCode> {
-    exit_quietly_on_ctrl_c();
     let addresses = options.endpoint.resolve()?;
     // socket() + connect(): TCP's three-way handshake, trying each address of --host.
     let stream = net::connect_any(&addresses, options.timeout)?;
@@ -55,7 +53,7 @@ pub fn run(options: &Options) -> Result<ExitCode> {
         let reply = connection
             .request(&message)
             .map_err(|failure| failure.explain(server, options.timeout))?;
-        print_reply(&reply)?;
+        print_reply(&reply);
     }
     // close(): dropping the socket closes the connection (the server's recv gets 0 bytes).
     Ok(ExitCode::SUCCESS)

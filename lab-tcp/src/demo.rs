@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Result, bail};
 use common::connection::Settings;
+use common::outln;
 use common::report::escaped;
 use common::shutdown::Shutdown;
 use common::tcp_checks::{expect_closed, read_len};
@@ -27,7 +28,7 @@ pub fn run() -> Result<ExitCode> {
     let settings = Settings::new(Duration::from_secs(10), true, shutdown.clone());
     let server = thread::spawn(move || server::serve(&listener, &settings));
 
-    println!("server: listening on {address}; the client connects");
+    outln!("server: listening on {address}; the client connects");
     let mut client = TcpStream::connect(address)?;
     client.set_read_timeout(Some(Duration::from_secs(5)))?;
     let steps: [(&str, &[u8], &[u8]); 3] = [
@@ -44,24 +45,24 @@ pub fn run() -> Result<ExitCode> {
         ("two lines in one send", b"one\ntwo\n", b"ONE\nTWO\n"),
     ];
     for (what, request, expected) in steps {
-        println!("client: sends    \"{}\"  ({what})", escaped(request));
+        outln!("client: sends    \"{}\"  ({what})", escaped(request));
         client.write_all(request)?;
         let reply = read_len(&mut client, expected.len())?;
-        println!("client: receives \"{}\"", escaped(&reply));
+        outln!("client: receives \"{}\"", escaped(&reply));
         if reply != expected {
             bail!("expected \"{}\"", escaped(expected));
         }
     }
-    println!("client: sends    \"quit\\n\"  (ends the session)");
+    outln!("client: sends    \"quit\\n\"  (ends the session)");
     client.write_all(b"quit\n")?;
     expect_closed(&mut client)?;
-    println!("client: the server closed the connection; it waits for the next client");
+    outln!("client: the server closed the connection; it waits for the next client");
 
     shutdown.request();
     match server.join() {
         Ok(outcome) => outcome?,
         Err(_) => bail!("the demo server crashed"),
     }
-    println!("demo: every reply was the uppercase of its message");
+    outln!("demo: every reply was the uppercase of its message");
     Ok(ExitCode::SUCCESS)
 }

@@ -62,7 +62,7 @@ pub fn serve(listener: &TcpListener, settings: &Settings) -> Result<()> {
     // Checked before each wait too: a request may come before the listener was registered.
     while !shutdown.is_requested() {
         // accept(): wait for the next client's connection; it gets a socket of its own.
-        let accepted = listener.accept();
+        let accepted = net::accept(listener);
         if shutdown.is_requested() {
             break;
         }

@@ -1,7 +1,6 @@
 //! `lab-time-server check --target HOST:PORT --protocol P --transport T`: format and
 //! behaviour checks of any time server.
 
-use std::io::Read;
 use std::net::{SocketAddr, TcpStream};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
@@ -11,6 +10,7 @@ use chrono::{DateTime, Local, NaiveTime, Timelike};
 use common::check::{Checks, TargetOptions, expect_eq};
 use common::net;
 
+use crate::client::read_to_close;
 use crate::protocol::{self, NtpTimestamp};
 use crate::{Protocol, Transport};
 
@@ -142,19 +142,15 @@ fn sntp_checks(checks: &mut Checks, target: SocketAddr, timeout: Duration) {
 fn read_whole_reply(target: SocketAddr, timeout: Duration) -> Result<Vec<u8>> {
     let stream = TcpStream::connect_timeout(&target, timeout).context("cannot connect")?;
     stream.set_read_timeout(Some(timeout))?;
-    let mut reply = Vec::new();
-    stream
-        .take(1024)
-        .read_to_end(&mut reply)
-        .context("the server did not close the connection after its reply")?;
-    Ok(reply)
+    read_to_close(stream)
 }
 
 fn ask_udp(target: SocketAddr, request: &[u8], timeout: Duration) -> Result<Vec<u8>> {
     let socket = net::udp_connected(target)?;
     socket.set_read_timeout(Some(timeout))?;
     socket.send(request)?;
-    let mut reply = vec![0; 2048];
+    // Room for the largest datagram: a longer reply must not be cut without a word.
+    let mut reply = vec![0; 65_536];
     let length = socket.recv(&mut reply).context("no reply")?;
     reply.truncate(length);
     Ok(reply)

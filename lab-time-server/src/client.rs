@@ -5,7 +5,7 @@
 //! UDP it sends one datagram and waits for one back, resending if it is lost.
 
 use std::io::Read;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpStream};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
@@ -13,7 +13,7 @@ use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Local};
 use common::cli::parse_seconds;
 use common::net;
-use common::shutdown::exit_quietly_on_ctrl_c;
+use common::outln;
 use common::udp_client::UdpClient;
 
 use crate::protocol::{self, DaytimeFormat, NtpTimestamp};
@@ -38,8 +38,9 @@ pub struct Options {
     retries: u32,
 }
 
-/// No time reply is longer than this; a server that sends more is not a time server.
-const LONGEST_REPLY: u64 = 1024;
+/// The longest reply read over TCP: 64 KiB, far more than any time server sends
+/// (a ctime line is 26 bytes). A server that sends more is not a time server.
+const LONGEST_REPLY: usize = 64 * 1024;
 
 /// What a query measured.
 #[derive(Debug)]
@@ -52,7 +53,6 @@ pub struct Answer {
 
 /// `lab-time-server client`: one query, printed like the course's client.
 pub fn run(options: &Options) -> Result<ExitCode> {
-    exit_quietly_on_ctrl_c();
     let transport = options.transport.unwrap_or(match options.protocol {
         Protocol::Sntp => Transport::Udp,
         _ => Transport::Tcp,
@@ -65,9 +65,9 @@ pub fn run(options: &Options) -> Result<ExitCode> {
         options.timeout,
         options.retries,
     )?;
-    println!("The time got from the server is {}", answer.time);
+    outln!("The time got from the server is {}", answer.time);
     if let Some((delay, offset)) = answer.delay_offset {
-        println!(
+        outln!(
             "delay: {:.3} ms, offset: {:.3} ms",
             delay * 1e3,
             offset * 1e3
@@ -106,11 +106,7 @@ pub fn query(
             // connect(), then recv() until the server closes: the whole reply.
             let stream = net::connect_any(servers, timeout)?;
             stream.set_read_timeout(Some(timeout))?;
-            let mut reply = Vec::new();
-            stream
-                .take(LONGEST_REPLY)
-                .read_to_end(&mut reply)
-                .context("the server did not finish its reply in time")?;
+            let reply = read_to_close(stream)?;
             (reply, SystemTime::now())
         }
     };
@@ -163,6 +159,24 @@ pub fn query(
             })
         }
     }
+}
+
+/// recv() until the server closes (recv returns 0): the whole reply, in however many
+/// segments it comes, up to [`LONGEST_REPLY`].
+pub fn read_to_close(stream: TcpStream) -> Result<Vec<u8>> {
+    let mut reply = Vec::new();
+    // One byte more than allowed, to tell "exactly the limit" from "more".
+    stream
+        .take(LONGEST_REPLY as u64 + 1)
+        .read_to_end(&mut reply)
+        .context("the server did not finish its reply in time")?;
+    if reply.len() > LONGEST_REPLY {
+        bail!(
+            "the server sent more than {} KiB without closing: is it a time server?",
+            LONGEST_REPLY / 1024
+        );
+    }
+    Ok(reply)
 }
 
 /// A time in the daytime server's ctime form, local time, without the CRLF.

@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 use common::report::Log;
 use common::shutdown::Shutdown;
+use common::{out, outln};
 
 use crate::client::query;
 use crate::protocol::DaytimeFormat;
@@ -36,7 +37,7 @@ pub fn run() -> Result<ExitCode> {
         (Protocol::Sntp, Transport::Udp, &[Transport::Udp]),
     ];
     for (protocol, transport, queries) in plan {
-        println!("-- {protocol:?} server");
+        outln!("-- {protocol:?} server");
         let sockets = server::bind(&endpoint, protocol, transport)?;
         let address = match (&sockets.tcp, &sockets.udp) {
             (Some(listener), _) => listener.local_addr()?,
@@ -54,17 +55,17 @@ pub fn run() -> Result<ExitCode> {
         }));
         for &over in queries {
             let answer = query(&[address], protocol, over, Duration::from_secs(2), 3)?;
-            print!(
+            out!(
                 "client over {over:?}: The time got from the server is {}",
                 answer.time
             );
             match answer.delay_offset {
-                Some((delay, offset)) => println!(
+                Some((delay, offset)) => outln!(
                     "; delay {:.3} ms, offset {:.3} ms",
                     delay * 1e3,
                     offset * 1e3
                 ),
-                None => println!(),
+                None => outln!(),
             }
         }
     }
@@ -75,6 +76,6 @@ pub fn run() -> Result<ExitCode> {
             Err(_) => bail!("a demo server crashed"),
         }
     }
-    println!("demo: every server answered");
+    outln!("demo: every server answered");
     Ok(ExitCode::SUCCESS)
 }

@@ -136,7 +136,7 @@ pub fn serve(sockets: Sockets, service: Service, shutdown: &Arc<Shutdown>) -> Re
 fn serve_tcp(listener: &TcpListener, service: Service, shutdown: &Shutdown, stats: &Stats) {
     while !shutdown.is_requested() {
         // accept(): the next client's connection.
-        let accepted = listener.accept();
+        let accepted = net::accept(listener);
         if shutdown.is_requested() {
             break;
         }
@@ -184,12 +184,17 @@ fn serve_udp(socket: &UdpSocket, service: Service, shutdown: &Shutdown, stats: &
         let Ok(request) = received else {
             continue;
         };
-        let client = request.client;
+        // The sender as people read it, for the log (plain IPv4 on a dual-stack
+        // socket); the reply goes to `request.client` itself, which the socket can
+        // send to.
+        let client = net::plain(request.client);
         let Some(reply) = udp_reply(&buffer[..request.length], arrival, service, client) else {
             continue;
         };
         // sendmsg(): the reply goes back to the sender, from the address it wrote to.
-        if let Err(error) = datagram::send_reply(socket, &reply, client, request.destination) {
+        if let Err(error) =
+            datagram::send_reply(socket, &reply, request.client, request.destination)
+        {
             service
                 .log
                 .warn(format_args!("cannot reply to {client}: {error}"));

@@ -7,6 +7,7 @@ use std::thread;
 use std::time::Duration;
 
 use anyhow::{Result, bail};
+use common::outln;
 use common::report::{Log, printable};
 use common::shutdown::Shutdown;
 use common::udp_client::UdpClient;
@@ -27,7 +28,7 @@ pub fn run() -> Result<ExitCode> {
     let server =
         thread::spawn(move || server::serve(&socket, false, Log::new(true), &server_shutdown));
 
-    println!("server: waiting for datagrams on {address} (udp)");
+    outln!("server: waiting for datagrams on {address} (udp)");
     let mut client = UdpClient {
         servers: vec![address],
         timeout: Duration::from_secs(1),
@@ -40,13 +41,13 @@ pub fn run() -> Result<ExitCode> {
         "",
         "each datagram is a message",
     ] {
-        println!(
+        outln!(
             "client: sends   \"{}\" ({} bytes)",
             printable(message.as_bytes()),
             message.len()
         );
         let reply = client.request(message.as_bytes())?;
-        println!("client: receives \"{}\"", printable(&reply));
+        outln!("client: receives \"{}\"", printable(&reply));
         all_right &= reply == uppercase(message.as_bytes());
     }
     shutdown.request();
@@ -57,6 +58,6 @@ pub fn run() -> Result<ExitCode> {
     if !all_right {
         bail!("a reply was not the uppercase of its message");
     }
-    println!("demo: every datagram came back uppercased");
+    outln!("demo: every datagram came back uppercased");
     Ok(ExitCode::SUCCESS)
 }

@@ -87,7 +87,10 @@ pub fn serve(socket: &UdpSocket, exit_on_quit: bool, log: Log, shutdown: &Shutdo
                 continue;
             }
         };
-        let client = request.client;
+        // The sender as people read it, for the log (plain IPv4 on a dual-stack
+        // socket); the reply goes to `request.client` itself, which the socket can
+        // send to.
+        let client = net::plain(request.client);
         let message = &buffer[..request.length];
         if !log.is_quiet() {
             log.line(format_args!("{client}: {}", printable(message)));
@@ -99,7 +102,9 @@ pub fn serve(socket: &UdpSocket, exit_on_quit: bool, log: Log, shutdown: &Shutdo
         let reply = uppercase_reply(message, largest_reply, log);
         // sendmsg(): the reply goes back to the address the datagram came from, sent
         // from the address it went to: a client's connected socket accepts only that.
-        if let Err(error) = datagram::send_reply(socket, &reply, client, request.destination) {
+        if let Err(error) =
+            datagram::send_reply(socket, &reply, request.client, request.destination)
+        {
             log.warn(format_args!("cannot reply to {client}: {error}"));
         }
         stats.datagram_from(client);

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use common::connection::{READ_BUFFER, Settings};
+use common::net;
 use common::report::printable;
 use common::session::{Next, Session};
 use mio::event::Event;
@@ -128,7 +129,8 @@ fn accept_all(
     loop {
         // accept(): non-blocking, so WouldBlock means nobody else is waiting.
         let (mut stream, peer) = match listener.accept() {
-            Ok(accepted) => accepted,
+            // The client's address as people read it (plain IPv4 on a dual-stack socket).
+            Ok((stream, peer)) => (stream, net::plain(peer)),
             Err(error) if error.kind() == ErrorKind::WouldBlock => return None,
             Err(error) if error.kind() == ErrorKind::Interrupted => continue,
             Err(error) if error.kind() == ErrorKind::ConnectionAborted => continue,

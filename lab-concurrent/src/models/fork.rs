@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use common::connection::{self, Buffers, Settings, survive_accept_error};
+use common::net;
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, Signal};
@@ -100,7 +101,7 @@ pub fn serve(listener: std::net::TcpListener, config: &Config, signals: Signals)
         }
         // accept(): non-blocking; the client may have gone already. One per wake-up:
         // forking a burst of children before any can run only delays them all.
-        let (conn, peer) = match listener.accept() {
+        let (conn, peer) = match net::accept(&listener) {
             Ok(accepted) => accepted,
             Err(error) if error.kind() == ErrorKind::WouldBlock => continue,
             Err(error) => {

@@ -6,6 +6,7 @@ use std::net::TcpListener;
 
 use anyhow::Result;
 use common::connection::{self, Buffers, survive_accept_error};
+use common::net;
 
 use super::Config;
 
@@ -17,7 +18,7 @@ pub fn serve(listener: &TcpListener, config: &Config) -> Result<()> {
     let mut buffers = Buffers::new();
     while !settings.shutdown.is_requested() {
         // accept(): the next client, or wait for one.
-        let accepted = listener.accept();
+        let accepted = net::accept(listener);
         if settings.shutdown.is_requested() {
             break;
         }

@@ -7,6 +7,7 @@ use std::thread;
 
 use anyhow::Result;
 use common::connection::{self, Buffers, survive_accept_error};
+use common::net;
 
 use super::{Config, turn_away_blocking};
 
@@ -21,7 +22,7 @@ pub fn serve(listener: &TcpListener, config: &Config) -> Result<()> {
     settings.shutdown.wake_listener(listener)?;
     while !settings.shutdown.is_requested() {
         // accept(): the next client.
-        let accepted = listener.accept();
+        let accepted = net::accept(listener);
         if settings.shutdown.is_requested() {
             break;
         }
