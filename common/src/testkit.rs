@@ -7,7 +7,8 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, ChildStdout, Command, ExitStatus, Output, Stdio};
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Child, ChildStdin, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -31,6 +32,35 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts `binary args...` and waits for `listening_lines` listening lines.
     pub fn start(binary: &str, args: &[&str], listening_lines: usize) -> ServerProcess {
+        Self::start_reading(binary, args, listening_lines, None)
+    }
+
+    /// Starts a server as [`ServerProcess::start`] does, then closes the read end of
+    /// its stdout once the listening lines are in (`server | head -1`): from then on
+    /// every write the server makes to stdout fails with `EPIPE`.
+    pub fn start_then_close_stdout(
+        binary: &str,
+        args: &[&str],
+        listening_lines: usize,
+    ) -> ServerProcess {
+        let server = Self::start_reading(binary, args, listening_lines, Some(listening_lines));
+        // The reader thread hangs up after those lines: wait until it has.
+        assert!(
+            matches!(
+                server.lines.recv_timeout(WAIT),
+                Err(mpsc::RecvTimeoutError::Disconnected)
+            ),
+            "the server's stdout was closed"
+        );
+        server
+    }
+
+    fn start_reading(
+        binary: &str,
+        args: &[&str],
+        listening_lines: usize,
+        lines_to_read: Option<usize>,
+    ) -> ServerProcess {
         let mut child = Command::new(binary)
             .args(args)
             .stdin(Stdio::null())
@@ -39,7 +69,7 @@ impl ServerProcess {
             .spawn()
             .unwrap_or_else(|error| panic!("cannot start {binary}: {error}"));
         let stdout = child.stdout.take().expect("piped stdout");
-        let lines = forward_lines(stdout);
+        let lines = forward_lines(stdout, lines_to_read);
         let mut server = ServerProcess {
             child,
             addresses: Vec::new(),
@@ -147,15 +177,20 @@ pub fn send_signal(pid: u32, signal: Signal) {
     signal::kill(pid, signal).expect("signal sent");
 }
 
-fn forward_lines(stdout: ChildStdout) -> Receiver<String> {
+/// Passes on `stdout`'s lines, all of them or the first `limit`; then closes the
+/// pipe's read end, and only then the channel.
+fn forward_lines(stdout: impl Read + Send + 'static, limit: Option<usize>) -> Receiver<String> {
     let (sender, receiver) = mpsc::channel();
     thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
+        let mut lines = BufReader::new(stdout).lines();
+        for _ in 0..limit.unwrap_or(usize::MAX) {
+            let Some(Ok(line)) = lines.next() else { break };
             if sender.send(line).is_err() {
                 break;
             }
         }
+        drop(lines);
+        drop(sender);
     });
     receiver
 }
@@ -213,6 +248,207 @@ pub fn run(binary: &str, args: &[&str], stdin: &[u8]) -> Output {
         status,
         stdout: out_reader.join().unwrap_or_default(),
         stderr: err_reader.join().unwrap_or_default(),
+    }
+}
+
+/// Runs a command to its end as [`run`] does, but with its stdout a pipe whose read
+/// end is closed before it starts (`command | true`): its first write to stdout fails.
+pub fn run_with_stdout_closed(binary: &str, args: &[&str], stdin: &[u8]) -> Output {
+    let (read_end, write_end) = nix::unistd::pipe().expect("a pipe");
+    drop(read_end);
+    let mut child = Command::new(binary)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::from(write_end))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|error| panic!("cannot start {binary}: {error}"));
+    let mut input = child.stdin.take().expect("piped stdin");
+    let stdin = stdin.to_vec();
+    thread::spawn(move || {
+        let _ = input.write_all(&stdin);
+    });
+    let mut stderr = child.stderr.take().expect("piped stderr");
+    let err_reader = thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = stderr.read_to_end(&mut bytes);
+        bytes
+    });
+    let status = wait_with_timeout(&mut child, WAIT).unwrap_or_else(|| {
+        let _ = child.kill();
+        panic!("{binary} {args:?} did not finish within {WAIT:?}");
+    });
+    Output {
+        status,
+        stdout: Vec::new(),
+        stderr: err_reader.join().unwrap_or_default(),
+    }
+}
+
+/// Asserts what the SPEC asks of a client, `check`, `demo`, `bench` or `peer` whose
+/// stdout was closed: it ended as a program killed by SIGPIPE does (status 141 in the
+/// shell), with nothing on stderr: no message, no panic.
+pub fn assert_ended_by_sigpipe(output: &Output, what: &str) {
+    assert_eq!(
+        output.status.signal(),
+        Some(Signal::SIGPIPE as i32),
+        "{what}: expected death by SIGPIPE, got {:?}; stderr: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.stderr.is_empty(),
+        "{what}: stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// A program started for a test and watched while it runs (a client waiting for
+/// something); killed if the test ends without it having exited.
+#[derive(Debug)]
+pub struct RunningProcess {
+    child: Child,
+    /// Its stdin, to type into; dropped (EOF) by [`RunningProcess::close_stdin`].
+    stdin: Option<ChildStdin>,
+    lines: Receiver<String>,
+    stderr: Option<thread::JoinHandle<Vec<u8>>>,
+}
+
+impl RunningProcess {
+    /// Starts `binary args...` with piped stdin, stdout and stderr.
+    pub fn start(binary: &str, args: &[&str]) -> RunningProcess {
+        let mut child = Command::new(binary)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|error| panic!("cannot start {binary}: {error}"));
+        let stdin = child.stdin.take();
+        let lines = forward_lines(child.stdout.take().expect("piped stdout"), None);
+        let mut stderr = child.stderr.take().expect("piped stderr");
+        let stderr = thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = stderr.read_to_end(&mut bytes);
+            bytes
+        });
+        RunningProcess {
+            child,
+            stdin,
+            lines,
+            stderr: Some(stderr),
+        }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Writes `bytes` to its stdin.
+    pub fn type_in(&mut self, bytes: &[u8]) {
+        let stdin = self.stdin.as_mut().expect("stdin still open");
+        stdin.write_all(bytes).expect("written to stdin");
+        stdin.flush().expect("stdin flushed");
+    }
+
+    /// The next line of its stdout, if one comes within [`WAIT`].
+    pub fn next_line(&self) -> Option<String> {
+        self.lines.recv_timeout(WAIT).ok()
+    }
+
+    /// Sends `signal`, waits up to [`WAIT`] for the exit; returns the status, the rest
+    /// of stdout (lines not yet taken) and all of stderr.
+    pub fn signal_and_wait(mut self, signal: Signal) -> (ExitStatus, Vec<String>, String) {
+        send_signal(self.child.id(), signal);
+        let status = wait_for_exit(&mut self.child);
+        let mut rest = Vec::new();
+        while let Ok(line) = self.lines.recv_timeout(WAIT) {
+            rest.push(line);
+        }
+        drop(self.stdin.take());
+        let stderr = self.stderr.take().expect("stderr read once");
+        let stderr = String::from_utf8_lossy(&stderr.join().unwrap_or_default()).into_owned();
+        (status, rest, stderr)
+    }
+
+    /// Ctrl-C (SIGINT), and asserts what the SPEC asks of a client: it ends at once,
+    /// killed by the signal as the shell's 130 reports, printing nothing more.
+    pub fn assert_ctrl_c_ends_it_quietly(self, what: &str) {
+        let (status, rest, stderr) = self.signal_and_wait(Signal::SIGINT);
+        assert_eq!(
+            status.signal(),
+            Some(Signal::SIGINT as i32),
+            "{what}: expected death by SIGINT (130 in the shell), got {status:?}; stderr: {stderr}"
+        );
+        assert!(rest.is_empty(), "{what}: printed {rest:?}");
+        assert!(stderr.is_empty(), "{what}: stderr: {stderr}");
+    }
+}
+
+impl Drop for RunningProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits (bounded by [`WAIT`]) until a socket of this machine matching `wanted` is
+/// listed in /proc/net/{tcp,tcp6,udp,udp6} (Linux): how a test learns, without
+/// sleeping, that a client is blocked where it wants it (its request queued at a
+/// stopped server, its `connect` waiting for an answer to its SYN).
+pub fn wait_for_socket(wanted: impl Fn(&ProcNetSocket) -> bool, what: &str) {
+    let deadline = Instant::now() + WAIT;
+    while Instant::now() < deadline {
+        for table in ["tcp", "tcp6", "udp", "udp6"] {
+            let Ok(text) = std::fs::read_to_string(format!("/proc/net/{table}")) else {
+                continue;
+            };
+            if text
+                .lines()
+                .skip(1)
+                .filter_map(ProcNetSocket::parse)
+                .any(|s| wanted(&s))
+            {
+                return;
+            }
+        }
+        // Polling /proc is the only way to watch another process's sockets; bounded.
+        thread::sleep(Duration::from_millis(5));
+    }
+    panic!("never saw {what} in /proc/net");
+}
+
+/// One line of /proc/net/tcp (or tcp6, udp, udp6): the fields tests look at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcNetSocket {
+    /// The local port.
+    pub local_port: u16,
+    /// The remote port (0 if none).
+    pub remote_port: u16,
+    /// The state: for TCP 0x01 ESTABLISHED, 0x02 SYN_SENT, 0x0A LISTEN.
+    pub state: u8,
+    /// Bytes received and not yet read by the socket's owner (for a TCP listener:
+    /// connections waiting to be accepted).
+    pub rx_queue: u64,
+}
+
+impl ProcNetSocket {
+    /// TCP's SYN_SENT: a `connect` waiting for the server's answer.
+    pub const SYN_SENT: u8 = 0x02;
+    /// TCP's LISTEN.
+    pub const LISTEN: u8 = 0x0A;
+
+    fn parse(line: &str) -> Option<ProcNetSocket> {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let port = |field: &str| u16::from_str_radix(field.rsplit_once(':')?.1, 16).ok();
+        let (_tx, rx) = fields.get(4)?.split_once(':')?;
+        Some(ProcNetSocket {
+            local_port: port(fields.get(1)?)?,
+            remote_port: port(fields.get(2)?)?,
+            state: u8::from_str_radix(fields.get(3)?, 16).ok()?,
+            rx_queue: u64::from_str_radix(rx, 16).ok()?,
+        })
     }
 }
 

@@ -86,7 +86,8 @@ fn client_exits_zero_only_for_hello() {
     let output = run(BIN, &["client", "--port", &port, "hi"], b"");
     assert!(output.status.success(), "{output:?}");
     assert_eq!(output.stdout, b"hello\n");
-    let output = run(BIN, &["client", "--port", &port], b"hi\nhey\nbye\n");
+    // With no MESSAGE, `hi` first, then each piped line.
+    let output = run(BIN, &["client", "--port", &port], b"hey\nbye\n");
     assert_eq!(
         String::from_utf8_lossy(&output.stdout),
         "hello\nunknown greeting: hey\ngoodbye\n"

@@ -1,0 +1,141 @@
+//! lab-udp as a real machine uses it: stdout closed early, Ctrl-C whatever the client
+//! waits for, a dual-stack server's IPv4 clients shown as plain IPv4.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::UdpSocket;
+
+use common::testkit::{
+    RunningProcess, ServerProcess, Signal, WAIT, ask_udp, assert_ended_by_sigpipe,
+    assert_error_line, run, run_with_stdout_closed, send_signal, wait_for_socket,
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_lab-udp");
+
+fn server(extra: &[&str]) -> ServerProcess {
+    let mut args = vec!["server", "--port", "0"];
+    args.extend_from_slice(extra);
+    ServerProcess::start(BIN, &args, 1)
+}
+
+#[test]
+fn a_closed_stdout_ends_client_demo_and_check_as_sigpipe_does() {
+    let server = server(&[]);
+    let port = server.address().port().to_string();
+    let target = server.address().to_string();
+    for (what, args, stdin) in [
+        (
+            "client MESSAGE",
+            vec!["client", "--port", &port, "hi"],
+            &b""[..],
+        ),
+        (
+            "client, piped lines",
+            vec!["client", "--port", &port],
+            b"one\ntwo\n",
+        ),
+        ("demo", vec!["demo"], b""),
+        ("check", vec!["check", "--target", &target], b""),
+    ] {
+        let output = run_with_stdout_closed(BIN, &args, stdin);
+        assert_ended_by_sigpipe(&output, what);
+    }
+}
+
+#[test]
+fn a_server_whose_stdout_is_closed_keeps_serving_and_stops_cleanly() {
+    let server = ServerProcess::start_then_close_stdout(BIN, &["server", "--port", "0"], 1);
+    for _ in 0..3 {
+        // Each datagram makes the server write a log line to the closed pipe.
+        assert_eq!(ask_udp(server.address(), b"still here"), b"STILL HERE");
+    }
+    let (status, took, _) = server.stop_with(Signal::SIGINT);
+    assert!(status.success(), "{status:?}");
+    assert!(took.as_secs() < 1, "took {took:?}");
+}
+
+#[test]
+fn ctrl_c_while_waiting_for_a_reply_from_a_stopped_server() {
+    let server = server(&[]);
+    let port = server.address().port();
+    send_signal(server.pid(), Signal::SIGSTOP);
+    let client = RunningProcess::start(BIN, &["client", "--port", &port.to_string(), "hello"]);
+    // The datagram waits, unread, in the stopped server's socket: the client waits.
+    wait_for_socket(
+        |socket| socket.local_port == port && socket.rx_queue > 0,
+        "the request queued at the stopped server",
+    );
+    client.assert_ctrl_c_ends_it_quietly("waiting for a reply");
+}
+
+#[test]
+fn ctrl_c_in_the_pause_between_retries() {
+    let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
+    silent.set_read_timeout(Some(WAIT)).unwrap();
+    let port = silent.local_addr().unwrap().port().to_string();
+    let client = RunningProcess::start(
+        BIN,
+        &[
+            "client",
+            "--port",
+            &port,
+            "--timeout",
+            "0.2",
+            "--retries",
+            "100",
+            "hi",
+        ],
+    );
+    // Two tries in: the client is between retries, waiting out a timeout.
+    let mut datagram = [0; 16];
+    for _ in 0..2 {
+        silent.recv(&mut datagram).expect("a try");
+    }
+    client.assert_ctrl_c_ends_it_quietly("between retries");
+}
+
+#[test]
+fn ctrl_c_while_waiting_for_input() {
+    let server = server(&[]);
+    let port = server.address().port().to_string();
+    let mut client = RunningProcess::start(BIN, &["client", "--port", &port]);
+    client.type_in(b"one\n");
+    assert_eq!(client.next_line().as_deref(), Some("ONE"));
+    // The reply is out: the client now waits for the next line of input.
+    client.assert_ctrl_c_ends_it_quietly("waiting for input");
+}
+
+#[test]
+fn a_dual_stack_server_shows_its_ipv4_clients_plain() {
+    let server = server(&["--host", "::"]);
+    let ipv4 = format!("127.0.0.1:{}", server.address().port())
+        .parse()
+        .unwrap();
+    assert_eq!(ask_udp(ipv4, b"plain"), b"PLAIN");
+    let line = server.wait_for_line(": plain");
+    assert!(line.starts_with("127.0.0.1:"), "{line}");
+    let rest = server.assert_stops_cleanly(Signal::SIGINT);
+    assert!(
+        !rest.iter().any(|line| line.contains("::ffff:")),
+        "{rest:?}"
+    );
+}
+
+#[test]
+fn a_client_shows_an_ipv4_mapped_server_address_plain() {
+    let closed = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port().to_string();
+    drop(closed);
+    let output = run(
+        BIN,
+        &[
+            "client",
+            "--host",
+            "::ffff:127.0.0.1",
+            "--port",
+            &port,
+            "hi",
+        ],
+        b"",
+    );
+    assert_error_line(&output, &format!("connection refused by 127.0.0.1:{port}"));
+}
