@@ -434,6 +434,8 @@ pub struct ProcNetSocket {
 }
 
 impl ProcNetSocket {
+    /// TCP's ESTABLISHED.
+    pub const ESTABLISHED: u8 = 0x01;
     /// TCP's SYN_SENT: a `connect` waiting for the server's answer.
     pub const SYN_SENT: u8 = 0x02;
     /// TCP's LISTEN.
