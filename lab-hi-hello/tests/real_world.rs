@@ -1,0 +1,255 @@
+//! lab-hi-hello as a real machine uses it: a client run from a script, stdout closed
+//! early, Ctrl-C whatever the client or the peer waits for, a dual-stack server's
+//! IPv4 clients shown as plain IPv4.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Write;
+use std::net::{SocketAddr, UdpSocket};
+use std::os::unix::process::ExitStatusExt;
+
+use common::tcp_checks::read_len;
+use common::testkit::{
+    RunningProcess, ServerProcess, Signal, WAIT, ask_udp, assert_ended_by_sigpipe, connect, run,
+    run_with_stdout_closed, send_signal, wait_for_socket,
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_lab-hi-hello");
+
+fn server(transport: &str, extra: &[&str]) -> ServerProcess {
+    let mut args = vec!["server", "--port", "0", "--transport", transport];
+    args.extend_from_slice(extra);
+    ServerProcess::start(BIN, &args, 1)
+}
+
+/// A UDP socket standing in for the other peer, its reads bounded.
+fn stand_in_peer() -> (UdpSocket, SocketAddr) {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.set_read_timeout(Some(WAIT)).unwrap();
+    let address = socket.local_addr().unwrap();
+    (socket, address)
+}
+
+/// Waits for `expected` from the peer, skipping its other datagrams (repeated `hi`s).
+fn receive_until(socket: &UdpSocket, expected: &[u8]) -> SocketAddr {
+    let mut datagram = [0; 64];
+    loop {
+        let (length, from) = socket
+            .recv_from(&mut datagram)
+            .expect("a datagram from the peer");
+        if &datagram[..length] == expected {
+            return from;
+        }
+    }
+}
+
+/// Ctrl-C: the peer tells the other `bye`, then ends killed by SIGINT (130 in the
+/// shell), printing nothing.
+fn ctrl_c_says_bye_and_ends_quietly(peer: RunningProcess, other: &UdpSocket) {
+    let (status, rest, stderr) = peer.signal_and_wait(Signal::SIGINT);
+    assert_eq!(
+        status.signal(),
+        Some(Signal::SIGINT as i32),
+        "{status:?} {stderr}"
+    );
+    assert!(rest.is_empty() && stderr.is_empty(), "{rest:?} {stderr}");
+    receive_until(other, b"bye");
+}
+
+#[test]
+fn the_client_with_no_message_says_hi_even_with_nothing_on_stdin() {
+    for transport in ["tcp", "udp"] {
+        let server = server(transport, &[]);
+        let port = server.address().port().to_string();
+        let output = run(
+            BIN,
+            &["client", "--transport", transport, "--port", &port],
+            b"",
+        );
+        assert!(output.status.success(), "{transport}: {output:?}");
+        assert_eq!(output.stdout, b"hello\n", "{transport}");
+        server.wait_for_line(": hi");
+    }
+}
+
+#[test]
+fn a_closed_stdout_ends_client_demo_check_and_peer_as_sigpipe_does() {
+    let tcp = server("tcp", &[]);
+    let udp = server("udp", &[]);
+    let tcp_port = tcp.address().port().to_string();
+    let udp_port = udp.address().port().to_string();
+    let (tcp_target, udp_target) = (tcp.address().to_string(), udp.address().to_string());
+    let (_other, other) = stand_in_peer();
+    let other = other.to_string();
+    for (what, args, stdin) in [
+        ("client", vec!["client", "--port", &tcp_port], &b""[..]),
+        (
+            "client MESSAGE",
+            vec!["client", "--port", &tcp_port, "hi"],
+            b"",
+        ),
+        (
+            "client, piped lines",
+            vec!["client", "--port", &tcp_port],
+            b"hi\nhey\n",
+        ),
+        (
+            "client (udp)",
+            vec!["client", "--transport", "udp", "--port", &udp_port],
+            b"",
+        ),
+        ("demo", vec!["demo"], b""),
+        ("check", vec!["check", "--target", &tcp_target], b""),
+        (
+            "check (udp)",
+            vec!["check", "--target", &udp_target, "--transport", "udp"],
+            b"",
+        ),
+        (
+            "peer",
+            vec!["peer", "--bind", "127.0.0.1:0", "--peer", &other],
+            b"",
+        ),
+    ] {
+        let output = run_with_stdout_closed(BIN, &args, stdin);
+        assert_ended_by_sigpipe(&output, what);
+    }
+}
+
+#[test]
+fn a_server_whose_stdout_is_closed_keeps_serving_and_stops_cleanly() {
+    for transport in ["tcp", "udp"] {
+        let server = ServerProcess::start_then_close_stdout(
+            BIN,
+            &["server", "--port", "0", "--transport", transport],
+            1,
+        );
+        for _ in 0..3 {
+            // Each greeting makes the server log to the closed pipe.
+            if transport == "tcp" {
+                let mut conn = connect(server.address());
+                conn.write_all(b"hi\n").unwrap();
+                assert_eq!(read_len(&mut conn, 6).unwrap(), b"hello\n");
+            } else {
+                assert_eq!(ask_udp(server.address(), b"hi"), b"hello");
+            }
+        }
+        let (status, took, _) = server.stop_with(Signal::SIGINT);
+        assert!(status.success(), "{transport}: {status:?}");
+        assert!(took.as_secs() < 1, "{transport}: took {took:?}");
+    }
+}
+
+#[test]
+fn ctrl_c_while_waiting_for_a_reply_from_a_stopped_server() {
+    let server = server("udp", &[]);
+    let port = server.address().port();
+    send_signal(server.pid(), Signal::SIGSTOP);
+    let client = RunningProcess::start(
+        BIN,
+        &["client", "--transport", "udp", "--port", &port.to_string()],
+    );
+    wait_for_socket(
+        |socket| socket.local_port == port && socket.rx_queue > 0,
+        "the greeting queued at the stopped server",
+    );
+    client.assert_ctrl_c_ends_it_quietly("waiting for a reply");
+}
+
+#[test]
+fn ctrl_c_while_waiting_for_input() {
+    let server = server("tcp", &[]);
+    let port = server.address().port().to_string();
+    let client = RunningProcess::start(BIN, &["client", "--port", &port]);
+    // `hi` went first; now the client reads its stdin, where nothing comes.
+    assert_eq!(client.next_line().as_deref(), Some("hello"));
+    client.assert_ctrl_c_ends_it_quietly("waiting for input");
+}
+
+#[test]
+fn ctrl_c_in_a_peer_waiting_for_the_other_says_bye_and_ends_quietly() {
+    let (other, address) = stand_in_peer();
+    let peer = RunningProcess::start(
+        BIN,
+        &[
+            "peer",
+            "--bind",
+            "127.0.0.1:0",
+            "--peer",
+            &address.to_string(),
+        ],
+    );
+    assert!(
+        peer.next_line()
+            .unwrap()
+            .starts_with("listening on 127.0.0.1:")
+    );
+    // Its `hi`s arrive: it waits, resending, for the other peer's `hello`.
+    receive_until(&other, b"hi");
+    receive_until(&other, b"hi");
+    ctrl_c_says_bye_and_ends_quietly(peer, &other);
+}
+
+#[test]
+fn ctrl_c_in_a_connected_peer_says_bye_and_ends_quietly() {
+    let (other, address) = stand_in_peer();
+    let peer = RunningProcess::start(
+        BIN,
+        &[
+            "peer",
+            "--bind",
+            "127.0.0.1:0",
+            "--peer",
+            &address.to_string(),
+        ],
+    );
+    peer.next_line().unwrap();
+    let from = receive_until(&other, b"hi");
+    other.send_to(b"hello", from).unwrap();
+    assert_eq!(peer.next_line().unwrap(), format!("connected to {address}"));
+    ctrl_c_says_bye_and_ends_quietly(peer, &other);
+}
+
+#[test]
+fn a_dual_stack_peer_talks_to_an_ipv4_peer() {
+    let (other, address) = stand_in_peer();
+    let peer = RunningProcess::start(
+        BIN,
+        &["peer", "--bind", "[::]:0", "--peer", &address.to_string()],
+    );
+    peer.next_line().unwrap();
+    let from = receive_until(&other, b"hi");
+    other.send_to(b"hello", from).unwrap();
+    assert_eq!(peer.next_line().unwrap(), format!("connected to {address}"));
+}
+
+#[test]
+fn a_dual_stack_server_shows_its_ipv4_clients_plain() {
+    for transport in ["tcp", "udp"] {
+        let server = server(transport, &["--host", "::"]);
+        let port = server.address().port().to_string();
+        let output = run(
+            BIN,
+            &[
+                "client",
+                "--transport",
+                transport,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port,
+            ],
+            b"",
+        );
+        assert!(output.status.success(), "{transport}: {output:?}");
+        let line = server.wait_for_line(": hi");
+        assert!(line.starts_with("127.0.0.1:"), "{transport}: {line}");
+        if transport == "tcp" {
+            server.wait_for_line("Client disconnected (127.0.0.1:");
+        }
+        let rest = server.assert_stops_cleanly(Signal::SIGINT);
+        assert!(
+            !rest.iter().any(|line| line.contains("::ffff:")),
+            "{rest:?}"
+        );
+    }
+}
