@@ -1,0 +1,189 @@
+//! lab-concurrent as a real machine uses it: stdout closed early (every model serves
+//! on; demo, check and bench end as SIGPIPE would), and a dual-stack server's IPv4
+//! clients shown as plain IPv4 by every model.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+
+use common::tcp_checks::read_len;
+use common::testkit::{
+    ServerProcess, Signal, WAIT, assert_ended_by_sigpipe, connect, run, run_with_stdout_closed,
+    wait_for_exit,
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_lab-concurrent");
+const MODELS: [&str; 5] = ["iterative", "thread", "pool", "fork", "event"];
+
+fn exchange(server: SocketAddr, line: &[u8]) {
+    let mut conn = connect(server);
+    conn.write_all(line).unwrap();
+    assert_eq!(
+        read_len(&mut conn, line.len()).unwrap(),
+        line.to_ascii_uppercase()
+    );
+}
+
+#[test]
+fn every_model_keeps_serving_with_its_stdout_closed_and_stops_cleanly() {
+    for model in MODELS {
+        let server = ServerProcess::start_then_close_stdout(
+            BIN,
+            &["server", "--model", model, "--port", "0"],
+            1,
+        );
+        for _ in 0..3 {
+            // Each session logs to the closed pipe (the fork model's children too).
+            exchange(server.address(), b"still here\n");
+        }
+        let (status, took, _) = server.stop_with(Signal::SIGINT);
+        assert!(status.success(), "{model}: {status:?}");
+        assert!(took.as_secs() < 1, "{model}: took {took:?}");
+    }
+}
+
+#[test]
+fn a_closed_stdout_ends_demo_check_and_bench_as_sigpipe_does() {
+    let server = ServerProcess::start(BIN, &["server", "--port", "0", "--quiet"], 1);
+    let target = server.address().to_string();
+    for (what, args) in [
+        ("demo", vec!["demo"]),
+        ("check", vec!["check", "--target", &target]),
+        (
+            "bench --target",
+            vec![
+                "bench",
+                "--target",
+                &target,
+                "--clients",
+                "2",
+                "--duration",
+                "0.2",
+            ],
+        ),
+        (
+            "bench of a model",
+            vec![
+                "bench",
+                "--models",
+                "thread",
+                "--clients",
+                "2",
+                "--duration",
+                "0.2",
+            ],
+        ),
+    ] {
+        let output = run_with_stdout_closed(BIN, &args, b"");
+        assert_ended_by_sigpipe(&output, what);
+    }
+}
+
+#[test]
+fn a_bench_that_exchanged_nothing_has_not_succeeded() {
+    let server = ServerProcess::start(BIN, &["server", "--port", "0", "--quiet"], 1);
+    let target = server.address().to_string();
+    let output = run(
+        BIN,
+        &[
+            "bench",
+            "--target",
+            &target,
+            "--connect-per-message",
+            "--duration",
+            "0",
+        ],
+        b"",
+    );
+    assert!(!output.status.success(), "{output:?}");
+}
+
+#[test]
+fn every_model_shows_its_ipv4_clients_plain_on_dual_stack() {
+    for model in MODELS {
+        let server = ServerProcess::start(
+            BIN,
+            &["server", "--model", model, "--port", "0", "--host", "::"],
+            1,
+        );
+        let ipv4: SocketAddr = format!("127.0.0.1:{}", server.address().port())
+            .parse()
+            .unwrap();
+        exchange(ipv4, b"plain\n");
+        let line = server.wait_for_line("New client connected from");
+        assert!(
+            line.starts_with("New client connected from 127.0.0.1:"),
+            "{model}: {line}"
+        );
+        server.wait_for_line("Client disconnected (127.0.0.1:");
+        let rest = server.assert_stops_cleanly(Signal::SIGINT);
+        assert!(
+            !rest.iter().any(|line| line.contains("::ffff:")),
+            "{model}: {rest:?}"
+        );
+    }
+}
+
+/// Processes of this machine running exactly `command` (Linux: from /proc).
+fn processes_running(command: &[&str]) -> usize {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| std::fs::read(entry.path().join("cmdline")).ok())
+        .filter(|cmdline| {
+            let words: Vec<&[u8]> = cmdline
+                .split(|&b| b == 0)
+                .filter(|w| !w.is_empty())
+                .collect();
+            words.len() == command.len()
+                && words
+                    .iter()
+                    .zip(command)
+                    .all(|(word, expected)| *word == expected.as_bytes())
+        })
+        .count()
+}
+
+#[test]
+fn bench_cut_short_by_a_closed_stdout_leaves_no_server_behind() {
+    let mut bench = Command::new(BIN)
+        .args([
+            "bench",
+            "--models",
+            "fork",
+            "--clients",
+            "2",
+            "--duration",
+            "0.3",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // `bench | head -1`: the header is read, then the pipe is closed.
+    let stdout = bench.stdout.take().unwrap();
+    let (header, closed) = mpsc::channel();
+    thread::spawn(move || {
+        let mut line = String::new();
+        let mut reader = BufReader::new(stdout);
+        let _ = reader.read_line(&mut line);
+        drop(reader);
+        let _ = header.send(line);
+    });
+    let line = closed.recv_timeout(WAIT).unwrap();
+    assert!(line.starts_with("server"), "{line:?}");
+    let status = wait_for_exit(&mut bench);
+    assert_eq!(status.signal(), Some(Signal::SIGPIPE as i32), "{status:?}");
+    let server = [BIN, "server", "--model", "fork", "--port", "0", "--quiet"];
+    assert_eq!(
+        processes_running(&server),
+        0,
+        "a bench server was left running"
+    );
+}
