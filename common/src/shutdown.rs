@@ -15,14 +15,6 @@
 //!
 //! The flag is always set before the wake-up, so a server that checks it after every
 //! blocking call can never miss a request.
-//!
-//! Clients, `check`, `demo` and `bench` install no handler at all, on purpose: with
-//! SIGINT's default action the kernel ends the program at once, whatever it waits for
-//! (a line of input, a `connect`, a reply, the pause between two tries), prints
-//! nothing, and the shell shows status 130 (128 + 2). A handler would run on ctrlc's
-//! thread while the main thread's `recv` fails with `EINTR` and races it to print an
-//! error. A script that runs a client sees it killed by SIGINT and stops too, as it
-//! does for any Unix tool.
 
 use std::collections::HashMap;
 use std::net::{Shutdown as Direction, SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -35,6 +27,22 @@ use anyhow::{Context, Result};
 use nix::sys::socket;
 
 use crate::net;
+
+/// For clients: Ctrl-C (SIGINT) ends the program at once, printing nothing, with exit
+/// status 130 (128 + SIGINT, what a shell reports for a program stopped by Ctrl-C),
+/// whatever it waits for: a line of input, a `connect`, a reply, the pause between
+/// two tries.
+///
+/// The handler calls `_exit(130)` inside the signal handler itself (signal-hook's
+/// safe `register_conditional_shutdown`). A handler that only woke a thread (ctrlc's)
+/// would race the main thread, whose blocked `recv` the signal interrupts: `recv`
+/// fails with `EINTR` and the client would print `error: ...` and exit 1 first.
+pub fn exit_quietly_on_ctrl_c() {
+    let always = Arc::new(AtomicBool::new(true));
+    // Should registering fail, SIGINT's default action ends the client just as quietly.
+    let _ =
+        signal_hook::flag::register_conditional_shutdown(signal_hook::consts::SIGINT, 130, always);
+}
 
 /// A shutdown request shared by a server's threads: set once, by a signal or by the
 /// program itself (a `demo`, a test), and seen by every loop.

@@ -13,6 +13,7 @@ use common::cli::{parse_seconds, print_reply};
 use common::input::Messages;
 use common::line_client::LineConnection;
 use common::net;
+use common::shutdown::exit_quietly_on_ctrl_c;
 use common::udp_client::UdpClient;
 
 use crate::{Endpoint, Transport};
@@ -37,6 +38,7 @@ pub struct Options {
 
 /// `lab-hi-hello client`: exit 0 only if every message got an answer and each `hi` got `hello`.
 pub fn run(options: &Options) -> Result<ExitCode> {
+    exit_quietly_on_ctrl_c();
     let addresses = options.endpoint.resolve()?;
     let mut server = match options.transport {
         Transport::Tcp => {

@@ -23,7 +23,6 @@ use common::outln;
 use common::report::escaped;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
-use signal_hook::low_level::emulate_default_handler;
 
 /// Command-line options of `lab-hi-hello peer`.
 #[derive(clap::Args, Debug)]
@@ -91,17 +90,18 @@ pub fn run(options: &Options) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Ctrl-C (SIGINT), SIGTERM or SIGHUP: tell the other peer `bye`, then end as the
-/// signal would have ended us, silently (the shell shows 130 for Ctrl-C). The
-/// handler only wakes a thread of ours; the main thread, whose `recv` the signal may
-/// interrupt, just waits again ([`Peer::recv`]), so nothing is printed meanwhile.
+/// Ctrl-C (SIGINT), SIGTERM or SIGHUP: tell the other peer `bye`, then exit at once,
+/// printing nothing, with status 128 + the signal (130 for Ctrl-C), as a client does.
+/// The handler only wakes a thread of ours; the main thread, whose `recv` the signal
+/// may interrupt, just waits again ([`Peer::recv`]), so it prints nothing meanwhile.
 fn say_bye_on_signals(farewell: UdpSocket) -> Result<()> {
     let mut signals =
         Signals::new([SIGINT, SIGTERM, SIGHUP]).context("cannot install the Ctrl-C handler")?;
     thread::spawn(move || {
         if let Some(signal) = signals.forever().next() {
             let _ = farewell.send(BYE);
-            let _ = emulate_default_handler(signal);
+            // _exit: no at-exit hooks, nothing flushed, the other threads stopped at once.
+            signal_hook::low_level::exit(128 + signal);
         }
     });
     Ok(())

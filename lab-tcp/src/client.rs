@@ -15,6 +15,7 @@ use common::cli::{parse_seconds, print_reply};
 use common::input::{Messages, QUIT, prompt_for};
 use common::line_client::LineConnection;
 use common::net;
+use common::shutdown::exit_quietly_on_ctrl_c;
 
 use crate::Endpoint;
 
@@ -38,6 +39,7 @@ pub struct Options {
 
 /// `lab-tcp client`: connect, then one exchange per message until the input ends or says `quit`.
 pub fn run(options: &Options) -> Result<ExitCode> {
+    exit_quietly_on_ctrl_c();
     let addresses = options.endpoint.resolve()?;
     // socket() + connect(): TCP's three-way handshake, trying each address of --host.
     let stream = net::connect_any(&addresses, options.timeout)?;

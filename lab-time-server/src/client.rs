@@ -14,6 +14,7 @@ use chrono::{DateTime, Local};
 use common::cli::parse_seconds;
 use common::net;
 use common::outln;
+use common::shutdown::exit_quietly_on_ctrl_c;
 use common::udp_client::UdpClient;
 
 use crate::protocol::{self, DaytimeFormat, NtpTimestamp};
@@ -53,6 +54,7 @@ pub struct Answer {
 
 /// `lab-time-server client`: one query, printed like the course's client.
 pub fn run(options: &Options) -> Result<ExitCode> {
+    exit_quietly_on_ctrl_c();
     let transport = options.transport.unwrap_or(match options.protocol {
         Protocol::Sntp => Transport::Udp,
         _ => Transport::Tcp,

@@ -12,6 +12,7 @@ use std::time::Duration;
 use anyhow::Result;
 use common::cli::{parse_seconds, print_reply};
 use common::input::{Messages, QUIT, prompt_for};
+use common::shutdown::exit_quietly_on_ctrl_c;
 use common::udp_client::UdpClient;
 
 use crate::Endpoint;
@@ -36,6 +37,7 @@ pub struct Options {
 
 /// `lab-udp client`: one request per message, until the input ends or says `quit`.
 pub fn run(options: &Options) -> Result<ExitCode> {
+    exit_quietly_on_ctrl_c();
     let mut client = UdpClient {
         servers: options.endpoint.resolve()?,
         timeout: options.timeout,
