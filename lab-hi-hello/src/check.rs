@@ -108,7 +108,8 @@ fn udp_checks(checks: &mut Checks, target: SocketAddr) {
             let socket = net::udp_connected(target)?;
             socket.set_read_timeout(Some(timeout))?;
             socket.send(request)?;
-            let mut answer = [0; 2048];
+            // Room for the largest datagram: a longer answer is shown whole, never cut.
+            let mut answer = vec![0; 65_536];
             let length = socket.recv(&mut answer).context("no answer")?;
             expect_bytes("answer", &answer[..length], expected)
         });
