@@ -28,6 +28,22 @@ pub fn parse_seconds(text: &str) -> Result<Duration, String> {
         .map_err(|_| format!("'{text}' is not a duration: give a number of seconds >= 0"))
 }
 
+/// Parses the command line as clap's `Parser::parse` does (usage errors: clap's
+/// message, exit status 2), except that `--help` and `--version` on a closed stdout
+/// end the program as SIGPIPE would ([`stdout_failed`]) instead of exiting 0.
+pub fn parse<Cli: clap::Parser>() -> Cli {
+    Cli::try_parse().unwrap_or_else(|error| {
+        if let Err(failure) = error.print() {
+            if error.use_stderr() {
+                // The usage error could not be shown: its exit status still tells.
+                std::process::exit(error.exit_code());
+            }
+            stdout_failed(&failure);
+        }
+        std::process::exit(error.exit_code())
+    })
+}
+
 /// Ends a subcommand: its error becomes one `error: ...` line on stderr and exit
 /// status 1.
 pub fn finish(outcome: anyhow::Result<ExitCode>) -> ExitCode {

@@ -51,7 +51,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli: Cli = common::cli::parse();
     common::cli::finish(match cli.command {
         Command::Server(options) => server::run(&options),
         Command::Client(options) => client::run(&options),

@@ -42,6 +42,8 @@ fn a_closed_stdout_ends_client_demo_and_check_as_sigpipe_does() {
             b"one\ntwo\n",
         ),
         ("demo", vec!["demo"], b""),
+        ("--help", vec!["--help"], b""),
+        ("client --help", vec!["client", "--help"], b""),
         ("check", vec!["check", "--target", &target], b""),
     ] {
         let output = run_with_stdout_closed(BIN, &args, stdin);

@@ -74,7 +74,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli: Cli = common::cli::parse();
     if let Some(conflict) = transport_conflict(&cli.command) {
         // A usage error, reported the way clap reports its own (exit status 2).
         Cli::command()
