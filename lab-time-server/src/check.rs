@@ -1,6 +1,7 @@
 //! `lab-time-server check --target HOST:PORT --protocol P --transport T`: format and
 //! behaviour checks of any time server.
 
+use std::io::ErrorKind;
 use std::net::{SocketAddr, TcpStream};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
@@ -133,7 +134,9 @@ fn sntp_checks(checks: &mut Checks, target: SocketAddr, timeout: Duration) {
                 "got {} bytes back: malformed requests must be dropped",
                 reply.len()
             ),
-            Err(_) => Ok(()),
+            // Silence is the pass; a refusal (nothing listening) is not.
+            Err(error) if is_timeout(&error) => Ok(()),
+            Err(error) => Err(error),
         }
     });
 }
@@ -143,6 +146,14 @@ fn read_whole_reply(target: SocketAddr, timeout: Duration) -> Result<Vec<u8>> {
     let stream = TcpStream::connect_timeout(&target, timeout).context("cannot connect")?;
     stream.set_read_timeout(Some(timeout))?;
     read_to_close(stream)
+}
+
+/// Did `error` come from a read that timed out (`WouldBlock` on Unix)?
+fn is_timeout(error: &anyhow::Error) -> bool {
+    error
+        .chain()
+        .filter_map(|cause| cause.downcast_ref::<std::io::Error>())
+        .any(|io| matches!(io.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut))
 }
 
 fn ask_udp(target: SocketAddr, request: &[u8], timeout: Duration) -> Result<Vec<u8>> {
