@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc::{self, Receiver};
@@ -141,13 +141,20 @@ impl ServerProcess {
     /// Sends `signal` and asserts what the SPEC asks of every server: exit status 0
     /// within a second, and a `shutting down:` summary line. Returns the last lines.
     pub fn assert_stops_cleanly(self, signal: Signal) -> Vec<String> {
-        let (status, took, rest) = self.stop_with(signal);
-        assert!(status.success(), "{signal:?}: {status:?}");
-        assert!(took < Duration::from_secs(1), "{signal:?}: took {took:?}");
+        let rest = self.assert_stops_in_time(signal);
         assert!(
             rest.iter().any(|line| line.starts_with("shutting down:")),
             "{signal:?}: no summary line in {rest:?}"
         );
+        rest
+    }
+
+    /// Sends `signal` and asserts exit status 0 within a second (a server whose stdout
+    /// was closed: its summary line is not there to see). Returns the last lines.
+    pub fn assert_stops_in_time(self, signal: Signal) -> Vec<String> {
+        let (status, took, rest) = self.stop_with(signal);
+        assert!(status.success(), "{signal:?}: {status:?}");
+        assert!(took < Duration::from_secs(1), "{signal:?}: took {took:?}");
         rest
     }
 
@@ -216,39 +223,7 @@ fn wait_with_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus>
 
 /// Runs a client-like command to its end with `stdin` as input, bounded by [`WAIT`].
 pub fn run(binary: &str, args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(binary)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|error| panic!("cannot start {binary}: {error}"));
-    let mut input = child.stdin.take().expect("piped stdin");
-    let stdin = stdin.to_vec();
-    thread::spawn(move || {
-        let _ = input.write_all(&stdin);
-    });
-    let mut stdout = child.stdout.take().expect("piped stdout");
-    let mut stderr = child.stderr.take().expect("piped stderr");
-    let out_reader = thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = stdout.read_to_end(&mut bytes);
-        bytes
-    });
-    let err_reader = thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = stderr.read_to_end(&mut bytes);
-        bytes
-    });
-    let status = wait_with_timeout(&mut child, WAIT).unwrap_or_else(|| {
-        let _ = child.kill();
-        panic!("{binary} {args:?} did not finish within {WAIT:?}");
-    });
-    Output {
-        status,
-        stdout: out_reader.join().unwrap_or_default(),
-        stderr: err_reader.join().unwrap_or_default(),
-    }
+    run_to_end(binary, args, stdin, Stdio::piped())
 }
 
 /// Runs a command to its end as [`run`] does, but with its stdout a pipe whose read
@@ -256,10 +231,14 @@ pub fn run(binary: &str, args: &[&str], stdin: &[u8]) -> Output {
 pub fn run_with_stdout_closed(binary: &str, args: &[&str], stdin: &[u8]) -> Output {
     let (read_end, write_end) = nix::unistd::pipe().expect("a pipe");
     drop(read_end);
+    run_to_end(binary, args, stdin, Stdio::from(write_end))
+}
+
+fn run_to_end(binary: &str, args: &[&str], stdin: &[u8], stdout: Stdio) -> Output {
     let mut child = Command::new(binary)
         .args(args)
         .stdin(Stdio::piped())
-        .stdout(Stdio::from(write_end))
+        .stdout(stdout)
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|error| panic!("cannot start {binary}: {error}"));
@@ -268,21 +247,28 @@ pub fn run_with_stdout_closed(binary: &str, args: &[&str], stdin: &[u8]) -> Outp
     thread::spawn(move || {
         let _ = input.write_all(&stdin);
     });
-    let mut stderr = child.stderr.take().expect("piped stderr");
-    let err_reader = thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = stderr.read_to_end(&mut bytes);
-        bytes
-    });
+    let out_reader = child.stdout.take().map(read_all);
+    let err_reader = read_all(child.stderr.take().expect("piped stderr"));
     let status = wait_with_timeout(&mut child, WAIT).unwrap_or_else(|| {
         let _ = child.kill();
         panic!("{binary} {args:?} did not finish within {WAIT:?}");
     });
     Output {
         status,
-        stdout: Vec::new(),
+        stdout: out_reader
+            .and_then(|reader| reader.join().ok())
+            .unwrap_or_default(),
         stderr: err_reader.join().unwrap_or_default(),
     }
+}
+
+/// Reads `pipe` to its end on a thread of its own.
+fn read_all(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<Vec<u8>> {
+    thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        bytes
+    })
 }
 
 /// Asserts what the SPEC asks of a client, `check`, `demo`, `bench` or `peer` whose
@@ -326,12 +312,7 @@ impl RunningProcess {
             .unwrap_or_else(|error| panic!("cannot start {binary}: {error}"));
         let stdin = child.stdin.take();
         let lines = forward_lines(child.stdout.take().expect("piped stdout"), None);
-        let mut stderr = child.stderr.take().expect("piped stderr");
-        let stderr = thread::spawn(move || {
-            let mut bytes = Vec::new();
-            let _ = stderr.read_to_end(&mut bytes);
-            bytes
-        });
+        let stderr = read_all(child.stderr.take().expect("piped stderr"));
         RunningProcess {
             child,
             stdin,
@@ -481,6 +462,17 @@ pub fn tool_available(tool: &str) -> bool {
         eprintln!("SKIPPED: {tool} is not on this machine (.ci/run installs it)");
     }
     found
+}
+
+/// A UDP socket on a free loopback port, its reads bounded by [`WAIT`]: a stand-in
+/// server or peer that says only what the test makes it say (often nothing).
+pub fn stand_in_udp_socket() -> (UdpSocket, SocketAddr) {
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("a loopback UDP socket");
+    socket
+        .set_read_timeout(Some(WAIT))
+        .expect("read timeout set");
+    let address = socket.local_addr().expect("its address");
+    (socket, address)
 }
 
 /// A TCP connection to `address`, its reads bounded by [`WAIT`].

@@ -8,8 +8,8 @@ use std::net::{SocketAddr, UdpSocket};
 
 use common::tcp_checks::read_len;
 use common::testkit::{
-    RunningProcess, ServerProcess, Signal, WAIT, ask_udp, assert_ended_by_sigpipe, connect, run,
-    run_with_stdout_closed, send_signal, wait_for_socket,
+    RunningProcess, ServerProcess, Signal, ask_udp, assert_ended_by_sigpipe, connect, run,
+    run_with_stdout_closed, send_signal, stand_in_udp_socket, wait_for_socket,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_lab-hi-hello");
@@ -20,12 +20,15 @@ fn server(transport: &str, extra: &[&str]) -> ServerProcess {
     ServerProcess::start(BIN, &args, 1)
 }
 
-/// A UDP socket standing in for the other peer, its reads bounded.
-fn stand_in_peer() -> (UdpSocket, SocketAddr) {
-    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-    socket.set_read_timeout(Some(WAIT)).unwrap();
-    let address = socket.local_addr().unwrap();
-    (socket, address)
+/// `peer --bind LOCAL --peer OTHER`, once its listening line is out.
+fn start_peer(local: &str, other: SocketAddr) -> RunningProcess {
+    let peer = RunningProcess::start(
+        BIN,
+        &["peer", "--bind", local, "--peer", &other.to_string()],
+    );
+    let line = peer.next_line().expect("the listening line");
+    assert!(line.starts_with("listening on "), "{line}");
+    peer
 }
 
 /// Waits for `expected` from the peer, skipping its other datagrams (repeated `hi`s).
@@ -39,6 +42,13 @@ fn receive_until(socket: &UdpSocket, expected: &[u8]) -> SocketAddr {
             return from;
         }
     }
+}
+
+/// Answers the peer's `hi` as the other peer would; it says it is connected.
+fn greet(peer: &RunningProcess, other: &UdpSocket, address: SocketAddr) {
+    let from = receive_until(other, b"hi");
+    other.send_to(b"hello", from).unwrap();
+    assert_eq!(peer.next_line().unwrap(), format!("connected to {address}"));
 }
 
 /// Ctrl-C: the peer tells the other `bye`, then exits 130, printing nothing.
@@ -72,7 +82,7 @@ fn a_closed_stdout_ends_client_demo_check_and_peer_as_sigpipe_does() {
     let tcp_port = tcp.address().port().to_string();
     let udp_port = udp.address().port().to_string();
     let (tcp_target, udp_target) = (tcp.address().to_string(), udp.address().to_string());
-    let (_other, other) = stand_in_peer();
+    let (_other, other) = stand_in_udp_socket();
     let other = other.to_string();
     for (what, args, stdin) in [
         ("client", vec!["client", "--port", &tcp_port], &b""[..]),
@@ -127,9 +137,7 @@ fn a_server_whose_stdout_is_closed_keeps_serving_and_stops_cleanly() {
                 assert_eq!(ask_udp(server.address(), b"hi"), b"hello");
             }
         }
-        let (status, took, _) = server.stop_with(Signal::SIGINT);
-        assert!(status.success(), "{transport}: {status:?}");
-        assert!(took.as_secs() < 1, "{transport}: took {took:?}");
+        server.assert_stops_in_time(Signal::SIGINT);
     }
 }
 
@@ -161,22 +169,8 @@ fn ctrl_c_while_waiting_for_input() {
 
 #[test]
 fn ctrl_c_in_a_peer_waiting_for_the_other_says_bye_and_ends_quietly() {
-    let (other, address) = stand_in_peer();
-    let peer = RunningProcess::start(
-        BIN,
-        &[
-            "peer",
-            "--bind",
-            "127.0.0.1:0",
-            "--peer",
-            &address.to_string(),
-        ],
-    );
-    assert!(
-        peer.next_line()
-            .unwrap()
-            .starts_with("listening on 127.0.0.1:")
-    );
+    let (other, address) = stand_in_udp_socket();
+    let peer = start_peer("127.0.0.1:0", address);
     // Its `hi`s arrive: it waits, resending, for the other peer's `hello`.
     receive_until(&other, b"hi");
     receive_until(&other, b"hi");
@@ -185,35 +179,17 @@ fn ctrl_c_in_a_peer_waiting_for_the_other_says_bye_and_ends_quietly() {
 
 #[test]
 fn ctrl_c_in_a_connected_peer_says_bye_and_ends_quietly() {
-    let (other, address) = stand_in_peer();
-    let peer = RunningProcess::start(
-        BIN,
-        &[
-            "peer",
-            "--bind",
-            "127.0.0.1:0",
-            "--peer",
-            &address.to_string(),
-        ],
-    );
-    peer.next_line().unwrap();
-    let from = receive_until(&other, b"hi");
-    other.send_to(b"hello", from).unwrap();
-    assert_eq!(peer.next_line().unwrap(), format!("connected to {address}"));
+    let (other, address) = stand_in_udp_socket();
+    let peer = start_peer("127.0.0.1:0", address);
+    greet(&peer, &other, address);
     ctrl_c_says_bye_and_ends_quietly(peer, &other);
 }
 
 #[test]
 fn a_dual_stack_peer_talks_to_an_ipv4_peer() {
-    let (other, address) = stand_in_peer();
-    let peer = RunningProcess::start(
-        BIN,
-        &["peer", "--bind", "[::]:0", "--peer", &address.to_string()],
-    );
-    peer.next_line().unwrap();
-    let from = receive_until(&other, b"hi");
-    other.send_to(b"hello", from).unwrap();
-    assert_eq!(peer.next_line().unwrap(), format!("connected to {address}"));
+    let (other, address) = stand_in_udp_socket();
+    let peer = start_peer("[::]:0", address);
+    greet(&peer, &other, address);
 }
 
 #[test]

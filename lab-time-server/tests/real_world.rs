@@ -9,8 +9,9 @@ use std::thread;
 use std::time::Duration;
 
 use common::testkit::{
-    ProcNetSocket, RunningProcess, ServerProcess, Signal, WAIT, ask_udp, assert_ended_by_sigpipe,
-    assert_error_line, connect, run, run_with_stdout_closed, spawn_tcp_server, wait_for_socket,
+    ProcNetSocket, RunningProcess, ServerProcess, Signal, ask_udp, assert_ended_by_sigpipe,
+    assert_error_line, connect, run, run_with_stdout_closed, spawn_tcp_server, stand_in_udp_socket,
+    wait_for_socket,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_lab-time-server");
@@ -137,9 +138,7 @@ fn a_server_whose_stdout_is_closed_keeps_serving_and_stops_cleanly() {
         assert!(reply.ends_with(b"\r\n"), "{reply:?}");
         assert!(ask_udp(server.addresses[1], b"").ends_with(b"\r\n"));
     }
-    let (status, took, _) = server.stop_with(Signal::SIGINT);
-    assert!(status.success(), "{status:?}");
-    assert!(took.as_secs() < 1, "took {took:?}");
+    server.assert_stops_in_time(Signal::SIGINT);
 }
 
 #[test]
@@ -160,9 +159,8 @@ fn ctrl_c_while_waiting_for_a_reply() {
 
 #[test]
 fn ctrl_c_in_the_pause_between_retries() {
-    let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
-    silent.set_read_timeout(Some(WAIT)).unwrap();
-    let port = silent.local_addr().unwrap().port().to_string();
+    let (silent, address) = stand_in_udp_socket();
+    let port = address.port().to_string();
     let client = RunningProcess::start(
         BIN,
         &[
