@@ -35,6 +35,13 @@ impl ServerProcess {
         Self::start_reading(binary, args, listening_lines, None)
     }
 
+    /// `binary server --port 0 extra...`, a server with one listening line.
+    pub fn start_server(binary: &str, extra: &[&str]) -> ServerProcess {
+        let mut args = vec!["server", "--port", "0"];
+        args.extend_from_slice(extra);
+        Self::start(binary, &args, 1)
+    }
+
     /// Starts a server as [`ServerProcess::start`] does, then closes the read end of
     /// its stdout once the listening lines are in (`server | head -1`): from then on
     /// every write the server makes to stdout fails with `EPIPE`.

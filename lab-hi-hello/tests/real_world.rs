@@ -15,9 +15,7 @@ use common::testkit::{
 const BIN: &str = env!("CARGO_BIN_EXE_lab-hi-hello");
 
 fn server(transport: &str, extra: &[&str]) -> ServerProcess {
-    let mut args = vec!["server", "--port", "0", "--transport", transport];
-    args.extend_from_slice(extra);
-    ServerProcess::start(BIN, &args, 1)
+    ServerProcess::start_server(BIN, &[&["--transport", transport], extra].concat())
 }
 
 /// `peer --bind LOCAL --peer OTHER`, once its listening line is out.

@@ -15,9 +15,7 @@ use common::testkit::{
 const BIN: &str = env!("CARGO_BIN_EXE_lab-tcp");
 
 fn server(extra: &[&str]) -> ServerProcess {
-    let mut args = vec!["server", "--port", "0"];
-    args.extend_from_slice(extra);
-    ServerProcess::start(BIN, &args, 1)
+    ServerProcess::start_server(BIN, extra)
 }
 
 #[test]
