@@ -10,7 +10,7 @@ use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Result, anyhow};
 
 /// The largest reply one bare read takes (the course clients use 1024 or 2048).
 const BARE_REPLY_BUFFER: usize = 64 * 1024;
@@ -75,15 +75,14 @@ impl LineConnection {
         })
     }
 
-    /// send(): the message as a line, or bare.
-    pub fn send(&mut self, message: &[u8]) -> Result<()> {
+    /// send(): the message as a line, or bare. A server that has closed the
+    /// connection shows as [`Failure::Closed`] (`EPIPE`, or a reset).
+    pub fn send(&mut self, message: &[u8]) -> Result<(), Failure> {
         let mut wire = message.to_vec();
         if !self.bare {
             wire.push(b'\n');
         }
-        self.writer
-            .write_all(&wire)
-            .context("cannot send to the server")
+        Ok(self.writer.write_all(&wire)?)
     }
 
     /// Sends one message and returns its reply (without the newline).
@@ -96,7 +95,7 @@ impl LineConnection {
                  leave out --bare to send it as an empty line"
             )));
         }
-        self.send(message).map_err(Failure::Other)?;
+        self.send(message)?;
         let mut reply = Vec::new();
         if self.bare {
             // recv(): one read, like `clientSocket.recv(2048)`.

@@ -49,7 +49,9 @@ pub fn run(options: &Options) -> Result<ExitCode> {
     while let Some(message) = messages.next_message()? {
         if message == QUIT {
             // The server ends the session without a reply.
-            connection.send(&message)?;
+            connection
+                .send(&message)
+                .map_err(|failure| failure.explain(server, options.timeout))?;
             break;
         }
         let reply = connection
