@@ -42,9 +42,10 @@ impl ServerProcess {
         Self::start(binary, &args, 1)
     }
 
-    /// Starts a server as [`ServerProcess::start`] does, then closes the read end of
-    /// its stdout once the listening lines are in (`server | head -1`): from then on
-    /// every write the server makes to stdout fails with `EPIPE`.
+    /// Starts a server as [`ServerProcess::start`] does, but with stdout and stderr
+    /// on one pipe whose read end is closed once the listening lines are in
+    /// (`server 2>&1 | head -1`): from then on every line the server writes, log or
+    /// warning, fails with `EPIPE`.
     pub fn start_then_close_stdout(
         binary: &str,
         args: &[&str],
@@ -68,14 +69,23 @@ impl ServerProcess {
         listening_lines: usize,
         lines_to_read: Option<usize>,
     ) -> ServerProcess {
-        let mut child = Command::new(binary)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|error| panic!("cannot start {binary}: {error}"));
-        let stdout = child.stdout.take().expect("piped stdout");
+        let mut command = Command::new(binary);
+        command.args(args).stdin(Stdio::null());
+        let (stdout, child): (Box<dyn Read + Send>, Child) = if lines_to_read.is_some() {
+            // `2>&1 |`: both streams into one pipe that only this process reads.
+            let (read_end, write_end) = nix::unistd::pipe().expect("a pipe");
+            let stderr_end = write_end.try_clone().expect("a second write end");
+            command.stdout(write_end).stderr(stderr_end);
+            let child = spawn(&mut command, binary);
+            // The write ends in `command` are closed with it.
+            drop(command);
+            (Box::new(std::fs::File::from(read_end)), child)
+        } else {
+            command.stdout(Stdio::piped()).stderr(Stdio::inherit());
+            let mut child = spawn(&mut command, binary);
+            let stdout = child.stdout.take().expect("piped stdout");
+            (Box::new(stdout), child)
+        };
         let lines = forward_lines(stdout, lines_to_read);
         let mut server = ServerProcess {
             child,
@@ -176,6 +186,12 @@ impl Drop for ServerProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+fn spawn(command: &mut Command, binary: &str) -> Child {
+    command
+        .spawn()
+        .unwrap_or_else(|error| panic!("cannot start {binary}: {error}"))
 }
 
 /// Parses `listening on ADDRESS (tcp)`.

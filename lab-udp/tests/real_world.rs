@@ -48,6 +48,14 @@ fn a_server_whose_stdout_is_closed_keeps_serving_and_stops_cleanly() {
         // Each datagram makes the server write a log line to the closed pipe.
         assert_eq!(ask_udp(server.address(), b"still here"), b"STILL HERE");
     }
+    // A datagram whose uppercase would not fit makes the server warn on its stderr,
+    // closed too: it answers all the same (ASCII-only uppercase: unchanged here).
+    let too_long = "ŉ".repeat(30_000);
+    assert_eq!(
+        ask_udp(server.address(), too_long.as_bytes()),
+        too_long.as_bytes()
+    );
+    assert_eq!(ask_udp(server.address(), b"after"), b"AFTER");
     server.assert_stops_in_time(Signal::SIGINT);
 }
 
