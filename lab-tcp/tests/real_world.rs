@@ -9,7 +9,8 @@ use common::net;
 use common::tcp_checks::read_len;
 use common::testkit::{
     ProcNetSocket, RunningProcess, ServerProcess, Signal, assert_ended_by_sigpipe,
-    assert_error_line, connect, run_client, run_with_stdout_closed, send_signal, wait_for_socket,
+    assert_error_line, connect, run_check, run_client, run_with_stdout_closed, send_signal,
+    wait_for_socket,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_lab-tcp");
@@ -146,4 +147,22 @@ fn a_bare_empty_message_is_refused_not_answered_by_nobody() {
     let output = run_client(BIN, server.address(), &["--bare", ""], b"");
     assert_error_line(&output, "an empty message cannot be sent with --bare");
     assert!(output.stdout.is_empty(), "{output:?}");
+}
+
+#[test]
+fn check_shows_an_ipv4_mapped_target_plain() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let (passed, output) = run_check(
+        BIN,
+        format!("[::ffff:127.0.0.1]:{port}").parse().unwrap(),
+        &[],
+    );
+    assert!(!passed);
+    assert!(
+        output.contains(&format!("cannot connect to 127.0.0.1:{port}")),
+        "{output}"
+    );
+    assert!(!output.contains("::ffff:"), "{output}");
 }
