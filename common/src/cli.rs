@@ -8,9 +8,10 @@
 //! next write to the pipe fails with `EPIPE`. A C program (or `cat`, `seq`) is killed
 //! by the SIGPIPE that comes with it, silently; the shell shows status 141 (128 + 13).
 //! Rust ignores SIGPIPE, so the write returns an error instead, and `println!` panics
-//! on it (rust-lang/rust#46016). Programs that print results write through [`out!`]
-//! and [`outln!`] here, which end the program as SIGPIPE would. Servers never do: their
-//! log ([`crate::report::Log`]) drops lines nobody reads and goes on serving.
+//! on it (rust-lang/rust#46016). Programs that print results write through
+//! [`out!`](crate::out!) and [`outln!`](crate::outln!) here, which end the program as
+//! SIGPIPE would. Servers never do: their log ([`crate::report::Log`]) drops lines
+//! nobody reads and goes on serving.
 
 use std::fmt;
 use std::io::{self, ErrorKind, Write};
@@ -67,7 +68,7 @@ macro_rules! out {
     };
 }
 
-/// Like `println!`, for programs that print results; see [`out!`].
+/// Like `println!`, for programs that print results; see [`out!`](crate::out!).
 #[macro_export]
 macro_rules! outln {
     () => {
@@ -78,8 +79,9 @@ macro_rules! outln {
     };
 }
 
-/// Writes `text` to stdout and flushes it (what [`out!`] and [`outln!`] expand to).
-/// On failure it does not return: see [`stdout_failed`].
+/// Writes `text` to stdout and flushes it (what [`out!`](crate::out!) and
+/// [`outln!`](crate::outln!) expand to). On failure it does not return: see
+/// [`stdout_failed`].
 pub fn write_stdout(text: fmt::Arguments<'_>) {
     let mut stdout = io::stdout().lock();
     if let Err(error) = stdout.write_fmt(text).and_then(|()| stdout.flush()) {
