@@ -67,13 +67,17 @@ impl Messages {
 
 /// Removes a trailing `\n` or `\r\n`.
 pub fn strip_line_ending(mut line: Vec<u8>) -> Vec<u8> {
-    if line.ends_with(b"\n") {
-        line.pop();
-        if line.ends_with(b"\r") {
-            line.pop();
-        }
-    }
+    let length = without_line_ending(&line).len();
+    line.truncate(length);
     line
+}
+
+/// The line without its trailing `\n` or `\r\n`.
+pub fn without_line_ending(line: &[u8]) -> &[u8] {
+    match line.strip_suffix(b"\n") {
+        Some(line) => line.strip_suffix(b"\r").unwrap_or(line),
+        None => line,
+    }
 }
 
 /// The prompt of the course's clients: Kurose & Ross's, or CPE 314's `NAME> `.

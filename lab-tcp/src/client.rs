@@ -6,7 +6,12 @@
 //! (`common/src/line_client.rs`). `--bare` speaks like the course's Python clients
 //! instead: the message with no newline, and a single `recv` for the reply (fine on
 //! a quiet loopback, wrong in general).
+//!
+//! That is one message, one reply: right for a person typing, slow for a file. With
+//! piped input the client works in batch mode instead (`src/batch.rs`): it sends
+//! while it reads the replies, and ends with a half-close (UNP 6.7).
 
+use std::io::{self, IsTerminal};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -17,7 +22,7 @@ use common::line_client::LineConnection;
 use common::net;
 use common::shutdown::exit_quietly_on_ctrl_c;
 
-use crate::Endpoint;
+use crate::{Endpoint, batch};
 
 /// Command-line options of `lab-tcp client`.
 #[derive(clap::Args, Debug)]
@@ -43,6 +48,10 @@ pub fn run(options: &Options) -> Result<ExitCode> {
     let addresses = options.endpoint.resolve()?;
     // socket() + connect(): TCP's three-way handshake, trying each address of --host.
     let stream = net::connect_any(&addresses, options.timeout)?;
+    let piped = options.message.is_empty() && !io::stdin().is_terminal();
+    if piped && !options.bare {
+        return batch::run(stream, io::stdin(), options.timeout);
+    }
     let server = stream.peer_addr()?;
     let mut connection = LineConnection::new(stream, options.timeout, options.bare)?;
     let mut messages = Messages::new(&options.message, &prompt_for(options.name.as_deref()));

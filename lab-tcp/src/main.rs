@@ -4,6 +4,7 @@
 //! Run `cargo run -p lab-tcp -- server` in one terminal and
 //! `cargo run -p lab-tcp -- client` in another; see this lab's README.md.
 
+mod batch;
 mod check;
 mod client;
 mod demo;

@@ -1,0 +1,181 @@
+//! Batch mode of the TCP client: piped input is sent without waiting for each reply
+//! (Stevens, *UNIX Network Programming*, sections 6.7 and 26.3).
+//!
+//! Stop-and-wait (send a line, wait for its reply, send the next) costs one round trip
+//! per line, and a pipe of 100,000 lines does not need to wait: the lines are all
+//! there. So two things happen at once, as in Stevens' threaded `str_cli`:
+//!
+//! - a thread copies the input to the socket ([`send_lines`]),
+//! - the main thread copies the replies to stdout ([`print_replies`]).
+//!
+//! The end is the lesson of UNP 6.7. When the input ends, replies are still on their
+//! way, so the client must say "no more lines" and keep reading. `close()` cannot do
+//! that: it gives up both directions, and the replies still coming would be lost (the
+//! server's sends even answered with a reset). `shutdown(SHUT_WR)` ends only our
+//! sending half (a half-close): the server's `recv` returns 0 after the last line, it
+//! sends what it still owes and closes, and then our `recv` returns 0: every reply
+//! is in. The server's close, not our input's end, is what ends the client.
+
+use std::io::{self, BufRead, BufReader, BufWriter, ErrorKind, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use common::input::{QUIT, without_line_ending};
+
+/// How much input is read, sent and received at a time: one system call moves
+/// thousands of short lines.
+const CHUNK: usize = 64 * 1024;
+
+/// What the sending half has done, for the receiving half to judge the server by.
+#[derive(Debug, Default)]
+struct Sent {
+    /// Lines handed to the socket so far; each is owed one reply.
+    lines: u64,
+    /// No more lines will be sent: the input ended or said `quit`.
+    done: bool,
+    /// Why the input could not be read, if it could not.
+    input_error: Option<io::Error>,
+}
+
+/// Sends every line of `input` to the connected `stream` while printing the replies;
+/// returns once the server has closed the connection. Fails if the server closed it
+/// before answering every line, or sent nothing for `timeout` while a reply was owed.
+pub fn run(
+    stream: TcpStream,
+    input: impl Read + Send + 'static,
+    timeout: Duration,
+) -> Result<ExitCode> {
+    let server = stream.peer_addr()?;
+    let sent = Arc::new(Mutex::new(Sent::default()));
+    let sender = stream.try_clone()?;
+    let progress = Arc::clone(&sent);
+    // Not joined: if the server closes while this thread waits for input, the client
+    // ends at once, and the thread with it.
+    thread::spawn(move || send_lines(input, &sender, &progress));
+    print_replies(&stream, server, timeout, &sent)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The sending half: each input line goes out with a `\n` (a `\r\n` becomes `\n`), then
+/// the half-close. A `quit` line is sent last: the server ends the session on it.
+fn send_lines(input: impl Read, stream: &TcpStream, sent: &Mutex<Sent>) {
+    let mut input = BufReader::with_capacity(CHUNK, input);
+    let mut socket = BufWriter::with_capacity(CHUNK, stream);
+    let mut line = Vec::new();
+    let mut lines = 0;
+    let quit = loop {
+        // Lines wait in `socket` until the input has no complete line ready: then
+        // send() them all before waiting for more, so a line that comes down the pipe
+        // slowly (from a script that waits for each reply) is never held back.
+        if !input.buffer().contains(&b'\n') {
+            lock(sent).lines = lines;
+            if socket.flush().is_err() {
+                return; // The server is gone: the receiving half says so.
+            }
+        }
+        line.clear();
+        match input.read_until(b'\n', &mut line) {
+            Ok(0) => break false,
+            Ok(_) => {}
+            Err(error) => {
+                lock(sent).input_error = Some(error);
+                break false;
+            }
+        }
+        let message = without_line_ending(&line);
+        if message == QUIT {
+            break true;
+        }
+        if socket.write_all(message).is_err() || socket.write_all(b"\n").is_err() {
+            return;
+        }
+        lines += 1;
+    };
+    lock(sent).lines = lines;
+    if socket.flush().is_err() {
+        return;
+    }
+    lock(sent).done = true;
+    if quit {
+        // send(): `quit` goes last, and only once `done` is recorded, as the server
+        // may close the connection as soon as it reads it. Nothing follows it.
+        let _ = socket.write_all(b"quit\n").and_then(|()| socket.flush());
+    }
+    // shutdown(SHUT_WR): the half-close. The server reads end-of-file after our last
+    // line, and our receiving half stays open for the replies still on their way.
+    // (close() here would throw those replies away.)
+    let _ = stream.shutdown(Shutdown::Write);
+}
+
+/// The receiving half: copies the replies to stdout as they arrive, until the server
+/// closes the connection; then checks that every line was answered.
+fn print_replies(
+    stream: &TcpStream,
+    server: SocketAddr,
+    timeout: Duration,
+    sent: &Mutex<Sent>,
+) -> Result<()> {
+    stream.set_read_timeout(Some(timeout))?;
+    let mut stdout = io::stdout().lock();
+    let mut buffer = vec![0; CHUNK];
+    let mut replies: u64 = 0;
+    loop {
+        // recv(): whatever replies have arrived, whole or cut anywhere; 0 bytes means
+        // the server closed the connection.
+        let received = match (&*stream).read(&mut buffer) {
+            Ok(0) => break,
+            Ok(received) => received,
+            Err(error) if error.kind() == ErrorKind::Interrupted => continue,
+            Err(error) if error.kind() == ErrorKind::ConnectionReset => break,
+            Err(error) if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                let sent = lock(sent);
+                let seconds = timeout.as_secs_f64();
+                if sent.lines > replies {
+                    bail!(
+                        "no reply from {server} within {seconds:.1} s: the server is busy \
+                         or stuck; try again, or raise --timeout"
+                    );
+                }
+                if sent.done {
+                    bail!(
+                        "the server {server} answered every line but did not close the \
+                         connection within {seconds:.1} s of the end of the input"
+                    );
+                }
+                continue; // Nothing is owed: the input is slow, not the server.
+            }
+            Err(error) => return Err(error).context("cannot receive from the server"),
+        };
+        let replies_in = &buffer[..received];
+        replies += replies_in.iter().filter(|&&byte| byte == b'\n').count() as u64;
+        stdout.write_all(replies_in)?;
+    }
+    stdout.flush()?;
+    let mut sent = lock(sent);
+    if let Some(error) = sent.input_error.take() {
+        return Err(anyhow!(error).context("cannot read standard input"));
+    }
+    if !sent.done {
+        bail!(
+            "the server {server} closed the connection before the input ended \
+             ({replies} lines answered): it stopped, or ended this session"
+        );
+    }
+    if replies < sent.lines {
+        bail!(
+            "the server {server} closed the connection after answering {replies} of {} lines: \
+             it stopped, or ended this session",
+            sent.lines
+        );
+    }
+    Ok(())
+}
+
+/// The shared record; a thread that panicked while holding it left it consistent.
+fn lock(sent: &Mutex<Sent>) -> std::sync::MutexGuard<'_, Sent> {
+    sent.lock().unwrap_or_else(PoisonError::into_inner)
+}
