@@ -48,11 +48,11 @@ pub fn run(options: &Options) -> Result<ExitCode> {
             let connection = LineConnection::new(stream, options.timeout, false)?;
             Server::Tcp(connection, address, options.timeout)
         }
-        Transport::Udp => Server::Udp(UdpClient {
-            servers: addresses,
-            timeout: options.timeout,
-            tries: options.retries.saturating_add(1),
-        }),
+        Transport::Udp => Server::Udp(UdpClient::new(
+            addresses,
+            options.timeout,
+            options.retries.saturating_add(1),
+        )),
     };
     // No MESSAGE: `hi` always comes first, so the client greets even when run from a
     // script with nothing on its stdin.

@@ -51,11 +51,7 @@ pub fn run() -> Result<ExitCode> {
     let udp_shutdown = shutdown.clone();
     let udp_server =
         thread::spawn(move || server::serve_udp(&socket, Log::new(true), &udp_shutdown));
-    let mut client = UdpClient {
-        servers: vec![udp_address],
-        timeout: TIMEOUT,
-        tries: 4,
-    };
+    let mut client = UdpClient::new(vec![udp_address], TIMEOUT, 4);
     for (request, expected) in [("hi", "hello"), ("  Hi ", "hello")] {
         show(
             "client",

@@ -96,11 +96,7 @@ pub fn query(
                 // Daytime and time answer any datagram, even an empty one.
                 _ => Vec::new(),
             };
-            let mut client = UdpClient {
-                servers: servers.to_vec(),
-                timeout,
-                tries: retries.saturating_add(1),
-            };
+            let mut client = UdpClient::new(servers.to_vec(), timeout, retries.saturating_add(1));
             let reply = client.request(&request)?;
             (reply, SystemTime::now())
         }

@@ -1,10 +1,11 @@
 //! The UDP uppercase client: each message is one datagram, and its reply is one datagram.
 //!
 //! UDP promises nothing: a datagram may be lost, so the client waits `--timeout` for
-//! the reply and sends again, `--retries` times. The socket calls (a fresh `connect`ed
-//! socket per message, `send`, `recv` with a timeout) are in
-//! `common/src/udp_client.rs`, `UdpClient::exchange`, shared with the other labs'
-//! UDP clients; read its comments for why each one is there.
+//! the reply and sends again, `--retries` times. The socket calls (a `connect`ed
+//! socket, kept from message to message until a try times out, `send`, `recv` with a
+//! timeout) are in `common/src/udp_client.rs`, `UdpClient::exchange`, shared with the
+//! other labs' UDP clients; read its comments for why each one is there, and why a
+//! late reply still never passes for the reply to a later message.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -38,11 +39,11 @@ pub struct Options {
 /// `lab-udp client`: one request per message, until the input ends or says `quit`.
 pub fn run(options: &Options) -> Result<ExitCode> {
     exit_quietly_on_ctrl_c();
-    let mut client = UdpClient {
-        servers: options.endpoint.resolve()?,
-        timeout: options.timeout,
-        tries: options.retries.saturating_add(1),
-    };
+    let mut client = UdpClient::new(
+        options.endpoint.resolve()?,
+        options.timeout,
+        options.retries.saturating_add(1),
+    );
     let mut messages = Messages::new(&options.message, &prompt_for(options.name.as_deref()));
     while let Some(message) = messages.next_message()? {
         if message == QUIT {

@@ -29,11 +29,7 @@ pub fn run() -> Result<ExitCode> {
         thread::spawn(move || server::serve(&socket, false, Log::new(true), &server_shutdown));
 
     outln!("server: waiting for datagrams on {address} (udp)");
-    let mut client = UdpClient {
-        servers: vec![address],
-        timeout: Duration::from_secs(1),
-        tries: 4,
-    };
+    let mut client = UdpClient::new(vec![address], Duration::from_secs(1), 4);
     let mut all_right = true;
     for message in [
         "hello, udp",
