@@ -19,7 +19,7 @@
 use std::io::{self, BufRead, BufReader, BufWriter, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::Duration;
 
@@ -68,22 +68,22 @@ fn send_lines(input: impl Read, stream: &TcpStream, sent: &Mutex<Sent>) {
     let mut line = Vec::new();
     let mut lines = 0;
     let quit = loop {
-        // Lines wait in `socket` until the input has no complete line ready: then
-        // send() them all before waiting for more, so a line that comes down the pipe
-        // slowly (from a script that waits for each reply) is never held back.
-        if !input.buffer().contains(&b'\n') {
+        line.clear();
+        if !take_buffered_line(&mut input, &mut line) {
+            // No complete line is ready: send() the lines so far before waiting for
+            // more, so a line that comes down the pipe slowly (from a script that
+            // waits for each reply) is never held back.
             lock(sent).lines = lines;
             if socket.flush().is_err() {
                 return; // The server is gone: the receiving half says so.
             }
-        }
-        line.clear();
-        match input.read_until(b'\n', &mut line) {
-            Ok(0) => break false,
-            Ok(_) => {}
-            Err(error) => {
-                lock(sent).input_error = Some(error);
-                break false;
+            match input.read_until(b'\n', &mut line) {
+                Ok(0) => break false,
+                Ok(_) => {}
+                Err(error) => {
+                    lock(sent).input_error = Some(error);
+                    break false;
+                }
             }
         }
         let message = without_line_ending(&line);
@@ -109,6 +109,18 @@ fn send_lines(input: impl Read, stream: &TcpStream, sent: &Mutex<Sent>) {
     // line, and our receiving half stays open for the replies still on their way.
     // (close() here would throw those replies away.)
     let _ = stream.shutdown(Shutdown::Write);
+}
+
+/// Moves the next line, if it is already in `input`'s buffer, to `line`, without
+/// waiting for more input; says whether there was one.
+fn take_buffered_line(input: &mut BufReader<impl Read>, line: &mut Vec<u8>) -> bool {
+    let buffered = input.buffer();
+    let Some(end) = buffered.iter().position(|&byte| byte == b'\n') else {
+        return false;
+    };
+    line.extend_from_slice(&buffered[..=end]);
+    input.consume(end + 1);
+    true
 }
 
 /// The receiving half: copies the replies to stdout as they arrive, until the server
@@ -176,6 +188,6 @@ fn print_replies(
 }
 
 /// The shared record; a thread that panicked while holding it left it consistent.
-fn lock(sent: &Mutex<Sent>) -> std::sync::MutexGuard<'_, Sent> {
+fn lock(sent: &Mutex<Sent>) -> MutexGuard<'_, Sent> {
     sent.lock().unwrap_or_else(PoisonError::into_inner)
 }

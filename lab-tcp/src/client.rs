@@ -42,12 +42,15 @@ pub struct Options {
     message: Vec<String>,
 }
 
-/// `lab-tcp client`: connect, then one exchange per message until the input ends or says `quit`.
+/// `lab-tcp client`: connect, then one exchange per message until the input ends or
+/// says `quit`; with piped input, batch mode (`src/batch.rs`).
 pub fn run(options: &Options) -> Result<ExitCode> {
     exit_quietly_on_ctrl_c();
     let addresses = options.endpoint.resolve()?;
     // socket() + connect(): TCP's three-way handshake, trying each address of --host.
     let stream = net::connect_any(&addresses, options.timeout)?;
+    // Lines from a pipe or a file need not wait for each reply (UNP 6.7). A person
+    // typing, and --bare (one recv per reply), stay one message, one reply.
     let piped = options.message.is_empty() && !io::stdin().is_terminal();
     if piped && !options.bare {
         return batch::run(stream, io::stdin(), options.timeout);
