@@ -344,6 +344,15 @@ impl RunningProcess {
         }
     }
 
+    /// Starts `binary client --host H --port P extra...` against `server`.
+    pub fn client(binary: &str, server: SocketAddr, extra: &[&str]) -> RunningProcess {
+        let host = server.ip().to_string();
+        let port = server.port().to_string();
+        let mut args = vec!["client", "--host", &host, "--port", &port];
+        args.extend_from_slice(extra);
+        RunningProcess::start(binary, &args)
+    }
+
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
@@ -361,10 +370,21 @@ impl RunningProcess {
         self.lines.recv_timeout(WAIT).ok()
     }
 
+    /// Closes its stdin: the end of its input.
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
     /// Sends `signal`, waits up to [`WAIT`] for the exit; returns the status, the rest
     /// of stdout (lines not yet taken) and all of stderr.
-    pub fn signal_and_wait(mut self, signal: Signal) -> (ExitStatus, Vec<String>, String) {
+    pub fn signal_and_wait(self, signal: Signal) -> (ExitStatus, Vec<String>, String) {
         send_signal(self.child.id(), signal);
+        self.wait()
+    }
+
+    /// Waits up to [`WAIT`] for it to exit by itself (its stdin stays open unless
+    /// closed before); returns what [`RunningProcess::signal_and_wait`] does.
+    pub fn wait(mut self) -> (ExitStatus, Vec<String>, String) {
         let status = wait_for_exit(&mut self.child);
         let mut rest = Vec::new();
         while let Ok(line) = self.lines.recv_timeout(WAIT) {

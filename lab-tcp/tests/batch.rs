@@ -2,15 +2,12 @@
 //! replies, half-closes at the end of its input, and ends when the server closes.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::thread;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
 
 use common::testkit::{
-    ServerProcess, WAIT, assert_error_line, run, run_client, spawn_tcp_server, tool_available,
-    wait_for_exit,
+    RunningProcess, ServerProcess, assert_error_line, run, run_client, spawn_tcp_server,
+    tool_available,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_lab-tcp");
@@ -67,15 +64,18 @@ fn session_end(server: &ServerProcess) -> String {
     }
 }
 
+/// A stand-in server's session: read until end-of-file (the client's half-close),
+/// and only then answer all of it, uppercased (ASCII), and close.
+fn answer_after_end_of_input(mut conn: TcpStream) {
+    let mut request = Vec::new();
+    conn.read_to_end(&mut request).unwrap();
+    conn.write_all(&request.to_ascii_uppercase()).unwrap();
+}
+
 #[test]
 fn a_server_that_answers_only_after_end_of_input_gets_the_half_close() {
-    // This stand-in reads until end-of-file before it answers anything: only a client
-    // that half-closes, and still reads after that, gets the replies.
-    let address = spawn_tcp_server(|mut conn| {
-        let mut request = Vec::new();
-        conn.read_to_end(&mut request).unwrap();
-        conn.write_all(&request.to_ascii_uppercase()).unwrap();
-    });
+    // Only a client that half-closes, and still reads after that, gets the replies.
+    let address = spawn_tcp_server(answer_after_end_of_input);
     let output = run_client(
         BIN,
         address,
@@ -91,13 +91,9 @@ fn a_server_that_answers_only_after_end_of_input_gets_the_half_close() {
 
 #[test]
 fn a_quit_line_is_sent_last_and_nothing_after_it() {
-    // The stand-in answers everything it received, `quit` included, once the client
-    // has half-closed: the reply shows exactly what the client sent.
-    let address = spawn_tcp_server(|mut conn| {
-        let mut request = Vec::new();
-        conn.read_to_end(&mut request).unwrap();
-        conn.write_all(&request.to_ascii_uppercase()).unwrap();
-    });
+    // The stand-in answers everything it received, `quit` included: the reply shows
+    // exactly what the client sent.
+    let address = spawn_tcp_server(answer_after_end_of_input);
     let output = run_client(BIN, address, &[], b"one\ntwo\nquit\nnever sent\n");
     assert!(output.status.success(), "{output:?}");
     assert_eq!(String::from_utf8_lossy(&output.stdout), "ONE\nTWO\nQUIT\n");
@@ -116,41 +112,19 @@ fn a_quit_line_is_sent_last_and_nothing_after_it() {
     assert!(session_end(&server).starts_with("Client disconnected"));
 }
 
-/// The client with piped stdin and stdout, its stdout read line by line on a thread.
-fn spawn_client(server: SocketAddr) -> (Child, mpsc::Receiver<String>) {
-    let mut child = Command::new(BIN)
-        .args(["client", "--host", &server.ip().to_string()])
-        .args(["--port", &server.port().to_string()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (sender, lines) = mpsc::channel();
-    thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if sender.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    (child, lines)
-}
-
 #[test]
 fn each_line_goes_out_as_soon_as_it_is_read() {
     // A script that writes a line and waits for its reply before the next one: the
     // client must not hold lines back until more input (or the end of it) comes.
     let server = server();
-    let (mut client, replies) = spawn_client(server.address());
-    let mut stdin = client.stdin.take().unwrap();
+    let mut client = RunningProcess::client(BIN, server.address(), &[]);
     for (line, reply) in [("one", "ONE"), ("two", "TWO")] {
-        writeln!(stdin, "{line}").unwrap();
-        assert_eq!(replies.recv_timeout(WAIT).unwrap(), reply);
+        client.type_in(format!("{line}\n").as_bytes());
+        assert_eq!(client.next_line().as_deref(), Some(reply));
     }
-    drop(stdin);
-    assert!(wait_for_exit(&mut client).success());
+    client.close_stdin();
+    let (status, _, stderr) = client.wait();
+    assert!(status.success(), "{stderr}");
 }
 
 #[test]
@@ -161,20 +135,12 @@ fn a_server_that_closes_while_input_is_pending_ends_the_client_with_one_error() 
         conn.read_exact(&mut line).unwrap();
         conn.write_all(&line.to_ascii_uppercase()).unwrap();
     });
-    let (mut client, replies) = spawn_client(address);
-    let mut stdin = client.stdin.take().unwrap();
-    writeln!(stdin, "one").unwrap();
-    assert_eq!(replies.recv_timeout(WAIT).unwrap(), "ONE");
-    let status = wait_for_exit(&mut client);
-    drop(stdin);
+    let mut client = RunningProcess::client(BIN, address, &[]);
+    client.type_in(b"one\n");
+    assert_eq!(client.next_line().as_deref(), Some("ONE"));
+    // The input is still open: the server's close alone must end the client.
+    let (status, _, stderr) = client.wait();
     assert_eq!(status.code(), Some(1));
-    let mut stderr = String::new();
-    client
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(
         stderr.starts_with("error: ")

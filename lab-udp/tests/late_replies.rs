@@ -3,24 +3,14 @@
 //! server itself, so it sees which port each datagram comes from.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, UdpSocket};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{self, Receiver};
 use std::thread;
-use std::time::{Duration, Instant};
 
-use common::testkit::{ServerProcess, Signal, WAIT, run_client, wait_for_exit};
+use common::testkit::{
+    RunningProcess, ServerProcess, Signal, run_client, stand_in_udp_socket, wait_for_socket,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_lab-udp");
-
-/// A stand-in server's socket on a free loopback port, its waits bounded.
-fn stand_in() -> (UdpSocket, SocketAddr) {
-    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-    socket.set_read_timeout(Some(WAIT)).unwrap();
-    let address = socket.local_addr().unwrap();
-    (socket, address)
-}
 
 /// The next datagram and the address it came from.
 fn receive(socket: &UdpSocket) -> (String, SocketAddr) {
@@ -32,78 +22,9 @@ fn receive(socket: &UdpSocket) -> (String, SocketAddr) {
     )
 }
 
-/// The client with `--timeout`, fed line by line, its stdout read on a thread.
-struct Client {
-    child: Child,
-    stdin: ChildStdin,
-    replies: Receiver<String>,
-}
-
-impl Client {
-    fn start(server: SocketAddr, timeout: &str) -> Client {
-        let mut child = Command::new(BIN)
-            .args(["client", "--host", &server.ip().to_string()])
-            .args(["--port", &server.port().to_string(), "--timeout", timeout])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdin = child.stdin.take().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (sender, replies) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if sender.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Client {
-            child,
-            stdin,
-            replies,
-        }
-    }
-
-    fn send_line(&mut self, line: &str) {
-        writeln!(self.stdin, "{line}").unwrap();
-    }
-
-    fn next_reply(&self) -> String {
-        self.replies.recv_timeout(WAIT).unwrap()
-    }
-}
-
-/// Waits until a datagram is queued on the UDP socket bound to `port` (Linux:
-/// `/proc/net/udp`, column `rx_queue`); elsewhere, returns at once.
-fn wait_until_queued(port: u16) {
-    if !cfg!(target_os = "linux") {
-        return;
-    }
-    let deadline = Instant::now() + WAIT;
-    while queued_bytes(port) == Some(0) {
-        assert!(Instant::now() < deadline, "nothing queued on port {port}");
-        thread::sleep(Duration::from_millis(1));
-    }
-}
-
-fn queued_bytes(port: u16) -> Option<u64> {
-    let table = std::fs::read_to_string("/proc/net/udp").ok()?;
-    table.lines().skip(1).find_map(|line| {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        let local_port = fields.get(1)?.rsplit(':').next()?;
-        if u16::from_str_radix(local_port, 16).ok()? != port {
-            return None;
-        }
-        let received = fields.get(4)?.split(':').nth(1)?;
-        u64::from_str_radix(received, 16).ok()
-    })
-}
-
 #[test]
 fn one_socket_serves_every_message_answered_in_time() {
-    let (socket, address) = stand_in();
+    let (socket, address) = stand_in_udp_socket();
     let answering = thread::spawn(move || {
         (0..3)
             .map(|_| {
@@ -127,7 +48,7 @@ fn one_socket_serves_every_message_answered_in_time() {
 
 #[test]
 fn after_a_timeout_the_next_message_gets_a_new_port() {
-    let (socket, address) = stand_in();
+    let (socket, address) = stand_in_udp_socket();
     let answering = thread::spawn(move || {
         let (_, first_try) = receive(&socket); // lost
         let (message, second_try) = receive(&socket);
@@ -148,17 +69,21 @@ fn after_a_timeout_the_next_message_gets_a_new_port() {
 
 #[test]
 fn a_reply_that_comes_twice_is_not_the_next_messages_reply() {
-    let (socket, address) = stand_in();
-    let mut client = Client::start(address, "5");
-    client.send_line("one");
+    let (socket, address) = stand_in_udp_socket();
+    let mut client = RunningProcess::client(BIN, address, &["--timeout", "5"]);
+    client.type_in(b"one\n");
     let (message, first) = receive(&socket);
     assert_eq!(message, "one");
     socket.send_to(b"ONE", first).unwrap();
     socket.send_to(b"ONE", first).unwrap(); // the copy nobody asked for
-    assert_eq!(client.next_reply(), "ONE");
-    wait_until_queued(first.port());
+    assert_eq!(client.next_line().as_deref(), Some("ONE"));
+    // The copy is waiting on the client's socket before the client reads "two".
+    wait_for_socket(
+        |socket| socket.local_port == first.port() && socket.rx_queue > 0,
+        "the copy queued on the client's socket",
+    );
 
-    client.send_line("two");
+    client.type_in(b"two\n");
     let (message, second) = receive(&socket);
     assert_eq!(message, "two");
     assert_ne!(
@@ -166,17 +91,18 @@ fn a_reply_that_comes_twice_is_not_the_next_messages_reply() {
         "the socket that got a stray copy is not kept"
     );
     socket.send_to(b"TWO", second).unwrap();
-    assert_eq!(client.next_reply(), "TWO");
+    assert_eq!(client.next_line().as_deref(), Some("TWO"));
 
     // From now on every message gets its own socket, the safe way.
-    client.send_line("three");
+    client.type_in(b"three\n");
     let (message, third) = receive(&socket);
     assert_eq!(message, "three");
     assert_ne!(third, second);
     socket.send_to(b"THREE", third).unwrap();
-    assert_eq!(client.next_reply(), "THREE");
-    drop(client.stdin);
-    assert!(wait_for_exit(&mut client.child).success());
+    assert_eq!(client.next_line().as_deref(), Some("THREE"));
+    client.close_stdin();
+    let (status, _, stderr) = client.wait();
+    assert!(status.success(), "{stderr}");
 }
 
 #[test]
@@ -184,15 +110,12 @@ fn a_server_stopped_between_messages_is_reported_at_once() {
     let server = ServerProcess::start(BIN, &["server", "--port", "0"], 1);
     // With a 5 s timeout and 3 retries, waiting out the timeouts would take 20 s,
     // twice as long as the test waits for the client to end.
-    let mut client = Client::start(server.address(), "5");
-    client.send_line("one");
-    assert_eq!(client.next_reply(), "ONE");
+    let mut client = RunningProcess::client(BIN, server.address(), &["--timeout", "5"]);
+    client.type_in(b"one\n");
+    assert_eq!(client.next_line().as_deref(), Some("ONE"));
     server.assert_stops_cleanly(Signal::SIGINT);
-    client.send_line("two");
-    let status = wait_for_exit(&mut client.child);
+    client.type_in(b"two\n");
+    let (status, _, stderr) = client.wait();
     assert!(!status.success());
-    let mut stderr = String::new();
-    let mut pipe = client.child.stderr.take().unwrap();
-    pipe.read_to_string(&mut stderr).unwrap();
     assert!(stderr.starts_with("error: connection refused"), "{stderr}");
 }
