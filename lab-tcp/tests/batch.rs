@@ -196,3 +196,18 @@ fn bare_mode_stays_one_message_one_reply() {
     assert!(output.status.success(), "{output:?}");
     assert_eq!(String::from_utf8_lossy(&output.stdout), "FIRST\nSECOND\n");
 }
+
+#[test]
+fn batch_mode_over_ipv6_and_to_a_dual_stack_server() {
+    let input = "six\nstraße\n";
+    let v6 = ServerProcess::start(BIN, &["server", "--port", "0", "--host", "::1"], 1);
+    let output = run_client(BIN, v6.address(), &[], input.as_bytes());
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "SIX\nSTRASSE\n");
+
+    let dual = ServerProcess::start(BIN, &["server", "--port", "0", "--host", "::"], 1);
+    let v4 = std::net::SocketAddr::from(([127, 0, 0, 1], dual.address().port()));
+    let output = run_client(BIN, v4, &[], input.as_bytes());
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "SIX\nSTRASSE\n");
+}
