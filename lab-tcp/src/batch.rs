@@ -24,6 +24,7 @@ use std::thread;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
+use common::cli::stdout_failed;
 use common::input::{QUIT, without_line_ending};
 
 /// How much input is read, sent and received at a time: one system call moves
@@ -164,9 +165,14 @@ fn print_replies(
         };
         let replies_in = &buffer[..received];
         replies += replies_in.iter().filter(|&&byte| byte == b'\n').count() as u64;
-        stdout.write_all(replies_in)?;
+        if let Err(error) = stdout.write_all(replies_in) {
+            // Nobody reads our output any more (`| head`): end as SIGPIPE would.
+            stdout_failed(&error);
+        }
     }
-    stdout.flush()?;
+    if let Err(error) = stdout.flush() {
+        stdout_failed(&error);
+    }
     let mut sent = lock(sent);
     if let Some(error) = sent.input_error.take() {
         return Err(anyhow!(error).context("cannot read standard input"));
