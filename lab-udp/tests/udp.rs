@@ -139,6 +139,8 @@ fn lost_datagram_is_resent_and_late_reply_is_not_mismatched() {
         lossy.send_to(b"ONE", second_try).unwrap();
         let (length, next) = lossy.recv_from(&mut buffer).unwrap(); // "two"
         assert_eq!(&buffer[..length], b"two");
+        // The client's socket for "one" timed out once: "two" comes from a new one.
+        assert_ne!(next, first_try, "a socket whose try timed out is not kept");
         // The late reply to the lost try goes out before the real answer.
         lossy.send_to(b"ONE (late)", first_try).unwrap();
         lossy.send_to(b"TWO", next).unwrap();
