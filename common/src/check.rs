@@ -1,43 +1,84 @@
-//! The tiny runner behind every lab's `check` subcommand: named checks, one
-//! `PASS name` or `FAIL name: detail` line each, then `N passed, M failed`.
+//! The runner behind every lab's `check` (grade a server) and `check-client` (grade a
+//! client): named checks, each bounded in time, and a report with a score.
+//!
+//! - `check --target HOST:PORT` checks a server that is already running.
+//! - `check --server 'CMD'` runs the submission itself ([`submission`]): `CMD` with
+//!   `{port}` and `{host}` filled in, waits until it answers (a TCP connection
+//!   accepted, or a probe datagram answered), runs the checks, then stops it. A
+//!   server that dies during a check is reported with its exit status and that
+//!   check's name, and the checks after it fail at once instead of each waiting out
+//!   its timeout.
+//! - `check-client --client 'CMD'` ([`client`]) runs a client against a scripted
+//!   server of ours, once per check, and grades what it sent and printed.
 //!
 //! Each check runs on a thread of its own and is abandoned if it outlives its budget,
 //! so a server that hangs or spins fails that check instead of hanging the grader.
+//! [`report`] prints the outcome as text, JSON, JUnit XML or Gradescope's format.
+
+pub mod client;
+pub mod report;
+pub mod submission;
 
 use std::fmt::Debug;
-use std::net::SocketAddr;
+use std::io::{self, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 use std::sync::mpsc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use anyhow::{Result, bail};
+use anyhow::{Result, anyhow, bail};
 
+use self::report::{CheckResult, Format, Report, Subject};
+use self::submission::{Streams, Submission};
 use crate::cli::parse_seconds;
 use crate::net;
 
-/// `--target HOST:PORT` and `--timeout`, the options of every lab's `check`.
+/// `--target HOST:PORT` or `--server CMD`, and `--timeout`, `--startup-timeout`,
+/// `--format`: the options of every lab's `check`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct TargetOptions {
-    /// The server to check, as HOST:PORT
-    #[arg(long)]
-    pub target: String,
+    /// The server to check, as HOST:PORT (with --server: where that command listens,
+    /// for a server whose port is fixed)
+    #[arg(long, value_name = "HOST:PORT", required_unless_present = "server")]
+    pub target: Option<String>,
+    /// Run this server command (through sh -c) and check it; {port} and {host} in it
+    /// are replaced by a free port and 127.0.0.1. Example: 'python3 server.py {port}'
+    #[arg(long, value_name = "CMD")]
+    pub server: Option<String>,
     /// Seconds to wait for each connection and reply
     #[arg(long, value_parser = parse_seconds, default_value = "2")]
     pub timeout: Duration,
+    /// Seconds a --server command has to start answering
+    #[arg(long, value_parser = parse_seconds, default_value = "10")]
+    pub startup_timeout: Duration,
+    /// How to print the results
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
 }
 
-impl TargetOptions {
-    /// A run of checks against the target's address. If the target does not
-    /// resolve, that is the run's one failed check, already scored: `Err` holds the
-    /// exit code to return.
-    pub fn start(&self) -> Result<(Checks, SocketAddr), ExitCode> {
-        let mut checks = Checks::new(self.timeout);
-        match net::resolve_target(&self.target) {
-            Ok(addresses) => Ok((checks, addresses[0])),
-            Err(error) => {
-                checks.run("the target resolves", move || Err(error));
-                Err(checks.finish())
+/// How `check --server` knows the server is up.
+#[derive(Debug, Clone)]
+pub enum Probe {
+    /// A TCP connection is accepted.
+    Tcp,
+    /// This datagram gets a reply (any reply).
+    Udp(Vec<u8>),
+}
+
+impl Probe {
+    /// Does the server at `address` answer within `wait`?
+    fn answered(&self, address: SocketAddr, wait: Duration) -> bool {
+        match self {
+            Probe::Tcp => std::net::TcpStream::connect_timeout(&address, wait).is_ok(),
+            Probe::Udp(datagram) => {
+                let Ok(socket) = net::udp_connected(address) else {
+                    return false;
+                };
+                let mut reply = [0; 2048];
+                socket.set_read_timeout(Some(wait)).is_ok()
+                    && socket.send(datagram).is_ok()
+                    && socket.recv(&mut reply).is_ok()
             }
         }
     }
@@ -46,22 +87,116 @@ impl TargetOptions {
 /// How many `--timeout`s one check may take in all (it may wait several times).
 const BUDGET_IN_TIMEOUTS: u32 = 5;
 
-/// A run of checks against one server.
+/// How long, after a check failed, the runner waits to see whether the server is
+/// dying: a crashing server's sockets close (failing the check) a moment before
+/// its process ends.
+const EXIT_GRACE: Duration = Duration::from_millis(500);
+
+/// How long each startup probe waits for an answer.
+const PROBE_WAIT: Duration = Duration::from_millis(200);
+
+impl TargetOptions {
+    /// Starts a run of `lab`'s checks: against `--target`, or against the `--server`
+    /// command, started and up (`probe` tells). `Err` holds the exit code of a run
+    /// that could not start, already reported.
+    pub fn start(&self, lab: &str, probe: Probe) -> Result<(Checks, SocketAddr), ExitCode> {
+        let budget = self.timeout * BUDGET_IN_TIMEOUTS;
+        let Some(command) = &self.server else {
+            let target = self.target.clone().unwrap_or_default();
+            let mut checks = Checks::new(lab, Subject::Target(target), self.format)
+                .with_bounds(self.timeout, budget);
+            return match net::resolve_target(self.target.as_deref().unwrap_or_default()) {
+                Ok(addresses) => Ok((checks, addresses[0])),
+                Err(error) => {
+                    checks.run("the target resolves", move || Err(error));
+                    Err(checks.finish())
+                }
+            };
+        };
+        let mut checks = Checks::new(lab, Subject::Command(command.clone()), self.format)
+            .with_bounds(self.timeout, budget);
+        match self.start_server(command, &probe) {
+            Ok((server, address)) => {
+                checks.server = Some(server);
+                Ok((checks, address))
+            }
+            Err((error, stderr_tail)) => Err(checks.fail_to_start(error, stderr_tail)),
+        }
+    }
+
+    /// Runs the command on a free port (or `--target`'s) and waits until it answers.
+    fn start_server(
+        &self,
+        command: &str,
+        probe: &Probe,
+    ) -> Result<(Submission, SocketAddr), (anyhow::Error, Vec<String>)> {
+        let address = match &self.target {
+            Some(target) => net::resolve_target(target).map(|addresses| addresses[0]),
+            None if !command.contains("{port}") => Err(anyhow!(
+                "the --server command has no {{port}}: put {{port}} where the server takes \
+                 its port, or give --target HOST:PORT where it listens"
+            )),
+            None => submission::free_port()
+                .map(|port| SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port)),
+        }
+        .map_err(|error| (error, Vec::new()))?;
+        let command = submission::fill_in(command, address);
+        let server = Submission::spawn(&command, Streams::Server).map_err(|e| (e, Vec::new()))?;
+        let deadline = Instant::now() + self.startup_timeout;
+        loop {
+            if let Some(exit) = server.exit() {
+                let error = anyhow!(
+                    "the server exited with {} before it answered on {address}",
+                    exit.describe()
+                );
+                return Err((error, server.stop().0));
+            }
+            if probe.answered(address, PROBE_WAIT) {
+                return Ok((server, address));
+            }
+            if Instant::now() >= deadline {
+                let error = anyhow!(
+                    "the server never answered on {address} within {:.1} s: is {{port}} \
+                     where it takes its port? (a slow start: raise --startup-timeout)",
+                    self.startup_timeout.as_secs_f64()
+                );
+                return Err((error, server.stop().0));
+            }
+            // Refused at once: pause, unless the server ends meanwhile.
+            server.wait_exit(Duration::from_millis(50));
+        }
+    }
+}
+
+/// A run of checks against one server (or client), and its report.
 #[derive(Debug)]
 pub struct Checks {
     timeout: Duration,
-    passed: usize,
-    failed: usize,
+    budget: Duration,
+    format: Format,
+    report: Report,
+    server: Option<Submission>,
 }
 
 impl Checks {
-    /// Checks whose every wait is bounded by `timeout`.
-    pub fn new(timeout: Duration) -> Self {
+    /// A run of `lab`'s checks on `subject`, printed in `format`. Each wait inside a
+    /// check is bounded by 2 s, each check by five times that, unless set otherwise.
+    pub fn new(lab: &str, subject: Subject, format: Format) -> Self {
+        let timeout = Duration::from_secs(2);
         Checks {
             timeout,
-            passed: 0,
-            failed: 0,
+            budget: timeout * BUDGET_IN_TIMEOUTS,
+            format,
+            report: Report::new(lab, subject),
+            server: None,
         }
+    }
+
+    /// Each wait inside a check bounded by `timeout`, each check by `budget`.
+    pub fn with_bounds(mut self, timeout: Duration, budget: Duration) -> Self {
+        self.timeout = timeout;
+        self.budget = budget;
+        self
     }
 
     /// The bound on each wait (a connect, a reply) inside a check.
@@ -69,46 +204,127 @@ impl Checks {
         self.timeout
     }
 
-    /// Runs one check and prints its line.
+    /// Runs one check and, in the text format, prints its line at once.
     pub fn run<F>(&mut self, name: &str, check: F)
     where
         F: FnOnce() -> Result<()> + Send + 'static,
     {
+        let started = Instant::now();
+        let outcome = self.outcome(name, check).map_err(|error| format!("{error:#}"));
+        let result = CheckResult::new(name, outcome, started.elapsed());
+        if self.format == Format::Text {
+            say(&format!("{}\n", result.text_line()));
+        }
+        self.report.add(result);
+    }
+
+    fn outcome<F>(&self, name: &str, check: F) -> Result<()>
+    where
+        F: FnOnce() -> Result<()> + Send + 'static,
+    {
+        if let Some(exit) = self.server.as_ref().and_then(Submission::exit) {
+            let during = exit.during.as_deref().unwrap_or("the start");
+            bail!(
+                "not run: the server exited with {} during '{during}'",
+                exit.describe()
+            );
+        }
         let (done, outcome) = mpsc::channel();
+        if let Some(server) = &self.server {
+            let ended = done.clone();
+            server.during(name, Box::new(move || drop(ended.send(None))));
+        }
         thread::spawn(move || {
-            let _ = done.send(check());
+            let _ = done.send(Some(check()));
         });
-        let budget = self.timeout * BUDGET_IN_TIMEOUTS;
-        let verdict = match outcome.recv_timeout(budget) {
-            Ok(result) => result,
-            Err(mpsc::RecvTimeoutError::Timeout) => Err(anyhow::anyhow!(
+        // Err(None): the server ended while the check was still waiting.
+        let verdict = match outcome.recv_timeout(self.budget) {
+            Ok(Some(Ok(()))) => Ok(()),
+            Ok(Some(Err(error))) => Err(Some(error)),
+            Ok(None) => Err(None),
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(Some(anyhow!(
                 "no result within {:.1} s: the server hangs or is too slow",
-                budget.as_secs_f64()
-            )),
+                self.budget.as_secs_f64()
+            ))),
             Err(mpsc::RecvTimeoutError::Disconnected) => {
-                Err(anyhow::anyhow!("the check itself crashed"))
+                Err(Some(anyhow!("the check itself crashed")))
             }
         };
-        match verdict {
-            Ok(()) => {
-                self.passed += 1;
-                crate::outln!("PASS {name}");
+        let exit = match (&self.server, &verdict) {
+            (Some(server), Err(_)) => server.wait_exit(EXIT_GRACE),
+            _ => None,
+        };
+        if let Some(server) = &self.server {
+            server.between_checks();
+        }
+        match (verdict, exit) {
+            (Ok(()), _) => Ok(()),
+            (Err(error), Some(exit)) => {
+                let seen = error.map(|error| format!(" ({error:#})")).unwrap_or_default();
+                bail!(
+                    "the server exited with {} during this check{seen}",
+                    exit.describe()
+                )
             }
-            Err(error) => {
-                self.failed += 1;
-                crate::outln!("FAIL {name}: {error:#}");
-            }
+            (Err(Some(error)), None) => Err(error),
+            (Err(None), None) => bail!("the server ended during this check"),
         }
     }
 
-    /// Prints the score line; success only if no check failed.
-    pub fn finish(self) -> ExitCode {
-        crate::outln!("{} passed, {} failed", self.passed, self.failed);
-        if self.failed == 0 && self.passed > 0 {
+    /// The run could not start: one `error:` line (with the tail of the server's
+    /// stderr), and in the machine formats a report saying so.
+    fn fail_to_start(mut self, error: anyhow::Error, stderr_tail: Vec<String>) -> ExitCode {
+        let mut line = format!("error: {error:#}");
+        if !stderr_tail.is_empty() {
+            line.push_str(&format!(
+                "; the last lines of its stderr: {}",
+                stderr_tail.join(" | ")
+            ));
+        }
+        eprintln!("{line}");
+        if self.format != Format::Text {
+            self.report.error = Some(format!("{error:#}"));
+            self.report.stderr_tail = stderr_tail;
+            say(&self.report.render(self.format));
+        }
+        ExitCode::FAILURE
+    }
+
+    /// Stops a `--server` command, prints the report (text: the footer and the score
+    /// line); success only if some check passed and none failed.
+    pub fn finish(mut self) -> ExitCode {
+        if let Some(server) = self.server.take() {
+            let exit = server.exit();
+            let (stderr_tail, _) = server.stop();
+            if let Some(exit) = exit {
+                self.report.server_exit = Some(exit.status);
+                self.report.server_exit_during = exit.during;
+            }
+            self.report.stderr_tail = stderr_tail;
+        }
+        if self.format == Format::Text {
+            say(&self.report.text_footer());
+        } else {
+            say(&self.report.render(self.format));
+        }
+        if self.report.success() {
             ExitCode::SUCCESS
         } else {
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Writes to stdout. If its reader went away (`check ... | head -1`), stops any
+/// running submission and exits as SIGPIPE would: there is nobody left to tell.
+fn say(text: &str) {
+    let mut stdout = io::stdout().lock();
+    if stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .is_err()
+    {
+        submission::stop_all_and_exit(141);
     }
 }
 
@@ -118,8 +334,8 @@ pub fn expect_bytes(what: &str, got: &[u8], expected: &[u8]) -> Result<()> {
     if got != expected {
         bail!(
             "{what}: expected \"{}\", got \"{}\"",
-            got_text(expected),
-            got_text(got)
+            shown(expected),
+            shown(got)
         );
     }
     Ok(())
@@ -133,7 +349,8 @@ pub fn expect_eq<T: PartialEq + Debug>(what: &str, got: T, expected: T) -> Resul
     Ok(())
 }
 
-fn got_text(bytes: &[u8]) -> String {
+/// Bytes as escaped text, cut after 80 bytes, to fit on a check's line.
+pub fn shown(bytes: &[u8]) -> String {
     const SHOWN: usize = 80;
     let mut text: String = bytes[..bytes.len().min(SHOWN)].escape_ascii().to_string();
     if bytes.len() > SHOWN {

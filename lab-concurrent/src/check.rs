@@ -5,7 +5,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use common::check::{TargetOptions, expect_bytes};
+use common::check::{Probe, TargetOptions, expect_bytes};
 use common::tcp_checks::{connect, read_len, run_protocol_checks};
 
 /// Command-line options of `lab-concurrent check`.
@@ -20,7 +20,7 @@ const AT_ONCE: usize = 20;
 
 /// Runs every check and prints the score.
 pub fn run(options: &Options) -> ExitCode {
-    let (mut checks, target) = match options.target.start() {
+    let (mut checks, target) = match options.target.start(env!("CARGO_PKG_NAME"), Probe::Tcp) {
         Ok(started) => started,
         Err(code) => return code,
     };

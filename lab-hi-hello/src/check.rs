@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use common::check::{Checks, TargetOptions, expect_bytes};
+use common::check::{Checks, Probe, TargetOptions, expect_bytes};
 use common::net;
 use common::tcp_checks::{connect, expect_closed, read_len};
 
@@ -55,7 +55,11 @@ const UDP_ONLY: &[(&str, &[u8], &[u8])] = &[
 
 /// Runs every check for the chosen transport and prints the score.
 pub fn run(options: &Options) -> ExitCode {
-    let (mut checks, target) = match options.target.start() {
+    let probe = match options.transport {
+        Transport::Tcp => Probe::Tcp,
+        Transport::Udp => Probe::Udp(b"hi".to_vec()),
+    };
+    let (mut checks, target) = match options.target.start(env!("CARGO_PKG_NAME"), probe) {
         Ok(started) => started,
         Err(code) => return code,
     };

@@ -1,8 +1,9 @@
-//! `lab-tcp check --target HOST:PORT`: conformance checks of any TCP uppercase server.
+//! `lab-tcp check --target HOST:PORT` (or `--server CMD`): conformance checks of any
+//! TCP uppercase server.
 
 use std::process::ExitCode;
 
-use common::check::TargetOptions;
+use common::check::{Probe, TargetOptions};
 use common::tcp_checks::run_protocol_checks;
 
 /// Command-line options of `lab-tcp check`.
@@ -14,7 +15,7 @@ pub struct Options {
 
 /// Runs every check and prints the score.
 pub fn run(options: &Options) -> ExitCode {
-    let (mut checks, target) = match options.target.start() {
+    let (mut checks, target) = match options.target.start(env!("CARGO_PKG_NAME"), Probe::Tcp) {
         Ok(started) => started,
         Err(code) => return code,
     };

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Local, NaiveTime, Timelike};
-use common::check::{Checks, TargetOptions, expect_eq};
+use common::check::{Checks, Probe, TargetOptions, expect_eq};
 use common::net;
 
 use crate::client::read_to_close;
@@ -33,12 +33,20 @@ const TOLERANCE_SECONDS: i64 = 5;
 
 /// Runs the checks for the protocol and transport, and prints the score.
 pub fn run(options: &Options) -> ExitCode {
-    let (mut checks, target) = match options.target.start() {
+    let udp = options.transport == Transport::Udp || options.protocol == Protocol::Sntp;
+    let probe = match options.protocol {
+        Protocol::Sntp => {
+            let now = NtpTimestamp::from_system_time(SystemTime::now());
+            Probe::Udp(protocol::sntp_request(now).to_vec())
+        }
+        _ if udp => Probe::Udp(b"\n".to_vec()),
+        _ => Probe::Tcp,
+    };
+    let (mut checks, target) = match options.target.start(env!("CARGO_PKG_NAME"), probe) {
         Ok(started) => started,
         Err(code) => return code,
     };
     let timeout = checks.timeout();
-    let udp = options.transport == Transport::Udp || options.protocol == Protocol::Sntp;
     let fetch = move || {
         if udp {
             ask_udp(target, b"\n", timeout)

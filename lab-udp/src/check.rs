@@ -1,11 +1,12 @@
-//! `lab-udp check --target HOST:PORT`: conformance checks of any UDP uppercase server.
+//! `lab-udp check --target HOST:PORT` (or `--server CMD`): conformance checks of any
+//! UDP uppercase server.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use common::check::{TargetOptions, expect_bytes, expect_eq};
+use common::check::{Probe, TargetOptions, expect_bytes, expect_eq};
 use common::net;
 
 /// Command-line options of `lab-udp check`.
@@ -17,7 +18,9 @@ pub struct Options {
 
 /// Runs every check and prints the score.
 pub fn run(options: &Options) -> ExitCode {
-    let (mut checks, target) = match options.target.start() {
+    let (mut checks, target) = match options
+        .target
+        .start(env!("CARGO_PKG_NAME"), Probe::Udp(b"startup probe".to_vec())) {
         Ok(started) => started,
         Err(code) => return code,
     };

@@ -1,0 +1,312 @@
+//! `check-client --client 'CMD'`: grading a client, in any language.
+//!
+//! Each check starts a scripted server of ours on a free loopback port (one that
+//! answers right, or drops the first datagram, or cuts its reply into segments, or
+//! closes mid-session...), runs the client command against it with `{host}` and
+//! `{port}` filled in and the check's input on its stdin, lets it run until it ends
+//! (or stops it at `--timeout`), then grades what the server received and what the
+//! client printed and how it exited. A lab adds a suite by writing its scripted
+//! servers with [`scripted_udp`] / [`scripted_tcp`] and its checks with
+//! [`ClientUnderTest::run`] and [`ClientRun`]'s `expect_*`.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+
+use super::report::{Format, Subject};
+use super::submission::{self, STOP_GRACE, Streams, Submission};
+use super::{Checks, shown};
+use crate::cli::parse_seconds;
+
+/// `--client CMD`, `--timeout`, `--format`: the options of every lab's `check-client`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ClientOptions {
+    /// The client to grade, run through sh -c; {host} and {port} in it are replaced by
+    /// the address of our scripted server. Example: 'python3 client.py {host} {port}'
+    #[arg(long, value_name = "CMD")]
+    pub client: String,
+    /// Seconds the client may run in each check before it is stopped
+    #[arg(long, value_parser = parse_seconds, default_value = "10")]
+    pub timeout: Duration,
+    /// How to print the results
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+impl ClientOptions {
+    /// Starts a run of `lab`'s client checks. `Err` holds the exit code of a run that
+    /// could not start, already reported.
+    pub fn start(&self, lab: &str) -> Result<(Checks, ClientUnderTest), ExitCode> {
+        if !self.client.contains("{port}") {
+            eprintln!(
+                "error: the --client command has no {{port}}: put {{host}} and {{port}} where \
+                 the client takes the server's address"
+            );
+            return Err(ExitCode::FAILURE);
+        }
+        // The client's time, its stopping, and the grading after it.
+        let budget = self.timeout + STOP_GRACE + Duration::from_secs(3);
+        let checks = Checks::new(lab, Subject::Command(self.client.clone()), self.format)
+            .with_bounds(self.timeout, budget);
+        let client = ClientUnderTest {
+            command: self.client.as_str().into(),
+            time_limit: self.timeout,
+        };
+        Ok((checks, client))
+    }
+}
+
+/// The client command being graded.
+#[derive(Debug, Clone)]
+pub struct ClientUnderTest {
+    command: Arc<str>,
+    time_limit: Duration,
+}
+
+impl ClientUnderTest {
+    /// How long the client may run in one check (`--timeout`).
+    pub fn time_limit(&self) -> Duration {
+        self.time_limit
+    }
+
+    /// Runs the client against `server` with `input` on its stdin, until it ends or
+    /// its time is up (then it is stopped).
+    pub fn run(&self, server: SocketAddr, input: &[u8]) -> Result<ClientRun> {
+        let command = submission::fill_in(&self.command, server);
+        let client = Submission::spawn(&command, Streams::Client(input.to_vec()))?;
+        let exit = client.wait_exit(self.time_limit);
+        let (stderr_tail, stdout) = client.stop();
+        Ok(ClientRun {
+            stdout,
+            stderr_tail,
+            exit: exit.map(|exit| exit.status),
+            time_limit: self.time_limit,
+        })
+    }
+}
+
+/// What a client did in one check.
+#[derive(Debug, Clone)]
+pub struct ClientRun {
+    /// Everything it printed on stdout (up to 1 MiB).
+    pub stdout: Vec<u8>,
+    /// The last lines of its stderr.
+    pub stderr_tail: Vec<String>,
+    /// Its exit status; `None` if it was still running at the time limit.
+    pub exit: Option<i32>,
+    time_limit: Duration,
+}
+
+impl ClientRun {
+    /// Fails unless the client ended on its own with status 0.
+    pub fn expect_success(&self) -> Result<()> {
+        match self.exit {
+            Some(0) => Ok(()),
+            Some(status) => bail!(
+                "the client exited with status {status}{}",
+                self.last_words()
+            ),
+            None => bail!("{}", self.still_running()),
+        }
+    }
+
+    /// Fails unless the client ended on its own with a non-zero status.
+    pub fn expect_failure(&self, why: &str) -> Result<()> {
+        match self.exit {
+            Some(0) => bail!("the client exited with status 0: {why}"),
+            Some(_) => Ok(()),
+            None => bail!("{}", self.still_running()),
+        }
+    }
+
+    /// Fails unless `text` is somewhere in what the client printed.
+    pub fn expect_printed(&self, text: &[u8]) -> Result<()> {
+        if contains(&self.stdout, text) {
+            return Ok(());
+        }
+        bail!(
+            "expected \"{}\" in its output, got \"{}\"{}",
+            shown(text),
+            shown(&self.stdout),
+            self.last_words()
+        )
+    }
+
+    /// Fails if `text` is anywhere in what the client printed.
+    pub fn expect_not_printed(&self, text: &[u8], why: &str) -> Result<()> {
+        if contains(&self.stdout, text) {
+            bail!("it printed \"{}\": {why}", shown(text));
+        }
+        Ok(())
+    }
+
+    fn still_running(&self) -> String {
+        format!(
+            "the client was still running after {:.1} s and was stopped{}",
+            self.time_limit.as_secs_f64(),
+            self.last_words()
+        )
+    }
+
+    /// "; its stderr: <last line>", if it wrote any.
+    fn last_words(&self) -> String {
+        self.stderr_tail
+            .last()
+            .map(|line| format!(" (its stderr: {line})"))
+            .unwrap_or_default()
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || haystack.windows(needle.len()).any(|window| window == needle)
+}
+
+/// What a scripted server received, in order: each datagram, or each TCP message.
+#[derive(Debug, Clone, Default)]
+pub struct Received(Arc<Mutex<Vec<Vec<u8>>>>);
+
+impl Received {
+    /// Records one datagram or message.
+    pub fn push(&self, bytes: &[u8]) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(bytes.to_vec());
+    }
+
+    /// Everything received so far.
+    pub fn all(&self) -> Vec<Vec<u8>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// How many times `message` was received.
+    pub fn count(&self, message: &[u8]) -> usize {
+        self.all().iter().filter(|got| *got == message).count()
+    }
+}
+
+/// A UDP socket on a free loopback port, served by `script` on a thread of its own;
+/// the socket's reads give up after `limit`, so the thread ends after the client.
+pub fn scripted_udp<F>(limit: Duration, script: F) -> Result<SocketAddr>
+where
+    F: FnOnce(UdpSocket) + Send + 'static,
+{
+    // socket() + bind(): our stand-in server, on a port the system picks.
+    let socket = UdpSocket::bind("127.0.0.1:0").context("cannot bind a scripted server")?;
+    socket.set_read_timeout(Some(limit))?;
+    let address = socket.local_addr()?;
+    thread::spawn(move || script(socket));
+    Ok(address)
+}
+
+/// A TCP listener on a free loopback port, served by `script` on a thread of its own.
+pub fn scripted_tcp<F>(script: F) -> Result<SocketAddr>
+where
+    F: FnOnce(TcpListener) + Send + 'static,
+{
+    // socket() + bind() + listen(): our stand-in server.
+    let listener = TcpListener::bind("127.0.0.1:0").context("cannot bind a scripted server")?;
+    let address = listener.local_addr()?;
+    thread::spawn(move || script(listener));
+    Ok(address)
+}
+
+/// Receives one datagram (recorded in `received`); `None` once the client is silent
+/// past the socket's read timeout.
+pub fn recv_datagram(socket: &UdpSocket, received: &Received) -> Option<(Vec<u8>, SocketAddr)> {
+    let mut buffer = vec![0; 65_536];
+    loop {
+        match socket.recv_from(&mut buffer) {
+            Ok((length, from)) => {
+                received.push(&buffer[..length]);
+                return Some((buffer[..length].to_vec(), from));
+            }
+            // An ICMP error from an earlier reply to a closed port: not the client's doing.
+            Err(error) if error.kind() == ErrorKind::ConnectionRefused => continue,
+            Err(_) => return None,
+        }
+    }
+}
+
+/// How long a scripted TCP server waits for more bytes before it takes what came as
+/// a bare message (the course's clients send no newline).
+const BARE_PAUSE: Duration = Duration::from_millis(300);
+
+/// One client's connection to a scripted TCP server, read a message at a time.
+#[derive(Debug)]
+pub struct Session {
+    stream: TcpStream,
+    pending: Vec<u8>,
+    received: Received,
+    limit: Duration,
+}
+
+impl Session {
+    /// Accepts one client (recording its messages in `received`); reads give up after `limit`.
+    pub fn accept(listener: &TcpListener, received: &Received, limit: Duration) -> Result<Self> {
+        let (stream, _) = listener.accept()?;
+        // Each write its own segment: what the scripts cut must arrive cut.
+        stream.set_nodelay(true)?;
+        Ok(Session {
+            stream,
+            pending: Vec::new(),
+            received: received.clone(),
+            limit,
+        })
+    }
+
+    /// The next message: a line with its newline, or bytes with no newline followed
+    /// by a pause (a bare message). `None` once the client closed or fell silent.
+    pub fn next_message(&mut self) -> Option<Vec<u8>> {
+        loop {
+            if let Some(end) = self.pending.iter().position(|&b| b == b'\n') {
+                let message: Vec<u8> = self.pending.drain(..=end).collect();
+                self.received.push(&message);
+                return Some(message);
+            }
+            let wait = if self.pending.is_empty() {
+                self.limit
+            } else {
+                BARE_PAUSE
+            };
+            self.stream.set_read_timeout(Some(wait)).ok()?;
+            let mut buffer = [0; 4096];
+            match self.stream.read(&mut buffer) {
+                Ok(read) if read > 0 => self.pending.extend_from_slice(&buffer[..read]),
+                _ if !self.pending.is_empty() => {
+                    let message = std::mem::take(&mut self.pending);
+                    self.received.push(&message);
+                    return Some(message);
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// Sends `reply` cut after each of `cuts` bytes, pausing `pause` between pieces
+    /// so each piece is a segment of its own.
+    pub fn send_in_pieces(&mut self, reply: &[u8], cuts: &[usize], pause: Duration) -> Result<()> {
+        let mut start = 0;
+        for &cut in cuts.iter().chain(&[reply.len()]) {
+            let cut = cut.clamp(start, reply.len());
+            self.send(&reply[start..cut])?;
+            start = cut;
+            if cut < reply.len() {
+                thread::sleep(pause);
+            }
+        }
+        Ok(())
+    }
+
+    /// send(): the whole of `bytes`.
+    pub fn send(&mut self, bytes: &[u8]) -> Result<()> {
+        self.stream
+            .write_all(bytes)
+            .map_err(|error| anyhow!("the client went away: {error}"))
+    }
+}

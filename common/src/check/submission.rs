@@ -1,0 +1,482 @@
+//! Running a submission's command (a student's server or client, in any language) the
+//! way a grader must: through `sh -c`, with `{host}` and `{port}` filled in, in a
+//! process group of its own, watched, and stopped for certain.
+//!
+//! - Its own process group (`setpgid`, as a shell does for a job) so that stopping it
+//!   reaches every process it started (`sh` -> `python3`, a forking server's
+//!   children): SIGTERM to the group, SIGKILL 2 s later if any member is left.
+//! - A watcher thread waits for the command to end and says when it did, and which
+//!   check was running then, so a crash is reported where it happened.
+//! - The last lines of its stderr are kept (bounded) for the report.
+//! - Ctrl-C or SIGTERM to the grader itself stops every running submission first:
+//!   a group of its own no longer gets the terminal's Ctrl-C, so nothing else would.
+
+use std::collections::VecDeque;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Once, PoisonError};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use nix::errno::Errno;
+use nix::sys::signal::{self, Signal};
+use nix::unistd::Pid;
+
+/// How long a stopped command has between SIGTERM and SIGKILL.
+pub const STOP_GRACE: Duration = Duration::from_secs(2);
+
+/// How many lines of stderr the report keeps, and how long each may be.
+const TAIL_LINES: usize = 10;
+const TAIL_LINE_CHARS: usize = 300;
+
+/// The most of a client's stdout that is kept for grading.
+const STDOUT_LIMIT: u64 = 1 << 20;
+
+/// What the command's standard streams are.
+#[derive(Debug)]
+pub enum Streams {
+    /// A server: no input, stdout discarded, stderr's tail kept.
+    Server,
+    /// A client: `input` on stdin (then end of file), stdout kept, stderr's tail kept.
+    Client(Vec<u8>),
+}
+
+/// A running submission.
+#[derive(Debug)]
+pub struct Submission {
+    /// Its process group, whose id is the `sh` process's id.
+    group: Pid,
+    watch: Arc<Watch>,
+    stderr: Arc<Mutex<Tail>>,
+    stderr_reader: Option<JoinHandle<()>>,
+    stdout_reader: Option<JoinHandle<Vec<u8>>>,
+}
+
+/// How a command ended on its own: its status as a shell gives it, and the check
+/// that was running then.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exit {
+    /// The exit code, or 128 + N for a death by signal N.
+    pub status: i32,
+    /// The check running when the end was seen, if any.
+    pub during: Option<String>,
+}
+
+impl Exit {
+    /// "status 1", or "status 139 (killed by SIGSEGV)".
+    pub fn describe(&self) -> String {
+        match self.status.checked_sub(128).and_then(signal_name) {
+            Some(name) => format!("status {} (killed by {name})", self.status),
+            None => format!("status {}", self.status),
+        }
+    }
+}
+
+fn signal_name(number: i32) -> Option<&'static str> {
+    Signal::try_from(number).ok().map(Signal::as_str)
+}
+
+/// Shared between the watcher thread and the runner.
+#[derive(Default)]
+struct Watch {
+    state: Mutex<WatchState>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct WatchState {
+    exit: Option<Exit>,
+    /// Set before the grader stops the command: its end is then not "on its own".
+    stopping: bool,
+    /// The check now running, and where to tell it that the command ended.
+    current: Option<(String, Box<dyn Fn() + Send>)>,
+}
+
+impl std::fmt::Debug for Watch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = self.lock();
+        f.debug_struct("Watch")
+            .field("exit", &state.exit)
+            .field("stopping", &state.stopping)
+            .field("current", &state.current.as_ref().map(|(check, _)| check))
+            .finish()
+    }
+}
+
+impl Watch {
+    fn lock(&self) -> MutexGuard<'_, WatchState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// `command` with `{host}` and `{port}` replaced by `address`'s parts.
+pub fn fill_in(command: &str, address: SocketAddr) -> String {
+    command
+        .replace("{host}", &address.ip().to_string())
+        .replace("{port}", &address.port().to_string())
+}
+
+impl Submission {
+    /// Starts `sh -c command` in a new process group.
+    pub fn spawn(command: &str, streams: Streams) -> Result<Submission> {
+        let mut shell = Command::new("sh");
+        shell.arg("-c").arg(command).process_group(0);
+        shell.stderr(Stdio::piped());
+        let input = match streams {
+            Streams::Server => {
+                shell.stdin(Stdio::null()).stdout(Stdio::null());
+                None
+            }
+            Streams::Client(input) => {
+                shell.stdin(Stdio::piped()).stdout(Stdio::piped());
+                Some(input)
+            }
+        };
+        let mut child = shell
+            .spawn()
+            .with_context(|| format!("cannot run `sh -c {command}`"))?;
+        let group = Pid::from_raw(i32::try_from(child.id()).context("process id out of range")?);
+        register(group);
+        let stderr = Arc::new(Mutex::new(Tail::default()));
+        let stderr_reader = child.stderr.take().map(|pipe| {
+            let tail = Arc::clone(&stderr);
+            thread::spawn(move || keep_tail(pipe, &tail))
+        });
+        let stdout_reader = child.stdout.take().map(|pipe| {
+            thread::spawn(move || {
+                let mut kept = Vec::new();
+                let mut pipe = pipe.take(STDOUT_LIMIT);
+                let _ = pipe.read_to_end(&mut kept);
+                // Past the limit, go on draining so the client never blocks on a full pipe.
+                let _ = std::io::copy(&mut pipe.into_inner(), &mut std::io::sink());
+                kept
+            })
+        });
+        if let (Some(mut pipe), Some(input)) = (child.stdin.take(), input) {
+            // A client that never reads its input must not block the grader.
+            thread::spawn(move || {
+                let _ = pipe.write_all(&input);
+            });
+        }
+        let watch = Arc::new(Watch::default());
+        let watcher = Arc::clone(&watch);
+        thread::spawn(move || wait_for(child, &watcher));
+        Ok(Submission {
+            group,
+            watch,
+            stderr,
+            stderr_reader,
+            stdout_reader,
+        })
+    }
+
+    /// The process group id (the `sh` process's id).
+    pub fn group(&self) -> i32 {
+        self.group.as_raw()
+    }
+
+    /// How the command ended on its own, if it has.
+    pub fn exit(&self) -> Option<Exit> {
+        self.watch.lock().exit.clone()
+    }
+
+    /// Waits up to `timeout` for the command to end on its own.
+    pub fn wait_exit(&self, timeout: Duration) -> Option<Exit> {
+        let state = self.watch.lock();
+        let (state, _) = self
+            .watch
+            .changed
+            .wait_timeout_while(state, timeout, |state| state.exit.is_none())
+            .unwrap_or_else(PoisonError::into_inner);
+        state.exit.clone()
+    }
+
+    /// Marks `check` as running: an end of the command from now on is said to be
+    /// during it, and `ended` is called.
+    pub fn during(&self, check: &str, ended: Box<dyn Fn() + Send>) {
+        self.watch.lock().current = Some((check.to_owned(), ended));
+    }
+
+    /// No check is running any more.
+    pub fn between_checks(&self) {
+        self.watch.lock().current = None;
+    }
+
+    /// Stops the command: SIGTERM to its group, SIGKILL [`STOP_GRACE`] later if any
+    /// process of it is left; waits until the group is gone (bounded). Returns the
+    /// last lines of its stderr, and its stdout (clients).
+    pub fn stop(mut self) -> (Vec<String>, Vec<u8>) {
+        self.watch.lock().stopping = true;
+        terminate(self.group);
+        // The pipes end with the group, unless a process escaped it (setsid): then
+        // take what came so far rather than wait for ever.
+        let stdout = self
+            .stdout_reader
+            .take()
+            .and_then(join_within)
+            .unwrap_or_default();
+        if let Some(reader) = self.stderr_reader.take() {
+            join_within(reader);
+        }
+        let tail = self
+            .stderr
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .lines();
+        (tail, stdout)
+    }
+
+    /// The last lines of stderr so far.
+    pub fn stderr_tail(&self) -> Vec<String> {
+        self.stderr
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .lines()
+    }
+}
+
+impl Drop for Submission {
+    fn drop(&mut self) {
+        // Stopped already (then this finds no one), or the grader is failing: never
+        // leave a student's server running.
+        let _ = signal::killpg(self.group, Signal::SIGKILL);
+        unregister(self.group);
+    }
+}
+
+/// The watcher: reaps the command and records how it ended.
+fn wait_for(mut child: Child, watch: &Watch) {
+    let status = child.wait();
+    let mut state = watch.lock();
+    if !state.stopping {
+        let status = status.map(shell_status).unwrap_or(-1);
+        let during = state.current.as_ref().map(|(check, _)| check.clone());
+        state.exit = Some(Exit { status, during });
+        if let Some((_, ended)) = &state.current {
+            ended();
+        }
+    }
+    // Even when stopping: wake anyone waiting, and the stop sees the end.
+    state.exit.get_or_insert(Exit {
+        status: -1,
+        during: None,
+    });
+    watch.changed.notify_all();
+}
+
+/// The status as `$?` gives it: the exit code, or 128 + the signal number.
+fn shell_status(status: ExitStatus) -> i32 {
+    status
+        .code()
+        .or_else(|| status.signal().map(|signal| 128 + signal))
+        .unwrap_or(-1)
+}
+
+/// SIGTERM to the group; SIGKILL after [`STOP_GRACE`] if any member is left; then
+/// wait (bounded) until none is.
+fn terminate(group: Pid) {
+    let _ = signal::killpg(group, Signal::SIGTERM);
+    if !wait_group_gone(group, STOP_GRACE) {
+        let _ = signal::killpg(group, Signal::SIGKILL);
+        wait_group_gone(group, STOP_GRACE);
+    }
+    unregister(group);
+}
+
+/// Polls until no process is left in `group`. There is no way to wait for a group
+/// whose members are not our children, so this is a bounded poll.
+fn wait_group_gone(group: Pid, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if signal::killpg(group, None) == Err(Errno::ESRCH) {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Joins `reader` if it finishes within a second.
+fn join_within<T>(reader: JoinHandle<T>) -> Option<T> {
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while !reader.is_finished() && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(5));
+    }
+    if reader.is_finished() {
+        reader.join().ok()
+    } else {
+        None
+    }
+}
+
+/// A free loopback port for a submission to listen on, free for TCP and UDP both.
+pub fn free_port() -> Result<u16> {
+    for _ in 0..20 {
+        let listener = TcpListener::bind("127.0.0.1:0").context("cannot find a free port")?;
+        let port = listener.local_addr()?.port();
+        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    bail!("cannot find a port free for both TCP and UDP on 127.0.0.1")
+}
+
+/// The last lines of a stream, each cut to a bounded length.
+#[derive(Debug, Default)]
+pub struct Tail {
+    lines: VecDeque<String>,
+    partial: Vec<u8>,
+}
+
+impl Tail {
+    /// Takes more bytes of the stream.
+    pub fn push(&mut self, bytes: &[u8]) {
+        for piece in bytes.split_inclusive(|&b| b == b'\n') {
+            let room = (TAIL_LINE_CHARS * 4).saturating_sub(self.partial.len());
+            let body = piece.strip_suffix(b"\n").unwrap_or(piece);
+            self.partial
+                .extend_from_slice(&body[..body.len().min(room)]);
+            if piece.ends_with(b"\n") {
+                let line = std::mem::take(&mut self.partial);
+                self.keep(line);
+            }
+        }
+    }
+
+    fn keep(&mut self, line: Vec<u8>) {
+        let text = String::from_utf8_lossy(&line);
+        let mut text: String = text.trim_end().chars().take(TAIL_LINE_CHARS).collect();
+        if text.len() < line.len() && text.chars().count() == TAIL_LINE_CHARS {
+            text.push_str("...");
+        }
+        if self.lines.len() == TAIL_LINES {
+            self.lines.pop_front();
+        }
+        self.lines.push_back(text);
+    }
+
+    /// The lines kept, the unfinished last one included.
+    pub fn lines(&self) -> Vec<String> {
+        let mut lines: Vec<String> = self.lines.iter().cloned().collect();
+        if !self.partial.is_empty() {
+            lines.push(String::from_utf8_lossy(&self.partial).trim_end().to_owned());
+            if lines.len() > TAIL_LINES {
+                lines.remove(0);
+            }
+        }
+        lines
+    }
+}
+
+fn keep_tail(mut pipe: impl Read, tail: &Mutex<Tail>) {
+    let mut buffer = [0; 4096];
+    while let Ok(read) = pipe.read(&mut buffer) {
+        if read == 0 {
+            break;
+        }
+        tail.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(&buffer[..read]);
+    }
+}
+
+/// The process groups of the submissions running now, stopped on Ctrl-C.
+static RUNNING: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+
+fn register(group: Pid) {
+    static HANDLER: Once = Once::new();
+    HANDLER.call_once(|| {
+        // If a handler cannot be installed, Ctrl-C kills the grader alone: the group's
+        // Drop cannot run then, hence the handler.
+        let _ = ctrlc::set_handler(|| stop_all_and_exit(130));
+    });
+    RUNNING
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(group.as_raw());
+}
+
+/// Kills every running submission's group, then exits with `code`: for a grader
+/// interrupted (Ctrl-C, SIGTERM: 130) or whose stdout went away (141).
+pub fn stop_all_and_exit(code: i32) -> ! {
+    for &group in RUNNING.lock().unwrap_or_else(PoisonError::into_inner).iter() {
+        let _ = signal::killpg(Pid::from_raw(group), Signal::SIGKILL);
+    }
+    std::process::exit(code)
+}
+
+fn unregister(group: Pid) {
+    RUNNING
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .retain(|&running| running != group.as_raw());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tail_keeps_the_last_lines_bounded() {
+        let mut tail = Tail::default();
+        for line in 0..25 {
+            tail.push(format!("line {line}\n").as_bytes());
+        }
+        tail.push(b"unfin");
+        tail.push(b"ished");
+        let lines = tail.lines();
+        assert_eq!(lines.len(), TAIL_LINES);
+        assert_eq!(lines.last().unwrap(), "unfinished");
+        assert_eq!(lines[0], "line 16");
+        let mut long = Tail::default();
+        long.push(&vec![b'x'; 100_000]);
+        long.push(b"\n");
+        assert!(long.lines()[0].len() <= TAIL_LINE_CHARS + 3);
+    }
+
+    #[test]
+    fn a_stopped_group_leaves_no_process() {
+        // sh starts a background sleeper that ignores SIGTERM: only SIGKILL ends it.
+        let submission =
+            Submission::spawn("trap '' TERM; sleep 30 & wait", Streams::Server).unwrap();
+        let group = Pid::from_raw(submission.group());
+        thread::sleep(Duration::from_millis(100)); // let sh start the sleeper
+        let started = Instant::now();
+        let _ = submission.stop();
+        assert!(started.elapsed() >= STOP_GRACE, "SIGKILL came after the grace");
+        assert_eq!(signal::killpg(group, None), Err(Errno::ESRCH));
+    }
+
+    #[test]
+    fn an_exit_on_its_own_is_recorded_with_its_status_and_stderr() {
+        let submission =
+            Submission::spawn("echo oops >&2; exit 3", Streams::Client(Vec::new())).unwrap();
+        let exit = submission.wait_exit(Duration::from_secs(10)).unwrap();
+        assert_eq!(exit.status, 3);
+        let (tail, _) = submission.stop();
+        assert_eq!(tail, ["oops"]);
+    }
+
+    #[test]
+    fn a_client_gets_its_input_and_its_stdout_is_kept() {
+        let submission =
+            Submission::spawn("tr a-z A-Z", Streams::Client(b"hello\n".to_vec())).unwrap();
+        assert_eq!(submission.wait_exit(Duration::from_secs(10)).unwrap().status, 0);
+        let (_, stdout) = submission.stop();
+        assert_eq!(stdout, b"HELLO\n");
+    }
+
+    #[test]
+    fn a_death_by_signal_reads_as_a_shell_says_it() {
+        let exit = Exit {
+            status: 139,
+            during: None,
+        };
+        assert_eq!(exit.describe(), "status 139 (killed by SIGSEGV)");
+    }
+}
