@@ -5,6 +5,7 @@
 //! `cargo run -p lab-udp -- client` in another; see this lab's README.md.
 
 mod check;
+mod check_client;
 mod client;
 mod demo;
 mod server;
@@ -47,6 +48,8 @@ enum Command {
     Demo,
     /// Check any UDP uppercase server against this lab's protocol
     Check(check::Options),
+    /// Check any UDP uppercase client against our scripted servers
+    CheckClient(check_client::Options),
 }
 
 fn main() -> ExitCode {
@@ -56,5 +59,6 @@ fn main() -> ExitCode {
         Command::Client(options) => client::run(&options),
         Command::Demo => demo::run(),
         Command::Check(options) => Ok(check::run(&options)),
+        Command::CheckClient(options) => Ok(check_client::run(&options)),
     })
 }

@@ -103,6 +103,22 @@ pub struct ClientRun {
 }
 
 impl ClientRun {
+    /// Fails if the client had to be stopped at the time limit.
+    pub fn expect_ended(&self) -> Result<()> {
+        match self.exit {
+            Some(_) => Ok(()),
+            None => bail!("{}", self.still_running()),
+        }
+    }
+
+    /// Fails unless the client said something on stderr (an error message).
+    pub fn expect_complaint(&self) -> Result<()> {
+        if self.stderr_tail.is_empty() {
+            bail!("the client said nothing on stderr: an error must say what went wrong");
+        }
+        Ok(())
+    }
+
     /// Fails unless the client ended on its own with status 0.
     pub fn expect_success(&self) -> Result<()> {
         match self.exit {
@@ -184,9 +200,12 @@ impl Received {
         self.0.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
-    /// How many times `message` was received.
+    /// How many times `message` was received, with or without a line ending.
     pub fn count(&self, message: &[u8]) -> usize {
-        self.all().iter().filter(|got| *got == message).count()
+        self.all()
+            .iter()
+            .filter(|got| crate::input::strip_line_ending(got.to_vec()) == message)
+            .count()
     }
 }
 
@@ -214,6 +233,23 @@ where
     let address = listener.local_addr()?;
     thread::spawn(move || script(listener));
     Ok(address)
+}
+
+/// Fails unless `message` (with or without a newline) is among what was received.
+pub fn expect_received(received: &Received, message: &[u8]) -> Result<()> {
+    if received.count(message) > 0 {
+        return Ok(());
+    }
+    let got: Vec<String> = received
+        .all()
+        .iter()
+        .map(|got| format!("\"{}\"", shown(got)))
+        .collect();
+    bail!(
+        "our server never received \"{}\" (it received: {})",
+        shown(message),
+        if got.is_empty() { "nothing".to_owned() } else { got.join(", ") }
+    )
 }
 
 /// Receives one datagram (recorded in `received`); `None` once the client is silent

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use nix::errno::Errno;
 use nix::sys::signal::{self, Signal};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
 /// How long a stopped command has between SIGTERM and SIGKILL.
@@ -210,7 +211,7 @@ impl Submission {
     /// last lines of its stderr, and its stdout (clients).
     pub fn stop(mut self) -> (Vec<String>, Vec<u8>) {
         self.watch.lock().stopping = true;
-        terminate(self.group);
+        self.terminate();
         // The pipes end with the group, unless a process escaped it (setsid): then
         // take what came so far rather than wait for ever.
         let stdout = self
@@ -275,29 +276,39 @@ fn shell_status(status: ExitStatus) -> i32 {
         .unwrap_or(-1)
 }
 
-/// SIGTERM to the group; SIGKILL after [`STOP_GRACE`] if any member is left; then
-/// wait (bounded) until none is.
-fn terminate(group: Pid) {
-    let _ = signal::killpg(group, Signal::SIGTERM);
-    if !wait_group_gone(group, STOP_GRACE) {
-        let _ = signal::killpg(group, Signal::SIGKILL);
-        wait_group_gone(group, STOP_GRACE);
+impl Submission {
+    /// SIGTERM to the group; SIGKILL after [`STOP_GRACE`] if any member is left;
+    /// then wait (bounded) until none is.
+    fn terminate(&self) {
+        let _ = signal::killpg(self.group, Signal::SIGTERM);
+        if !self.wait_group_gone(STOP_GRACE) {
+            let _ = signal::killpg(self.group, Signal::SIGKILL);
+            self.wait_group_gone(STOP_GRACE);
+        }
+        unregister(self.group);
     }
-    unregister(group);
-}
 
-/// Polls until no process is left in `group`. There is no way to wait for a group
-/// whose members are not our children, so this is a bounded poll.
-fn wait_group_gone(group: Pid, timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if signal::killpg(group, None) == Err(Errno::ESRCH) {
-            return true;
+    /// Polls until no process is left in the group. There is no way to wait for a
+    /// group whose members are not all our children, so this is a bounded poll. The
+    /// members orphaned by the `sh` (a `python3` it started) are our children too:
+    /// we are their subreaper, and reap them here once the watcher has reaped `sh`.
+    fn wait_group_gone(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.watch.lock().exit.is_some() {
+                let members = Pid::from_raw(-self.group.as_raw());
+                while let Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) =
+                    waitpid(members, Some(WaitPidFlag::WNOHANG))
+                {}
+            }
+            if signal::killpg(self.group, None) == Err(Errno::ESRCH) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            thread::sleep(Duration::from_millis(10));
         }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        thread::sleep(Duration::from_millis(10));
     }
 }
 
@@ -391,6 +402,10 @@ static RUNNING: Mutex<Vec<i32>> = Mutex::new(Vec::new());
 fn register(group: Pid) {
     static HANDLER: Once = Once::new();
     HANDLER.call_once(|| {
+        // Processes the submission's `sh` leaves orphaned become our children, not
+        // init's, so that stopping the group can reap them and know it is gone.
+        #[cfg(target_os = "linux")]
+        let _ = nix::sys::prctl::set_child_subreaper(true);
         // If a handler cannot be installed, Ctrl-C kills the grader alone: the group's
         // Drop cannot run then, hence the handler.
         let _ = ctrlc::set_handler(|| stop_all_and_exit(130));
@@ -449,6 +464,7 @@ mod tests {
         let started = Instant::now();
         let _ = submission.stop();
         assert!(started.elapsed() >= STOP_GRACE, "SIGKILL came after the grace");
+        assert!(started.elapsed() < STOP_GRACE * 2, "{:?}", started.elapsed());
         assert_eq!(signal::killpg(group, None), Err(Errno::ESRCH));
     }
 

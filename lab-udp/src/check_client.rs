@@ -1,0 +1,138 @@
+//! `lab-udp check-client --client CMD`: grades any UDP uppercase client (a student's,
+//! in any language) against scripted servers: one that answers, one that loses the
+//! first datagram, one whose reply comes late, one that never answers.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::process::ExitCode;
+
+use anyhow::bail;
+use common::check::client::{
+    ClientOptions, Received, expect_received, recv_datagram, scripted_udp,
+};
+use common::input::strip_line_ending;
+use common::upper::uppercase;
+
+/// Command-line options of `lab-udp check-client`.
+#[derive(clap::Args, Debug)]
+pub struct Options {
+    #[command(flatten)]
+    client: ClientOptions,
+}
+
+/// Runs every check on the client and prints the score.
+pub fn run(options: &Options) -> ExitCode {
+    let (mut checks, client) = match options.client.start(env!("CARGO_PKG_NAME")) {
+        Ok(started) => started,
+        Err(code) => return code,
+    };
+    let limit = client.time_limit();
+    let scripted = move |script: fn(&UdpSocket, &Received)| {
+        let received = Received::default();
+        let log = received.clone();
+        scripted_udp(limit, move |socket| script(&socket, &log)).map(|server| (server, received))
+    };
+
+    let graded = client.clone();
+    checks.run("the reply is printed", move || {
+        let (server, received) = scripted(answer_every_datagram)?;
+        let run = graded.run(server, b"hello, world\n")?;
+        run.expect_ended()?;
+        expect_received(&received, b"hello, world")?;
+        run.expect_printed(b"HELLO, WORLD")?;
+        run.expect_success()
+    });
+
+    let graded = client.clone();
+    checks.run(
+        "a lost datagram is sent again (the first one is dropped)",
+        move || {
+            let (server, received) = scripted(drop_the_first_datagram)?;
+            let run = graded.run(server, b"lost once\n")?;
+            run.expect_ended()?;
+            if received.count(b"lost once") < 2 {
+                bail!(
+                    "the client sent the message {} time(s) and never again: it must resend \
+                     when no reply comes within its timeout",
+                    received.count(b"lost once")
+                );
+            }
+            run.expect_printed(b"LOST ONCE")?;
+            run.expect_success()
+        },
+    );
+
+    let graded = client.clone();
+    checks.run(
+        "a late reply is not taken for the next message's reply",
+        move || {
+            let (server, received) = scripted(answer_the_first_try_late)?;
+            let run = graded.run(server, b"one\ntwo\n")?;
+            run.expect_ended()?;
+            expect_received(&received, b"two")?;
+            run.expect_printed(b"ONE")?;
+            run.expect_printed(b"TWO").map_err(|error| {
+                error.context(
+                    "the late reply to 'one' was taken as the reply to 'two': use a fresh \
+                     socket per message, or match replies to requests",
+                )
+            })?;
+            run.expect_success()
+        },
+    );
+
+    let graded = client;
+    checks.run(
+        "a silent server ends in an error and a non-zero exit",
+        move || {
+            let (server, received) = scripted(never_answer)?;
+            let run = graded.run(server, b"anyone there?\n")?;
+            run.expect_ended()?;
+            expect_received(&received, b"anyone there?")?;
+            run.expect_failure("no reply ever came, yet it reports success")?;
+            run.expect_complaint()?;
+            run.expect_not_printed(b"ANYONE THERE?", "no reply ever came")
+        },
+    );
+    checks.finish()
+}
+
+/// recvfrom() + sendto(): each datagram answered with its uppercase, as our server does.
+fn answer_every_datagram(socket: &UdpSocket, received: &Received) {
+    while let Some((datagram, client)) = recv_datagram(socket, received) {
+        let _ = socket.send_to(&uppercase(&datagram), client);
+    }
+}
+
+/// The first datagram is lost (never answered); every later one is answered.
+fn drop_the_first_datagram(socket: &UdpSocket, received: &Received) {
+    if recv_datagram(socket, received).is_some() {
+        answer_every_datagram(socket, received);
+    }
+}
+
+/// The first try of `one` is answered only later, when `two` comes in, just before
+/// `two`'s own reply: a client that reads any datagram as the reply to its latest
+/// message prints `ONE` twice.
+fn answer_the_first_try_late(socket: &UdpSocket, received: &Received) {
+    let mut first_try: Option<(Vec<u8>, SocketAddr)> = None;
+    let mut late_reply_sent = false;
+    while let Some((datagram, client)) = recv_datagram(socket, received) {
+        let message = strip_line_ending(datagram.clone());
+        if message == b"one" && first_try.is_none() {
+            first_try = Some((datagram, client));
+            continue;
+        }
+        if message != b"one" && !late_reply_sent {
+            if let Some((earlier, earlier_client)) = &first_try {
+                let _ = socket.send_to(&uppercase(earlier), earlier_client);
+                late_reply_sent = true;
+            }
+        }
+        let _ = socket.send_to(&uppercase(&datagram), client);
+    }
+}
+
+/// Receives and never answers.
+fn never_answer(socket: &UdpSocket, received: &Received) {
+    while recv_datagram(socket, received).is_some() {}
+}
