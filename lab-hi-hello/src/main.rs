@@ -5,6 +5,7 @@
 //! See this lab's README.md: it answers the assignment's written questions from this code.
 
 mod check;
+mod check_client;
 mod client;
 mod demo;
 mod greeting;
@@ -62,6 +63,8 @@ enum Command {
     Demo,
     /// Check any hi-hello server against this lab's protocol
     Check(check::Options),
+    /// Check any hi-hello client against our scripted servers
+    CheckClient(check_client::Options),
 }
 
 fn main() -> ExitCode {
@@ -72,5 +75,6 @@ fn main() -> ExitCode {
         Command::Peer(options) => peer::run(&options),
         Command::Demo => demo::run(),
         Command::Check(options) => Ok(check::run(&options)),
+        Command::CheckClient(options) => Ok(check_client::run(&options)),
     })
 }

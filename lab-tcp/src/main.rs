@@ -6,6 +6,7 @@
 
 mod batch;
 mod check;
+mod check_client;
 mod client;
 mod demo;
 mod server;
@@ -49,6 +50,8 @@ enum Command {
     Demo,
     /// Check any TCP uppercase server against this lab's protocol
     Check(check::Options),
+    /// Check any TCP uppercase client against our scripted servers
+    CheckClient(check_client::Options),
 }
 
 fn main() -> ExitCode {
@@ -58,5 +61,6 @@ fn main() -> ExitCode {
         Command::Client(options) => client::run(&options),
         Command::Demo => demo::run(),
         Command::Check(options) => Ok(check::run(&options)),
+        Command::CheckClient(options) => Ok(check_client::run(&options)),
     })
 }

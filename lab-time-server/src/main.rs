@@ -4,6 +4,7 @@
 //! can query it. See this lab's README.md.
 
 mod check;
+mod check_client;
 mod client;
 mod demo;
 mod protocol;
@@ -71,6 +72,8 @@ enum Command {
     Demo,
     /// Check any time server against its protocol
     Check(check::Options),
+    /// Check any time client against our scripted servers
+    CheckClient(check_client::Options),
 }
 
 fn main() -> ExitCode {
@@ -86,6 +89,7 @@ fn main() -> ExitCode {
         Command::Client(options) => client::run(&options),
         Command::Demo => demo::run(),
         Command::Check(options) => Ok(check::run(&options)),
+        Command::CheckClient(options) => Ok(check_client::run(&options)),
     })
 }
 
@@ -95,6 +99,7 @@ fn transport_conflict(command: &Command) -> Option<&'static str> {
         Command::Server(options) => (options.protocol, Some(options.transport), true),
         Command::Client(options) => (options.protocol, options.transport, false),
         Command::Check(options) => (options.protocol, Some(options.transport), false),
+        Command::CheckClient(options) => (options.protocol, Some(options.transport), false),
         Command::Demo => return None,
     };
     match (protocol, transport) {

@@ -1,0 +1,200 @@
+//! `lab-time-server check-client --client CMD --protocol P --transport T`: grades any
+//! time client (a student's, in any language) against scripted servers: one that
+//! answers at once, one that sends its TCP reply in two segments, one that loses the
+//! first UDP request.
+//!
+//! The scripted servers send a time that is not now, 2001-02-03 04:05:06 UTC, so a
+//! client that prints its own clock instead of the server's is caught.
+
+use std::net::{TcpListener, UdpSocket};
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Result, bail};
+use chrono::{DateTime, Local, Utc};
+use common::check::client::{
+    ClientOptions, ClientRun, Received, Session, recv_datagram, scripted_tcp,
+    scripted_udp,
+};
+
+use crate::protocol::{self, DaytimeFormat, NTP_PACKET, NtpTimestamp};
+use crate::{Protocol, Transport};
+
+/// Command-line options of `lab-time-server check-client`.
+#[derive(clap::Args, Debug)]
+pub struct Options {
+    #[command(flatten)]
+    client: ClientOptions,
+    /// Which protocol the client speaks
+    #[arg(long, value_enum, default_value = "daytime")]
+    pub protocol: Protocol,
+    /// tcp or udp
+    #[arg(long, value_enum, default_value = "tcp")]
+    pub transport: Transport,
+}
+
+/// The time the scripted servers send: 2001-02-03 04:05:06 UTC.
+const SENT_UNIX_SECONDS: u64 = 981_173_106;
+
+/// The pause between the two segments of a cut reply.
+const PIECE_PAUSE: Duration = Duration::from_millis(200);
+
+fn sent_time() -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(SENT_UNIX_SECONDS)
+}
+
+/// Runs the checks for the protocol and transport, and prints the score.
+pub fn run(options: &Options) -> ExitCode {
+    let (mut checks, client) = match options.client.start(env!("CARGO_PKG_NAME")) {
+        Ok(started) => started,
+        Err(code) => return code,
+    };
+    let protocol = options.protocol;
+    let limit = client.time_limit();
+    let udp = options.transport == Transport::Udp || protocol == Protocol::Sntp;
+    if udp {
+        let graded = client.clone();
+        checks.run("the server's time is printed", move || {
+            let received = Received::default();
+            let log = received.clone();
+            let server = scripted_udp(limit, move |socket| answer(&socket, &log, protocol, 0))?;
+            let run = graded.run(server, b"")?;
+            run.expect_ended()?;
+            if received.all().is_empty() {
+                bail!("our server received no request");
+            }
+            expect_time_printed(&run, protocol)?;
+            run.expect_success()
+        });
+        let graded = client.clone();
+        checks.run(
+            "a lost request is sent again (the first one is dropped)",
+            move || {
+                let received = Received::default();
+                let log = received.clone();
+                let server =
+                    scripted_udp(limit, move |socket| answer(&socket, &log, protocol, 1))?;
+                let run = graded.run(server, b"")?;
+                run.expect_ended()?;
+                if received.all().len() < 2 {
+                    bail!(
+                        "the client sent {} request(s) and never again: it must resend when \
+                         no reply comes within its timeout",
+                        received.all().len()
+                    );
+                }
+                expect_time_printed(&run, protocol)?;
+                run.expect_success()
+            },
+        );
+        if protocol == Protocol::Sntp {
+            checks.run("the request is a 48-byte client (mode 3) packet", move || {
+                let received = Received::default();
+                let log = received.clone();
+                let server = scripted_udp(limit, move |socket| answer(&socket, &log, protocol, 0))?;
+                client.run(server, b"")?.expect_ended()?;
+                let Some(request) = received.all().into_iter().next() else {
+                    bail!("our server received no request");
+                };
+                protocol::parse_sntp_request(&request)
+                    .map(drop)
+                    .map_err(|problem| anyhow::anyhow!("the request is {problem}"))
+            });
+        }
+    } else {
+        let graded = client.clone();
+        checks.run("the server's time is printed", move || {
+            let server = scripted_tcp(move |listener| send_time(&listener, protocol, limit, 0))?;
+            let run = graded.run(server, b"")?;
+            run.expect_ended()?;
+            expect_time_printed(&run, protocol)?;
+            run.expect_success()
+        });
+        checks.run(
+            "a reply in two segments is read whole (until the server closes)",
+            move || {
+                let cut = match protocol {
+                    Protocol::Time => 2,
+                    _ => 10,
+                };
+                let server =
+                    scripted_tcp(move |listener| send_time(&listener, protocol, limit, cut))?;
+                let run = client.run(server, b"")?;
+                run.expect_ended()?;
+                expect_time_printed(&run, protocol).map_err(|error| {
+                    error.context("TCP is a byte stream: read until the server closes")
+                })?;
+                run.expect_success()
+            },
+        );
+    }
+    checks.finish()
+}
+
+/// The reply to `request` in `protocol`, carrying [`sent_time`]; `None` for an SNTP
+/// request that is not one.
+fn reply_to(request: &[u8], protocol: Protocol) -> Option<Vec<u8>> {
+    let time = sent_time();
+    match protocol {
+        Protocol::Daytime => {
+            let utc: DateTime<Utc> = time.into();
+            Some(protocol::daytime(&utc, DaytimeFormat::Ctime).into_bytes())
+        }
+        Protocol::Time => Some(protocol::rfc868_seconds(time).to_be_bytes().to_vec()),
+        Protocol::Sntp => {
+            let parsed = protocol::parse_sntp_request(request).ok()?;
+            let stamp = NtpTimestamp::from_system_time(time);
+            Some(protocol::sntp_reply(&parsed, stamp, stamp).to_vec())
+        }
+    }
+}
+
+/// UDP: answers every datagram but the first `dropped` ones.
+fn answer(socket: &UdpSocket, received: &Received, protocol: Protocol, dropped: usize) {
+    let mut seen = 0;
+    while let Some((request, client)) = recv_datagram(socket, received) {
+        seen += 1;
+        if seen <= dropped {
+            continue; // lost
+        }
+        if let Some(reply) = reply_to(&request, protocol) {
+            let _ = socket.send_to(&reply, client);
+        }
+    }
+}
+
+/// TCP: accepts one client, sends the time (cut after `cut` bytes, if not 0, with a
+/// pause), then closes.
+fn send_time(listener: &TcpListener, protocol: Protocol, limit: Duration, cut: usize) {
+    let Ok(mut session) = Session::accept(listener, &Received::default(), limit) else {
+        return;
+    };
+    let reply = reply_to(&[0; NTP_PACKET], protocol).unwrap_or_default();
+    let cuts: &[usize] = if cut == 0 { &[] } else { &[cut] };
+    let _ = session.send_in_pieces(&reply, cuts, PIECE_PAUSE);
+    // close(): the end of the reply.
+}
+
+/// Fails unless the client printed the time we sent: the daytime text whole, or for
+/// time and SNTP its clock time (04:05:06 UTC, or the same instant in local time).
+fn expect_time_printed(run: &ClientRun, protocol: Protocol) -> Result<()> {
+    if protocol == Protocol::Daytime {
+        let utc: DateTime<Utc> = sent_time().into();
+        let text = protocol::daytime(&utc, DaytimeFormat::Ctime);
+        return run.expect_printed(text.trim_end().as_bytes());
+    }
+    let utc: DateTime<Utc> = sent_time().into();
+    let local: DateTime<Local> = sent_time().into();
+    let clocks = [utc.format("%H:%M:%S"), local.format("%H:%M:%S")].map(|c| c.to_string());
+    if clocks
+        .iter()
+        .any(|clock| run.expect_printed(clock.as_bytes()).is_ok())
+    {
+        return Ok(());
+    }
+    bail!(
+        "expected the server's time ({} UTC) in its output, got \"{}\"",
+        utc.format("%Y-%m-%d %H:%M:%S"),
+        String::from_utf8_lossy(&run.stdout).trim_end()
+    )
+}
