@@ -210,7 +210,9 @@ impl Checks {
         F: FnOnce() -> Result<()> + Send + 'static,
     {
         let started = Instant::now();
-        let outcome = self.outcome(name, check).map_err(|error| format!("{error:#}"));
+        let outcome = self
+            .outcome(name, check)
+            .map_err(|error| format!("{error:#}"));
         let result = CheckResult::new(name, outcome, started.elapsed());
         if self.format == Format::Text {
             say(&format!("{}\n", result.text_line()));
@@ -260,7 +262,9 @@ impl Checks {
         match (verdict, exit) {
             (Ok(()), _) => Ok(()),
             (Err(error), Some(exit)) => {
-                let seen = error.map(|error| format!(" ({error:#})")).unwrap_or_default();
+                let seen = error
+                    .map(|error| format!(" ({error:#})"))
+                    .unwrap_or_default();
                 bail!(
                     "the server exited with {} during this check{seen}",
                     exit.describe()

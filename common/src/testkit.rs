@@ -3,12 +3,19 @@
 //! signal. Every wait is bounded; nothing sleeps to wait for a server.
 //!
 //! A helper that cannot do its job fails the test that called it, hence the panics.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::cast_precision_loss,
+    clippy::float_cmp
+)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -246,7 +253,12 @@ fn wait_with_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus>
 
 /// Runs a client-like command to its end with `stdin` as input, bounded by [`WAIT`].
 pub fn run(binary: &str, args: &[&str], stdin: &[u8]) -> Output {
-    run_to_end(binary, args, stdin, Stdio::piped())
+    run_to_end(binary, args, stdin, Stdio::piped(), WAIT)
+}
+
+/// Runs a command to its end as [`run`] does, bounded by `limit` instead.
+pub fn run_within(binary: &str, args: &[&str], stdin: &[u8], limit: Duration) -> Output {
+    run_to_end(binary, args, stdin, Stdio::piped(), limit)
 }
 
 /// Runs a command to its end as [`run`] does, but with its stdout a pipe whose read
@@ -254,10 +266,16 @@ pub fn run(binary: &str, args: &[&str], stdin: &[u8]) -> Output {
 pub fn run_with_stdout_closed(binary: &str, args: &[&str], stdin: &[u8]) -> Output {
     let (read_end, write_end) = nix::unistd::pipe().expect("a pipe");
     drop(read_end);
-    run_to_end(binary, args, stdin, Stdio::from(write_end))
+    run_to_end(binary, args, stdin, Stdio::from(write_end), WAIT)
 }
 
-fn run_to_end(binary: &str, args: &[&str], stdin: &[u8], stdout: Stdio) -> Output {
+fn run_to_end(
+    binary: &str,
+    args: &[&str],
+    stdin: &[u8],
+    stdout: Stdio,
+    limit: Duration,
+) -> Output {
     let mut child = Command::new(binary)
         .args(args)
         .stdin(Stdio::piped())
@@ -272,9 +290,9 @@ fn run_to_end(binary: &str, args: &[&str], stdin: &[u8], stdout: Stdio) -> Outpu
     });
     let out_reader = child.stdout.take().map(read_all);
     let err_reader = read_all(child.stderr.take().expect("piped stderr"));
-    let status = wait_with_timeout(&mut child, WAIT).unwrap_or_else(|| {
+    let status = wait_with_timeout(&mut child, limit).unwrap_or_else(|| {
         let _ = child.kill();
-        panic!("{binary} {args:?} did not finish within {WAIT:?}");
+        panic!("{binary} {args:?} did not finish within {limit:?}");
     });
     Output {
         status,
@@ -589,4 +607,213 @@ pub fn spawn_tcp_server(handle: fn(TcpStream)) -> SocketAddr {
         }
     });
     address
+}
+
+/// A file named `name` holding `contents`, in a directory of this test process's own.
+pub fn temp_file(name: &str, contents: &str) -> PathBuf {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let directory = std::env::temp_dir().join(format!(
+        "socket-labs-test-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    ));
+    std::fs::create_dir_all(&directory).expect("a temporary directory");
+    let path = directory.join(name);
+    std::fs::write(&path, contents).expect("a temporary file written");
+    path
+}
+
+/// What `binary check --server` did: its output, how long it took, and the process
+/// group it ran the server in.
+#[derive(Debug)]
+pub struct ServerCheck {
+    /// The check's exit status and output.
+    pub output: Output,
+    /// How long the whole run took.
+    pub took: Duration,
+    /// The server's process group (the id of the `sh` that ran it).
+    pub group: i32,
+}
+
+impl ServerCheck {
+    /// The check's stdout.
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.output.stdout).into_owned()
+    }
+
+    /// Asserts that no process of the server's group is left (read in /proc).
+    pub fn assert_group_gone(&self) {
+        let left = group_members(self.group);
+        assert!(
+            left.is_empty(),
+            "processes left in group {}: {left:?}",
+            self.group
+        );
+    }
+}
+
+/// Runs `binary check --server 'CMD' extra...`, where CMD runs `server` after noting
+/// its process group in a file.
+pub fn run_check_server(binary: &str, server: &str, extra: &[&str]) -> ServerCheck {
+    let group_file = temp_file("group", "");
+    let command = format!("echo $$ > {}; exec {server}", group_file.display());
+    let mut args = vec!["check", "--server", &command];
+    args.extend_from_slice(extra);
+    let started = Instant::now();
+    let output = run_within(binary, &args, b"", WAIT * 3);
+    let took = started.elapsed();
+    let group = std::fs::read_to_string(&group_file)
+        .expect("the group file")
+        .trim()
+        .parse()
+        .expect("the server command ran and wrote its process group");
+    ServerCheck {
+        output,
+        took,
+        group,
+    }
+}
+
+/// The processes in process group `group`, from /proc (Linux): field 5 of
+/// /proc/PID/stat.
+pub fn group_members(group: i32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+                // The command name (field 2) may hold spaces: count from its `)`.
+                stat.rsplit_once(')')
+                    .and_then(|(_, rest)| rest.split_whitespace().nth(2)?.parse::<i32>().ok())
+                    == Some(group)
+            })
+        })
+        .collect()
+}
+
+/// Each check of a report: its name and whether it passed.
+pub type Verdicts = Vec<(String, bool)>;
+
+/// The verdicts of a text report (`PASS name`, `FAIL name: detail` lines).
+pub fn text_verdicts(stdout: &str) -> Verdicts {
+    stdout
+        .lines()
+        .filter_map(|line| {
+            if let Some(name) = line.strip_prefix("PASS ") {
+                Some((name.to_owned(), true))
+            } else {
+                let (name, _detail) = line.strip_prefix("FAIL ")?.split_once(": ")?;
+                Some((name.to_owned(), false))
+            }
+        })
+        .collect()
+}
+
+/// Runs `binary args...` once in each `--format` and asserts that the JSON, JUnit and
+/// Gradescope reports parse and say what the text run said: the same checks, the
+/// same verdicts, the same score and exit status. Returns the text run's verdicts.
+pub fn assert_formats_agree(binary: &str, args: &[&str], limit: Duration) -> Verdicts {
+    let run_format = |format: &str| {
+        let mut all = args.to_vec();
+        all.extend(["--format", format]);
+        let output = run_within(binary, &all, b"", limit);
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        (output.status.code(), stdout)
+    };
+    let (text_status, text) = run_format("text");
+    let verdicts = text_verdicts(&text);
+    assert!(!verdicts.is_empty(), "no checks in {text:?}");
+    let passed = verdicts.iter().filter(|(_, pass)| *pass).count();
+    assert!(
+        text.ends_with(&format!(
+            "{passed} passed, {} failed\n",
+            verdicts.len() - passed
+        )),
+        "{text}"
+    );
+
+    let (status, json) = run_format("json");
+    assert_eq!(status, text_status, "json exit status");
+    let json: serde_json::Value = serde_json::from_str(&json).expect("--format json parses");
+    let from_json: Verdicts = json["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .map(|check| {
+            (
+                check["name"].as_str().expect("name").to_owned(),
+                check["result"] == "pass",
+            )
+        })
+        .collect();
+    assert_eq!(from_json, verdicts, "json");
+    assert_eq!(json["passed"], passed);
+    assert_eq!(json["failed"], verdicts.len() - passed);
+    assert_eq!(json["score"].as_f64(), Some(passed as f64));
+    assert_eq!(json["max_score"].as_f64(), Some(verdicts.len() as f64));
+
+    let (status, gradescope) = run_format("gradescope");
+    assert_eq!(status, text_status, "gradescope exit status");
+    let gradescope: serde_json::Value =
+        serde_json::from_str(&gradescope).expect("--format gradescope parses");
+    let tests = gradescope["tests"].as_array().expect("tests");
+    let from_gradescope: Verdicts = tests
+        .iter()
+        .map(|test| {
+            assert_eq!(test["max_score"].as_f64(), Some(1.0));
+            (
+                test["name"].as_str().expect("name").to_owned(),
+                test["score"].as_f64() == Some(1.0),
+            )
+        })
+        .collect();
+    assert_eq!(from_gradescope, verdicts, "gradescope");
+    assert_eq!(gradescope["score"].as_f64(), Some(passed as f64));
+
+    let (status, junit) = run_format("junit");
+    assert_eq!(status, text_status, "junit exit status");
+    let document = roxmltree::Document::parse(&junit).expect("--format junit parses");
+    let from_junit: Verdicts = document
+        .descendants()
+        .filter(|node| node.has_tag_name("testcase"))
+        .map(|case| {
+            let failed = case.children().any(|child| child.has_tag_name("failure"));
+            (case.attribute("name").expect("name").to_owned(), !failed)
+        })
+        .collect();
+    assert_eq!(from_junit, verdicts, "junit");
+    verdicts
+}
+
+/// Runs `binary check-client --client CLIENT extra...`; returns whether it passed,
+/// and its output.
+pub fn run_check_client(binary: &str, client: &str, extra: &[&str]) -> (bool, String) {
+    let mut args = vec!["check-client", "--client", client];
+    args.extend_from_slice(extra);
+    let output = run_within(binary, &args, b"", WAIT * 3);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    (output.status.success(), stdout)
+}
+
+/// Whether the check named `check` passed, in a text report.
+pub fn passed(stdout: &str, check: &str) -> bool {
+    text_verdicts(stdout)
+        .into_iter()
+        .find(|(name, _)| name == check)
+        .unwrap_or_else(|| panic!("no check {check:?} in {stdout}"))
+        .1
+}
+
+/// Asserts that `binary check --server` with a command that never listens ends at
+/// the startup timeout (1 s) in one `error:` line, leaving no process behind.
+pub fn assert_never_listening_server_is_one_error_line(binary: &str, extra: &[&str]) {
+    let mut args = vec!["--startup-timeout", "1"];
+    args.extend_from_slice(extra);
+    let run = run_check_server(binary, "sleep 30 # {port}", &args);
+    assert_error_line(&run.output, "never answered on 127.0.0.1:");
+    assert!(run.took < Duration::from_secs(5), "{:?}", run.took);
+    run.assert_group_gone();
 }

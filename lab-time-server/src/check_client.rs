@@ -13,8 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{Result, bail};
 use chrono::{DateTime, Local, Utc};
 use common::check::client::{
-    ClientOptions, ClientRun, Received, Session, recv_datagram, scripted_tcp,
-    scripted_udp,
+    ClientOptions, ClientRun, Received, Session, recv_datagram, scripted_tcp, scripted_udp,
 };
 
 use crate::protocol::{self, DaytimeFormat, NTP_PACKET, NtpTimestamp};
@@ -72,8 +71,7 @@ pub fn run(options: &Options) -> ExitCode {
             move || {
                 let received = Received::default();
                 let log = received.clone();
-                let server =
-                    scripted_udp(limit, move |socket| answer(&socket, &log, protocol, 1))?;
+                let server = scripted_udp(limit, move |socket| answer(&socket, &log, protocol, 1))?;
                 let run = graded.run(server, b"")?;
                 run.expect_ended()?;
                 if received.all().len() < 2 {
@@ -88,18 +86,22 @@ pub fn run(options: &Options) -> ExitCode {
             },
         );
         if protocol == Protocol::Sntp {
-            checks.run("the request is a 48-byte client (mode 3) packet", move || {
-                let received = Received::default();
-                let log = received.clone();
-                let server = scripted_udp(limit, move |socket| answer(&socket, &log, protocol, 0))?;
-                client.run(server, b"")?.expect_ended()?;
-                let Some(request) = received.all().into_iter().next() else {
-                    bail!("our server received no request");
-                };
-                protocol::parse_sntp_request(&request)
-                    .map(drop)
-                    .map_err(|problem| anyhow::anyhow!("the request is {problem}"))
-            });
+            checks.run(
+                "the request is a 48-byte client (mode 3) packet",
+                move || {
+                    let received = Received::default();
+                    let log = received.clone();
+                    let server =
+                        scripted_udp(limit, move |socket| answer(&socket, &log, protocol, 0))?;
+                    client.run(server, b"")?.expect_ended()?;
+                    let Some(request) = received.all().into_iter().next() else {
+                        bail!("our server received no request");
+                    };
+                    protocol::parse_sntp_request(&request)
+                        .map(drop)
+                        .map_err(|problem| anyhow::anyhow!("the request is {problem}"))
+                },
+            );
         }
     } else {
         let graded = client.clone();

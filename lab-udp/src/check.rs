@@ -18,9 +18,10 @@ pub struct Options {
 
 /// Runs every check and prints the score.
 pub fn run(options: &Options) -> ExitCode {
-    let (mut checks, target) = match options
-        .target
-        .start(env!("CARGO_PKG_NAME"), Probe::Udp(b"startup probe".to_vec())) {
+    let (mut checks, target) = match options.target.start(
+        env!("CARGO_PKG_NAME"),
+        Probe::Udp(b"startup probe".to_vec()),
+    ) {
         Ok(started) => started,
         Err(code) => return code,
     };

@@ -179,7 +179,10 @@ impl ClientRun {
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    needle.is_empty() || haystack.windows(needle.len()).any(|window| window == needle)
+    needle.is_empty()
+        || haystack
+            .windows(needle.len())
+            .any(|window| window == needle)
 }
 
 /// What a scripted server received, in order: each datagram, or each TCP message.
@@ -197,7 +200,10 @@ impl Received {
 
     /// Everything received so far.
     pub fn all(&self) -> Vec<Vec<u8>> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// How many times `message` was received, with or without a line ending.
@@ -248,7 +254,11 @@ pub fn expect_received(received: &Received, message: &[u8]) -> Result<()> {
     bail!(
         "our server never received \"{}\" (it received: {})",
         shown(message),
-        if got.is_empty() { "nothing".to_owned() } else { got.join(", ") }
+        if got.is_empty() {
+            "nothing".to_owned()
+        } else {
+            got.join(", ")
+        }
     )
 }
 

@@ -419,7 +419,11 @@ fn register(group: Pid) {
 /// Kills every running submission's group, then exits with `code`: for a grader
 /// interrupted (Ctrl-C, SIGTERM: 130) or whose stdout went away (141).
 pub fn stop_all_and_exit(code: i32) -> ! {
-    for &group in RUNNING.lock().unwrap_or_else(PoisonError::into_inner).iter() {
+    for &group in RUNNING
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .iter()
+    {
         let _ = signal::killpg(Pid::from_raw(group), Signal::SIGKILL);
     }
     std::process::exit(code)
@@ -463,8 +467,15 @@ mod tests {
         thread::sleep(Duration::from_millis(100)); // let sh start the sleeper
         let started = Instant::now();
         let _ = submission.stop();
-        assert!(started.elapsed() >= STOP_GRACE, "SIGKILL came after the grace");
-        assert!(started.elapsed() < STOP_GRACE * 2, "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() >= STOP_GRACE,
+            "SIGKILL came after the grace"
+        );
+        assert!(
+            started.elapsed() < STOP_GRACE * 2,
+            "{:?}",
+            started.elapsed()
+        );
         assert_eq!(signal::killpg(group, None), Err(Errno::ESRCH));
     }
 
@@ -482,7 +493,13 @@ mod tests {
     fn a_client_gets_its_input_and_its_stdout_is_kept() {
         let submission =
             Submission::spawn("tr a-z A-Z", Streams::Client(b"hello\n".to_vec())).unwrap();
-        assert_eq!(submission.wait_exit(Duration::from_secs(10)).unwrap().status, 0);
+        assert_eq!(
+            submission
+                .wait_exit(Duration::from_secs(10))
+                .unwrap()
+                .status,
+            0
+        );
         let (_, stdout) = submission.stop();
         assert_eq!(stdout, b"HELLO\n");
     }

@@ -1,0 +1,203 @@
+//! lab-udp grading end to end: `check --server` running a submission (ours, and a
+//! course-style Python server that dies on invalid UTF-8), and `check-client` grading
+//! our client, the course's, and clients wrong in one way each.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use common::testkit::{
+    WAIT, assert_error_line, assert_formats_agree, assert_never_listening_server_is_one_error_line,
+    passed, run_check_client, run_check_server, temp_file, text_verdicts, tool_available,
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_lab-udp");
+
+fn our_server() -> String {
+    format!("{BIN} server --host {{host}} --port {{port}}")
+}
+
+#[test]
+fn check_server_passes_our_server_and_leaves_no_process() {
+    let run = run_check_server(BIN, &our_server(), &[]);
+    let stdout = run.stdout();
+    assert!(run.output.status.success(), "{stdout}");
+    assert!(stdout.ends_with("8 passed, 0 failed\n"), "{stdout}");
+    run.assert_group_gone();
+}
+
+#[test]
+fn check_server_that_never_listens_is_one_error_line_at_the_startup_timeout() {
+    assert_never_listening_server_is_one_error_line(BIN, &[]);
+}
+
+#[test]
+fn check_server_that_exits_at_once_says_so_with_its_stderr() {
+    let run = run_check_server(BIN, "ls /no-such-directory # {port}", &[]);
+    assert_error_line(
+        &run.output,
+        "the server exited with status 2 before it answered",
+    );
+    assert_error_line(&run.output, "no-such-directory");
+    run.assert_group_gone();
+}
+
+/// The course's UDPServer.py, as a student hands it in (the port from the command
+/// line): `decode()` raises on bytes that are not UTF-8, and the server dies.
+const COURSE_SERVER: &str = r#"
+import sys
+from socket import *
+serverSocket = socket(AF_INET, SOCK_DGRAM)
+serverSocket.bind(('127.0.0.1', int(sys.argv[1])))
+while True:
+    message, clientAddress = serverSocket.recvfrom(2048)
+    modifiedMessage = message.decode().upper()
+    serverSocket.sendto(modifiedMessage.encode(), clientAddress)
+"#;
+
+#[test]
+fn check_server_names_the_check_a_course_server_dies_on_and_fails_the_rest_fast() {
+    if !tool_available("python3") {
+        return;
+    }
+    let script = temp_file("UDPServer.py", COURSE_SERVER);
+    let server = format!("python3 {} {{port}}", script.display());
+    let run = run_check_server(BIN, &server, &["--timeout", "1"]);
+    let stdout = run.stdout();
+    assert!(!run.output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains(
+            "FAIL bytes that are not UTF-8 pass through: the server exited with status 1 \
+             during this check"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "FAIL the server still answers after bad input: not run: the server exited with \
+             status 1 during 'bytes that are not UTF-8 pass through'"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("UnicodeDecodeError"),
+        "stderr tail: {stdout}"
+    );
+    assert!(stdout.ends_with("3 passed, 5 failed\n"), "{stdout}");
+    // 8 checks of up to 5 x 1 s: failing fast, the run takes a fraction of that.
+    assert!(run.took < Duration::from_secs(4), "{:?}", run.took);
+    run.assert_group_gone();
+    let verdicts = assert_formats_agree(
+        BIN,
+        &["check", "--server", &server, "--timeout", "1"],
+        WAIT * 3,
+    );
+    assert_eq!(verdicts, text_verdicts(&stdout));
+}
+
+/// `lab-udp check-client --client CLIENT --timeout 2`: (passed?, stdout).
+fn check_client(client: &str) -> (bool, String) {
+    run_check_client(BIN, client, &["--timeout", "2"])
+}
+
+const PLAIN: &str = "the reply is printed";
+const LOSS: &str = "a lost datagram is sent again (the first one is dropped)";
+const LATE: &str = "a late reply is not taken for the next message's reply";
+const SILENT: &str = "a silent server ends in an error and a non-zero exit";
+
+#[test]
+fn check_client_passes_our_client_in_every_format() {
+    let client = format!("{BIN} client --host {{host}} --port {{port}} --timeout 0.2 --retries 2");
+    let (ok, stdout) = check_client(&client);
+    assert!(ok, "{stdout}");
+    assert!(stdout.ends_with("4 passed, 0 failed\n"), "{stdout}");
+    assert_formats_agree(
+        BIN,
+        &["check-client", "--client", &client, "--timeout", "2"],
+        WAIT * 3,
+    );
+}
+
+/// The course's UDPClient.py: one `recvfrom`, no timeout.
+const COURSE_CLIENT: &str = r#"
+import sys
+from socket import *
+clientSocket = socket(AF_INET, SOCK_DGRAM)
+message = input('Input lowercase sentence:')
+clientSocket.sendto(message.encode(), (sys.argv[1], int(sys.argv[2])))
+modifiedMessage, serverAddress = clientSocket.recvfrom(2048)
+print(modifiedMessage.decode())
+clientSocket.close()
+"#;
+
+#[test]
+fn the_course_client_passes_the_plain_check_and_fails_the_loss_check() {
+    if !tool_available("python3") {
+        return;
+    }
+    let script = temp_file("UDPClient.py", COURSE_CLIENT);
+    let (ok, stdout) = check_client(&format!("python3 {} {{host}} {{port}}", script.display()));
+    assert!(!ok);
+    assert!(passed(&stdout, PLAIN), "{stdout}");
+    assert!(!passed(&stdout, LOSS), "{stdout}");
+    assert!(
+        stdout.contains("the client was still running after 2.0 s"),
+        "{stdout}"
+    );
+}
+
+/// A client that resends (0.3 s timeout, 3 tries, a fresh socket per message) but is
+/// wrong in one way, chosen by its third argument.
+const WRONG_CLIENT: &str = r#"
+import sys
+from socket import *
+host, port, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+s = socket(AF_INET, SOCK_DGRAM)
+def ask(message):
+    global s
+    if mode != 'one-socket-no-matching':
+        s = socket(AF_INET, SOCK_DGRAM)
+    s.settimeout(0.3)
+    for attempt in range(1 if mode == 'never-retries' else 3):
+        s.sendto(message, (host, port))
+        try:
+            return s.recvfrom(65536)[0]    # any datagram is taken as the reply
+        except timeout:
+            pass
+for line in sys.stdin:
+    message = line.rstrip('\n').encode()
+    reply = ask(message)
+    if reply is None:
+        sys.exit(0 if mode == 'exits-0-on-silence' else 'no reply')
+    print((message if mode == 'uppercases-nothing' else reply).decode())
+"#;
+
+#[test]
+fn check_client_fails_a_wrong_client_for_each_check() {
+    if !tool_available("python3") {
+        return;
+    }
+    let script = temp_file("wrong_client.py", WRONG_CLIENT);
+    let wrong = |mode: &str| {
+        check_client(&format!(
+            "python3 {} {{host}} {{port}} {mode}",
+            script.display()
+        ))
+    };
+    for (mode, fails) in [
+        ("uppercases-nothing", PLAIN),
+        ("never-retries", LOSS),
+        ("one-socket-no-matching", LATE),
+        ("exits-0-on-silence", SILENT),
+    ] {
+        let (ok, stdout) = wrong(mode);
+        assert!(!ok, "{mode}: {stdout}");
+        assert!(
+            !passed(&stdout, fails),
+            "{mode} must fail {fails:?}: {stdout}"
+        );
+        if mode == "one-socket-no-matching" || mode == "exits-0-on-silence" {
+            // Wrong in that one way only: every other check passes.
+            assert!(stdout.ends_with("3 passed, 1 failed\n"), "{mode}: {stdout}");
+        }
+    }
+}
