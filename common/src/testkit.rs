@@ -817,3 +817,20 @@ pub fn assert_never_listening_server_is_one_error_line(binary: &str, extra: &[&s
     assert!(run.took < Duration::from_secs(5), "{:?}", run.took);
     run.assert_group_gone();
 }
+
+/// The course's TCPServer.py (Kurose & Ross 2.7) as a student hands it in, the port
+/// from its command line: one `recv`, one reply, close; `decode()` raises on bytes
+/// that are not UTF-8, and the server dies. For lab-tcp's and lab-concurrent's tests.
+pub const COURSE_TCP_SERVER: &str = r#"
+import sys
+from socket import *
+serverSocket = socket(AF_INET, SOCK_STREAM)
+serverSocket.bind(('127.0.0.1', int(sys.argv[1])))
+serverSocket.listen(1)
+while True:
+    connectionSocket, addr = serverSocket.accept()
+    sentence = connectionSocket.recv(1024).decode()
+    capitalizedSentence = sentence.upper()
+    connectionSocket.send(capitalizedSentence.encode())
+    connectionSocket.close()
+"#;

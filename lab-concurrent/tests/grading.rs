@@ -1,0 +1,56 @@
+//! lab-concurrent grading end to end: `check --server` running a submission: our
+//! fork model (its children must be gone afterwards too), a command that never
+//! listens, and the course's iterative TCPServer.py, which dies on invalid UTF-8.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use common::testkit::{
+    COURSE_TCP_SERVER, WAIT, assert_formats_agree, assert_never_listening_server_is_one_error_line,
+    run_check_server, temp_file, text_verdicts, tool_available,
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_lab-concurrent");
+
+#[test]
+fn check_server_passes_our_fork_server_and_leaves_no_child_behind() {
+    let server = format!("{BIN} server --model fork --host {{host}} --port {{port}}");
+    let run = run_check_server(BIN, &server, &[]);
+    let stdout = run.stdout();
+    assert!(run.output.status.success(), "{stdout}");
+    assert!(stdout.ends_with("15 passed, 0 failed\n"), "{stdout}");
+    run.assert_group_gone();
+}
+
+#[test]
+fn check_server_that_never_listens_is_one_error_line_at_the_startup_timeout() {
+    assert_never_listening_server_is_one_error_line(BIN, &[]);
+}
+
+#[test]
+fn check_server_names_the_check_a_course_server_dies_on_and_fails_the_rest_fast() {
+    if !tool_available("python3") {
+        return;
+    }
+    let script = temp_file("TCPServer.py", COURSE_TCP_SERVER);
+    let server = format!("python3 {} {{port}}", script.display());
+    let run = run_check_server(BIN, &server, &["--timeout", "1"]);
+    let stdout = run.stdout();
+    assert!(!run.output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains(
+            "FAIL 20 clients at once all get correct replies: not run: the server exited \
+             with status 1 during 'bytes that are not UTF-8 pass through'"
+        ),
+        "{stdout}"
+    );
+    // 15 checks of up to 5 x 1 s: failing fast, the run takes a fraction of that.
+    assert!(run.took < Duration::from_secs(6), "{:?}", run.took);
+    run.assert_group_gone();
+    let verdicts = assert_formats_agree(
+        BIN,
+        &["check", "--server", &server, "--timeout", "1"],
+        WAIT * 3,
+    );
+    assert_eq!(verdicts, text_verdicts(&stdout));
+}

@@ -1,0 +1,166 @@
+//! lab-tcp grading end to end: `check --server` running a submission (ours, and the
+//! course's TCPServer.py, which dies on bytes that are not UTF-8), and `check-client`
+//! grading our client, the course's, and clients wrong in one way each.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use common::testkit::{
+    COURSE_TCP_SERVER, WAIT, assert_formats_agree, assert_never_listening_server_is_one_error_line,
+    passed, run_check_client, run_check_server, temp_file, text_verdicts, tool_available,
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_lab-tcp");
+
+#[test]
+fn check_server_passes_our_server_and_leaves_no_process() {
+    let server = format!("{BIN} server --host {{host}} --port {{port}}");
+    let run = run_check_server(BIN, &server, &[]);
+    let stdout = run.stdout();
+    assert!(run.output.status.success(), "{stdout}");
+    assert!(stdout.ends_with("13 passed, 0 failed\n"), "{stdout}");
+    run.assert_group_gone();
+}
+
+#[test]
+fn check_server_that_never_listens_is_one_error_line_at_the_startup_timeout() {
+    assert_never_listening_server_is_one_error_line(BIN, &[]);
+}
+
+#[test]
+fn check_server_names_the_check_a_course_server_dies_on_and_fails_the_rest_fast() {
+    if !tool_available("python3") {
+        return;
+    }
+    let script = temp_file("TCPServer.py", COURSE_TCP_SERVER);
+    let server = format!("python3 {} {{port}}", script.display());
+    let run = run_check_server(BIN, &server, &["--timeout", "1"]);
+    let stdout = run.stdout();
+    assert!(!run.output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains(
+            "FAIL bytes that are not UTF-8 pass through: the server exited with status 1 \
+             during this check"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "FAIL the server serves a new client afterwards: not run: the server exited \
+             with status 1 during 'bytes that are not UTF-8 pass through'"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("UnicodeDecodeError"),
+        "stderr tail: {stdout}"
+    );
+    // 13 checks of up to 5 x 1 s: failing fast, the run takes a fraction of that.
+    assert!(run.took < Duration::from_secs(6), "{:?}", run.took);
+    run.assert_group_gone();
+    let verdicts = assert_formats_agree(
+        BIN,
+        &["check", "--server", &server, "--timeout", "1"],
+        WAIT * 3,
+    );
+    assert_eq!(verdicts, text_verdicts(&stdout));
+}
+
+fn check_client(client: &str) -> (bool, String) {
+    run_check_client(BIN, client, &["--timeout", "2"])
+}
+
+const PLAIN: &str = "the reply is printed";
+const SEGMENTS: &str = "a reply in several segments, with pauses, is read whole";
+const IN_ORDER: &str = "each line is answered, in order";
+const CLOSED: &str = "a server that closes mid-session is noticed (non-zero exit)";
+
+#[test]
+fn check_client_passes_our_client_in_every_format() {
+    let client = format!("{BIN} client --host {{host}} --port {{port}}");
+    let (ok, stdout) = check_client(&client);
+    assert!(ok, "{stdout}");
+    assert!(stdout.ends_with("4 passed, 0 failed\n"), "{stdout}");
+    assert_formats_agree(
+        BIN,
+        &["check-client", "--client", &client, "--timeout", "2"],
+        WAIT * 3,
+    );
+}
+
+/// The course's TCPClient.py: one message, bare, one `recv(1024)` for the reply.
+const COURSE_CLIENT: &str = r#"
+import sys
+from socket import *
+clientSocket = socket(AF_INET, SOCK_STREAM)
+clientSocket.connect((sys.argv[1], int(sys.argv[2])))
+sentence = input('Input lowercase sentence:')
+clientSocket.send(sentence.encode())
+modifiedSentence = clientSocket.recv(1024)
+print('From Server: ', modifiedSentence.decode())
+clientSocket.close()
+"#;
+
+#[test]
+fn the_course_client_passes_the_plain_check_and_fails_the_segments_check() {
+    if !tool_available("python3") {
+        return;
+    }
+    let script = temp_file("TCPClient.py", COURSE_CLIENT);
+    let (ok, stdout) = check_client(&format!("python3 {} {{host}} {{port}}", script.display()));
+    assert!(!ok);
+    assert!(passed(&stdout, PLAIN), "{stdout}");
+    assert!(!passed(&stdout, SEGMENTS), "{stdout}");
+}
+
+/// A line client (a line out, a line back, in a loop) wrong in one way, chosen by
+/// its third argument.
+const WRONG_CLIENT: &str = r#"
+import sys
+from socket import *
+host, port, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+s = socket(AF_INET, SOCK_STREAM)
+s.connect((host, port))
+replies = s.makefile('rb')
+for line in sys.stdin:
+    message = line.rstrip('\n').encode()
+    s.sendall(message + b'\n')
+    if mode == 'first-segment-only':
+        reply = s.recv(2048)
+    else:
+        reply = replies.readline()
+    if not reply.endswith(b'\n'):
+        sys.exit(0 if mode == 'exits-0-on-close' else 'the server closed the connection')
+    print((message if mode == 'uppercases-nothing' else reply.rstrip(b'\n')).decode())
+"#;
+
+#[test]
+fn check_client_fails_a_wrong_client_for_each_check() {
+    if !tool_available("python3") {
+        return;
+    }
+    let script = temp_file("wrong_client.py", WRONG_CLIENT);
+    for (mode, fails) in [
+        ("uppercases-nothing", PLAIN),
+        ("first-segment-only", SEGMENTS),
+        ("exits-0-on-close", CLOSED),
+    ] {
+        let (ok, stdout) = check_client(&format!(
+            "python3 {} {{host}} {{port}} {mode}",
+            script.display()
+        ));
+        assert!(!ok, "{mode}: {stdout}");
+        assert!(
+            !passed(&stdout, fails),
+            "{mode} must fail {fails:?}: {stdout}"
+        );
+        if mode != "uppercases-nothing" {
+            // Wrong in that one way only: every other check passes.
+            assert!(stdout.ends_with("3 passed, 1 failed\n"), "{mode}: {stdout}");
+        }
+    }
+    // One reply read for several lines: the course client, one message per run.
+    let course = temp_file("TCPClient.py", COURSE_CLIENT);
+    let (_, stdout) = check_client(&format!("python3 {} {{host}} {{port}}", course.display()));
+    assert!(!passed(&stdout, IN_ORDER), "{stdout}");
+}
