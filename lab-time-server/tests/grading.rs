@@ -1,0 +1,198 @@
+//! lab-time-server grading end to end: `check --server` running a submission (ours,
+//! one that never listens, one that crashes on its third client), and `check-client`
+//! grading our client for every protocol, the course's client, and wrong clients.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use common::testkit::{
+    WAIT, assert_formats_agree, assert_never_listening_server_is_one_error_line, passed,
+    run_check_client, run_check_server, temp_file, text_verdicts, tool_available,
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_lab-time-server");
+
+#[test]
+fn check_server_passes_our_server_for_every_protocol_and_leaves_no_process() {
+    for (protocol, transport, checks) in [
+        ("daytime", "tcp", 3),
+        ("time", "udp", 2),
+        ("sntp", "udp", 4),
+    ] {
+        let server = format!(
+            "{BIN} server --protocol {protocol} --transport {transport} --host {{host}} --port {{port}}"
+        );
+        let run = run_check_server(
+            BIN,
+            &server,
+            &["--protocol", protocol, "--transport", transport],
+        );
+        let stdout = run.stdout();
+        assert!(
+            run.output.status.success(),
+            "{protocol}/{transport}: {stdout}"
+        );
+        assert!(
+            stdout.ends_with(&format!("{checks} passed, 0 failed\n")),
+            "{stdout}"
+        );
+        run.assert_group_gone();
+    }
+}
+
+#[test]
+fn check_server_that_never_listens_is_one_error_line_at_the_startup_timeout() {
+    assert_never_listening_server_is_one_error_line(BIN, &["--transport", "udp"]);
+}
+
+/// A course-style daytime server with a bug: it crashes on its third client (the
+/// startup probe is the first, the first check the second).
+const CRASHING_SERVER: &str = r#"
+import sys, time
+from socket import *
+s = socket(AF_INET, SOCK_STREAM)
+s.bind(('127.0.0.1', int(sys.argv[1])))
+s.listen(5)
+served = 0
+while True:
+    c, addr = s.accept()
+    served += 1
+    if served == 3:
+        raise RuntimeError('the bug')
+    c.send((time.ctime() + '\r\n').encode('ascii'))
+    c.close()
+"#;
+
+#[test]
+fn check_server_names_the_check_a_server_dies_on_and_fails_the_rest_fast() {
+    if !tool_available("python3") {
+        return;
+    }
+    let script = temp_file("time_server.py", CRASHING_SERVER);
+    let server = format!("python3 {} {{port}}", script.display());
+    let run = run_check_server(BIN, &server, &["--timeout", "1"]);
+    let stdout = run.stdout();
+    assert!(!run.output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("PASS the reply is one printable ASCII line ending CRLF"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "FAIL the time is ctime, RFC 3339 or RFC 2822, near our clock: the server exited \
+             with status 1 during this check"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "FAIL the server closes the connection after the time: not run: the server \
+             exited with status 1 during 'the time is ctime, RFC 3339 or RFC 2822, near our \
+             clock'"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("RuntimeError: the bug"),
+        "stderr tail: {stdout}"
+    );
+    assert!(run.took < Duration::from_secs(5), "{:?}", run.took);
+    run.assert_group_gone();
+    let verdicts = assert_formats_agree(
+        BIN,
+        &["check", "--server", &server, "--timeout", "1"],
+        WAIT * 3,
+    );
+    assert_eq!(verdicts, text_verdicts(&stdout));
+}
+
+const PLAIN: &str = "the server's time is printed";
+const SPLIT: &str = "a reply in two segments is read whole (until the server closes)";
+const LOSS: &str = "a lost request is sent again (the first one is dropped)";
+
+#[test]
+fn check_client_passes_our_client_for_every_protocol() {
+    for (protocol, transport, checks) in [
+        ("daytime", "tcp", 2),
+        ("time", "tcp", 2),
+        ("daytime", "udp", 2),
+        ("time", "udp", 2),
+        ("sntp", "udp", 3),
+    ] {
+        let client = format!(
+            "{BIN} client --host {{host}} --port {{port}} --protocol {protocol} \
+             --transport {transport} --timeout 0.3"
+        );
+        let args = [
+            "--protocol",
+            protocol,
+            "--transport",
+            transport,
+            "--timeout",
+            "2",
+        ];
+        let (ok, stdout) = run_check_client(BIN, &client, &args);
+        assert!(ok, "{protocol}/{transport}: {stdout}");
+        assert!(
+            stdout.ends_with(&format!("{checks} passed, 0 failed\n")),
+            "{stdout}"
+        );
+    }
+    let client = format!("{BIN} client --host {{host}} --port {{port}}");
+    assert_formats_agree(BIN, &["check-client", "--client", &client], WAIT * 3);
+}
+
+/// The course's time client (seed 003): one `recv(1024)`. With `local` as its third
+/// argument, a wrong client that prints its own clock instead of the server's.
+const COURSE_CLIENT: &str = r#"
+import sys, time
+from socket import *
+s = socket(AF_INET, SOCK_STREAM)
+s.connect((sys.argv[1], int(sys.argv[2])))
+tm = s.recv(1024)
+s.close()
+if sys.argv[3:] == ['local']:
+    tm = time.ctime().encode()
+print("The time got from the server is %s" % tm.decode('ascii'))
+"#;
+
+/// A UDP daytime client with a timeout but no retry.
+const NO_RETRY_CLIENT: &str = r#"
+import sys
+from socket import *
+s = socket(AF_INET, SOCK_DGRAM)
+s.settimeout(0.3)
+s.sendto(b'\n', (sys.argv[1], int(sys.argv[2])))
+print(s.recvfrom(1024)[0].decode())
+"#;
+
+#[test]
+fn check_client_fails_the_course_client_on_a_split_reply_and_wrong_clients() {
+    if !tool_available("python3") {
+        return;
+    }
+    let course = temp_file("time_client.py", COURSE_CLIENT);
+    let (ok, stdout) = run_check_client(
+        BIN,
+        &format!("python3 {} {{host}} {{port}}", course.display()),
+        &[],
+    );
+    assert!(!ok);
+    assert!(passed(&stdout, PLAIN), "{stdout}");
+    assert!(!passed(&stdout, SPLIT), "{stdout}");
+    let (_, stdout) = run_check_client(
+        BIN,
+        &format!("python3 {} {{host}} {{port}} local", course.display()),
+        &[],
+    );
+    assert!(!passed(&stdout, PLAIN), "{stdout}");
+    let no_retry = temp_file("udp_client.py", NO_RETRY_CLIENT);
+    let (ok, stdout) = run_check_client(
+        BIN,
+        &format!("python3 {} {{host}} {{port}}", no_retry.display()),
+        &["--transport", "udp"],
+    );
+    assert!(!ok);
+    assert!(passed(&stdout, PLAIN), "{stdout}");
+    assert!(!passed(&stdout, LOSS), "{stdout}");
+}
