@@ -37,10 +37,13 @@ use crate::net;
 /// `--target HOST:PORT` or `--server CMD`, and `--timeout`, `--startup-timeout`,
 /// `--format`: the options of every lab's `check`.
 #[derive(clap::Args, Debug, Clone)]
+#[command(group(
+    clap::ArgGroup::new("subject").args(["target", "server"]).required(true).multiple(true)
+))]
 pub struct TargetOptions {
     /// The server to check, as HOST:PORT (with --server: where that command listens,
     /// for a server whose port is fixed)
-    #[arg(long, value_name = "HOST:PORT", required_unless_present = "server")]
+    #[arg(long, value_name = "HOST:PORT")]
     pub target: Option<String>,
     /// Run this server command (through sh -c) and check it; {port} and {host} in it
     /// are replaced by a free port and 127.0.0.1. Example: 'python3 server.py {port}'

@@ -19,7 +19,8 @@
 //! - [`datagram`]: a UDP server's recvmsg/sendmsg that answer from the address each
 //!   request was sent to (`IP_PKTINFO`, UNP 22.2).
 //! - [`udp_client`]: a UDP client's request with timeout and retries.
-//! - [`check`]: the runner behind every lab's `check` subcommand.
+//! - [`check`]: the runner behind every lab's `check` and `check-client`: running a
+//!   submission in its own process group, scripted servers, text/JSON/JUnit/Gradescope reports.
 //! - [`cli`]: durations in seconds, printing results (`outln!`: a closed stdout ends
 //!   the program as SIGPIPE would), `error: ...` and exit codes.
 //! - `testkit` (feature `testkit`): spawning lab binaries in end-to-end tests.

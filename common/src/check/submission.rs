@@ -461,10 +461,17 @@ mod tests {
     #[test]
     fn a_stopped_group_leaves_no_process() {
         // sh starts a background sleeper that ignores SIGTERM: only SIGKILL ends it.
-        let submission =
-            Submission::spawn("trap '' TERM; sleep 30 & wait", Streams::Server).unwrap();
+        let submission = Submission::spawn(
+            "trap '' TERM; sleep 30 & echo started >&2; wait",
+            Streams::Server,
+        )
+        .unwrap();
         let group = Pid::from_raw(submission.group());
-        thread::sleep(Duration::from_millis(100)); // let sh start the sleeper
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while submission.stderr_tail().is_empty() {
+            assert!(Instant::now() < deadline, "the shell never started");
+            thread::sleep(Duration::from_millis(5));
+        }
         let started = Instant::now();
         let _ = submission.stop();
         assert!(
