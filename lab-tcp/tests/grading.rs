@@ -6,8 +6,9 @@
 use std::time::Duration;
 
 use common::testkit::{
-    COURSE_TCP_SERVER, WAIT, assert_formats_agree, assert_never_listening_server_is_one_error_line,
-    passed, run_check_client, run_check_server, temp_file, text_verdicts, tool_available,
+    COURSE_TCP_SERVER, ServerProcess, Signal, WAIT, assert_formats_agree,
+    assert_never_listening_server_is_one_error_line, group_members, passed, run_check_client,
+    run_check_server, temp_file, text_verdicts, tool_available,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_lab-tcp");
@@ -20,6 +21,59 @@ fn check_server_passes_our_server_and_leaves_no_process() {
     assert!(run.output.status.success(), "{stdout}");
     assert!(stdout.ends_with("13 passed, 0 failed\n"), "{stdout}");
     run.assert_group_gone();
+}
+
+#[test]
+fn check_server_with_a_fixed_port_given_by_target() {
+    // A submission whose port is written in its code: --target says where it listens.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let server = format!("{BIN} server --port {port}");
+    let target = format!("127.0.0.1:{port}");
+    let run = run_check_server(BIN, &server, &["--target", &target]);
+    assert!(run.output.status.success(), "{}", run.stdout());
+    run.assert_group_gone();
+}
+
+/// A server that accepts every connection and never answers.
+const SILENT_SERVER: &str = r#"
+import sys
+from socket import *
+s = socket(AF_INET, SOCK_STREAM)
+s.bind(('127.0.0.1', int(sys.argv[1])))
+s.listen(50)
+held = []
+while True:
+    held.append(s.accept())
+"#;
+
+#[test]
+fn ctrl_c_on_check_stops_the_server_it_runs() {
+    if !tool_available("python3") {
+        return;
+    }
+    let script = temp_file("silent.py", SILENT_SERVER);
+    let group_file = temp_file("group", "");
+    let command = format!(
+        "echo $$ > {}; exec python3 {} {{port}}",
+        group_file.display(),
+        script.display()
+    );
+    let check = ServerProcess::start(BIN, &["check", "--server", &command, "--timeout", "1"], 0);
+    let first = check.next_line().expect("the first check's line");
+    assert!(first.starts_with("FAIL "), "{first}");
+    let group: i32 = std::fs::read_to_string(&group_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(!group_members(group).is_empty(), "the server runs");
+    let (status, _, _) = check.stop_with(Signal::SIGINT);
+    assert_eq!(status.code(), Some(130));
+    assert_eq!(group_members(group), Vec::<u32>::new());
 }
 
 #[test]

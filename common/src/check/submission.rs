@@ -419,12 +419,21 @@ fn register(group: Pid) {
 /// Kills every running submission's group, then exits with `code`: for a grader
 /// interrupted (Ctrl-C, SIGTERM: 130) or whose stdout went away (141).
 pub fn stop_all_and_exit(code: i32) -> ! {
-    for &group in RUNNING
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .iter()
-    {
+    // Held to the end: the runner, which stops its own submissions through this
+    // list, waits here instead of finishing (and exiting) on its own meanwhile.
+    let groups = RUNNING.lock().unwrap_or_else(PoisonError::into_inner);
+    for &group in groups.iter() {
         let _ = signal::killpg(Pid::from_raw(group), Signal::SIGKILL);
+    }
+    // Reap them (bounded), rather than leave their zombies to init.
+    let deadline = Instant::now() + STOP_GRACE;
+    for &group in groups.iter() {
+        while signal::killpg(Pid::from_raw(group), None) != Err(Errno::ESRCH)
+            && Instant::now() < deadline
+        {
+            let _ = waitpid(Pid::from_raw(-group), Some(WaitPidFlag::WNOHANG));
+            thread::sleep(Duration::from_millis(5));
+        }
     }
     std::process::exit(code)
 }
