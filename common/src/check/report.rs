@@ -9,7 +9,6 @@
 //!
 //! Every format says the same thing: the tests compare them with the text run.
 
-use std::io::{self, Write};
 use std::time::Duration;
 
 use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
@@ -261,13 +260,6 @@ impl Report {
             // Writing XML to a String fails only on a bug in the writer.
             format!("<!-- cannot write JUnit XML: {error} -->\n")
         })
-    }
-
-    /// Prints the report in `format` on stdout.
-    pub fn print(&self, format: Format) -> io::Result<()> {
-        let mut stdout = io::stdout().lock();
-        stdout.write_all(self.render(format).as_bytes())?;
-        stdout.flush()
     }
 }
 
