@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::bail;
-use common::check::client::{ClientOptions, Received, Session, expect_received, scripted_tcp};
+use common::check::client::{ClientOptions, Received, Session, scripted_tcp};
 use common::upper::uppercase;
 
 /// Command-line options of `lab-tcp check-client`.
@@ -48,7 +48,7 @@ pub fn run(options: &Options) -> ExitCode {
         let (server, received) = scripted(answer_every_message)?;
         let run = graded.run(server, b"hello, world\n")?;
         run.expect_ended()?;
-        expect_received(&received, b"hello, world")?;
+        run.expect_sent(&received, b"hello, world", 1)?;
         run.expect_printed(b"HELLO, WORLD")?;
         run.expect_success()
     });
@@ -72,7 +72,7 @@ pub fn run(options: &Options) -> ExitCode {
         let (server, received) = scripted(answer_every_message)?;
         let run = graded.run(server, b"one\ntwo\nthree\n")?;
         run.expect_ended()?;
-        expect_received(&received, b"three")?;
+        run.expect_sent(&received, b"three", 1)?;
         let printed = String::from_utf8_lossy(&run.stdout);
         let order: Vec<Option<usize>> = ["ONE", "TWO", "THREE"]
             .iter()
@@ -92,7 +92,7 @@ pub fn run(options: &Options) -> ExitCode {
             let run = graded.run(server, b"one\ntwo\nthree\n")?;
             run.expect_ended()?;
             run.expect_printed(b"ONE")?;
-            expect_received(&received, b"two")?;
+            run.expect_sent(&received, b"two", 1)?;
             run.expect_failure("the server closed the connection without answering 'two'")?;
             run.expect_complaint()
         },

@@ -10,7 +10,7 @@ use std::net::{TcpListener, UdpSocket};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Local, Utc};
 use common::check::client::{
     ClientOptions, ClientRun, Received, Session, recv_datagram, scripted_tcp, scripted_udp,
@@ -59,9 +59,7 @@ pub fn run(options: &Options) -> ExitCode {
             let server = scripted_udp(limit, move |socket| answer(&socket, &log, protocol, 0))?;
             let run = graded.run(server, b"")?;
             run.expect_ended()?;
-            if received.all().is_empty() {
-                bail!("our server received no request");
-            }
+            run.expect_requests(&received, 1)?;
             expect_time_printed(&run, protocol)?;
             run.expect_success()
         });
@@ -74,13 +72,8 @@ pub fn run(options: &Options) -> ExitCode {
                 let server = scripted_udp(limit, move |socket| answer(&socket, &log, protocol, 1))?;
                 let run = graded.run(server, b"")?;
                 run.expect_ended()?;
-                if received.all().len() < 2 {
-                    bail!(
-                        "the client sent {} request(s) and never again: it must resend when \
-                         no reply comes within its timeout",
-                        received.all().len()
-                    );
-                }
+                run.expect_requests(&received, 2)
+                    .context("the client must send again when no reply comes within its timeout")?;
                 expect_time_printed(&run, protocol)?;
                 run.expect_success()
             },
@@ -93,10 +86,10 @@ pub fn run(options: &Options) -> ExitCode {
                     let log = received.clone();
                     let server =
                         scripted_udp(limit, move |socket| answer(&socket, &log, protocol, 0))?;
-                    client.run(server, b"")?.expect_ended()?;
-                    let Some(request) = received.all().into_iter().next() else {
-                        bail!("our server received no request");
-                    };
+                    let run = client.run(server, b"")?;
+                    run.expect_ended()?;
+                    run.expect_requests(&received, 1)?;
+                    let request = received.all().swap_remove(0);
                     protocol::parse_sntp_request(&request)
                         .map(drop)
                         .map_err(|problem| anyhow::anyhow!("the request is {problem}"))

@@ -5,10 +5,8 @@
 use std::net::{SocketAddr, UdpSocket};
 use std::process::ExitCode;
 
-use anyhow::bail;
-use common::check::client::{
-    ClientOptions, Received, expect_received, recv_datagram, scripted_udp,
-};
+use anyhow::Context;
+use common::check::client::{ClientOptions, Received, recv_datagram, scripted_udp};
 use common::input::strip_line_ending;
 use common::upper::uppercase;
 
@@ -37,7 +35,7 @@ pub fn run(options: &Options) -> ExitCode {
         let (server, received) = scripted(answer_every_datagram)?;
         let run = graded.run(server, b"hello, world\n")?;
         run.expect_ended()?;
-        expect_received(&received, b"hello, world")?;
+        run.expect_sent(&received, b"hello, world", 1)?;
         run.expect_printed(b"HELLO, WORLD")?;
         run.expect_success()
     });
@@ -49,13 +47,8 @@ pub fn run(options: &Options) -> ExitCode {
             let (server, received) = scripted(drop_the_first_datagram)?;
             let run = graded.run(server, b"lost once\n")?;
             run.expect_ended()?;
-            if received.count(b"lost once") < 2 {
-                bail!(
-                    "the client sent the message {} time(s) and never again: it must resend \
-                     when no reply comes within its timeout",
-                    received.count(b"lost once")
-                );
-            }
+            run.expect_sent(&received, b"lost once", 2)
+                .context("the client must send again when no reply comes within its timeout")?;
             run.expect_printed(b"LOST ONCE")?;
             run.expect_success()
         },
@@ -68,7 +61,7 @@ pub fn run(options: &Options) -> ExitCode {
             let (server, received) = scripted(answer_the_first_try_late)?;
             let run = graded.run(server, b"one\ntwo\n")?;
             run.expect_ended()?;
-            expect_received(&received, b"two")?;
+            run.expect_sent(&received, b"two", 1)?;
             run.expect_printed(b"ONE")?;
             run.expect_printed(b"TWO").map_err(|error| {
                 error.context(
@@ -87,7 +80,7 @@ pub fn run(options: &Options) -> ExitCode {
             let (server, received) = scripted(never_answer)?;
             let run = graded.run(server, b"anyone there?\n")?;
             run.expect_ended()?;
-            expect_received(&received, b"anyone there?")?;
+            run.expect_sent(&received, b"anyone there?", 1)?;
             run.expect_failure("no reply ever came, yet it reports success")?;
             run.expect_complaint()?;
             run.expect_not_printed(b"ANYONE THERE?", "no reply ever came")

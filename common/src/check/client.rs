@@ -161,6 +161,58 @@ impl ClientRun {
         Ok(())
     }
 
+    /// Fails unless our server received `message` (with or without a line ending) at
+    /// least `times` times.
+    pub fn expect_sent(&self, received: &Received, message: &[u8], times: usize) -> Result<()> {
+        let count = received.count(message);
+        if count >= times {
+            return Ok(());
+        }
+        bail!(
+            "our server received \"{}\" {count} time(s), not {times}{}{}",
+            shown(message),
+            self.what_came(received),
+            self.ending()
+        )
+    }
+
+    /// Fails unless our server received at least `times` requests, whatever they were.
+    pub fn expect_requests(&self, received: &Received, times: usize) -> Result<()> {
+        let count = received.all().len();
+        if count >= times {
+            return Ok(());
+        }
+        bail!(
+            "our server received {count} request(s), not {times}{}",
+            self.ending()
+        )
+    }
+
+    /// "; all it received: ..." when it received something.
+    fn what_came(&self, received: &Received) -> String {
+        let all: Vec<String> = received
+            .all()
+            .iter()
+            .map(|got| format!("\"{}\"", shown(got)))
+            .collect();
+        if all.is_empty() {
+            String::new()
+        } else {
+            format!(" (all it received: {})", all.join(", "))
+        }
+    }
+
+    /// How the client ended, for a detail: its status and last words on stderr.
+    fn ending(&self) -> String {
+        match self.exit {
+            Some(status) => format!(
+                "; the client exited with status {status}{}",
+                self.last_words()
+            ),
+            None => format!("; {}", self.still_running()),
+        }
+    }
+
     fn still_running(&self) -> String {
         format!(
             "the client was still running after {:.1} s and was stopped{}",
@@ -239,27 +291,6 @@ where
     let address = listener.local_addr()?;
     thread::spawn(move || script(listener));
     Ok(address)
-}
-
-/// Fails unless `message` (with or without a newline) is among what was received.
-pub fn expect_received(received: &Received, message: &[u8]) -> Result<()> {
-    if received.count(message) > 0 {
-        return Ok(());
-    }
-    let got: Vec<String> = received
-        .all()
-        .iter()
-        .map(|got| format!("\"{}\"", shown(got)))
-        .collect();
-    bail!(
-        "our server never received \"{}\" (it received: {})",
-        shown(message),
-        if got.is_empty() {
-            "nothing".to_owned()
-        } else {
-            got.join(", ")
-        }
-    )
 }
 
 /// Receives one datagram (recorded in `received`); `None` once the client is silent
