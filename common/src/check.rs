@@ -281,14 +281,14 @@ impl Checks {
     /// The run could not start: one `error:` line (with the tail of the server's
     /// stderr), and in the machine formats a report saying so.
     fn fail_to_start(mut self, error: anyhow::Error, stderr_tail: Vec<String>) -> ExitCode {
-        let mut line = format!("error: {error:#}");
+        let mut line = format!("{error:#}");
         if !stderr_tail.is_empty() {
             line.push_str(&format!(
                 "; the last lines of its stderr: {}",
                 stderr_tail.join(" | ")
             ));
         }
-        eprintln!("{line}");
+        crate::cli::finish(Err(anyhow!(line)));
         if self.format != Format::Text {
             self.report.error = Some(format!("{error:#}"));
             self.report.stderr_tail = stderr_tail;
@@ -322,16 +322,17 @@ impl Checks {
     }
 }
 
-/// Writes to stdout. If its reader went away (`check ... | head -1`), stops any
-/// running submission and exits as SIGPIPE would: there is nobody left to tell.
+/// Writes to stdout. If that fails (its reader went away: `check ... | head -1`),
+/// stops any running submission first, then ends as [`crate::cli::stdout_failed`] says.
 fn say(text: &str) {
     let mut stdout = io::stdout().lock();
-    if stdout
+    if let Err(error) = stdout
         .write_all(text.as_bytes())
         .and_then(|()| stdout.flush())
-        .is_err()
     {
-        submission::stop_all_and_exit(141);
+        drop(stdout);
+        let _held = submission::stop_all();
+        crate::cli::stdout_failed(&error);
     }
 }
 

@@ -269,13 +269,7 @@ pub fn run_with_stdout_closed(binary: &str, args: &[&str], stdin: &[u8]) -> Outp
     run_to_end(binary, args, stdin, Stdio::from(write_end), WAIT)
 }
 
-fn run_to_end(
-    binary: &str,
-    args: &[&str],
-    stdin: &[u8],
-    stdout: Stdio,
-    limit: Duration,
-) -> Output {
+fn run_to_end(binary: &str, args: &[&str], stdin: &[u8], stdout: Stdio, limit: Duration) -> Output {
     let mut child = Command::new(binary)
         .args(args)
         .stdin(Stdio::piped())

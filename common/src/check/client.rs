@@ -43,11 +43,10 @@ impl ClientOptions {
     /// could not start, already reported.
     pub fn start(&self, lab: &str) -> Result<(Checks, ClientUnderTest), ExitCode> {
         if !self.client.contains("{port}") {
-            eprintln!(
-                "error: the --client command has no {{port}}: put {{host}} and {{port}} where \
-                 the client takes the server's address"
-            );
-            return Err(ExitCode::FAILURE);
+            return Err(crate::cli::finish(Err(anyhow!(
+                "the --client command has no {{port}}: put {{host}} and {{port}} where the \
+                 client takes the server's address"
+            ))));
         }
         // The client's time, its stopping, and the grading after it.
         let budget = self.timeout + STOP_GRACE + Duration::from_secs(3);

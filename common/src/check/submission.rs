@@ -408,7 +408,10 @@ fn register(group: Pid) {
         let _ = nix::sys::prctl::set_child_subreaper(true);
         // If a handler cannot be installed, Ctrl-C kills the grader alone: the group's
         // Drop cannot run then, hence the handler.
-        let _ = ctrlc::set_handler(|| stop_all_and_exit(130));
+        let _ = ctrlc::set_handler(|| {
+            let _held = stop_all();
+            std::process::exit(130)
+        });
     });
     RUNNING
         .lock()
@@ -416,11 +419,11 @@ fn register(group: Pid) {
         .push(group.as_raw());
 }
 
-/// Kills every running submission's group, then exits with `code`: for a grader
-/// interrupted (Ctrl-C, SIGTERM: 130) or whose stdout went away (141).
-pub fn stop_all_and_exit(code: i32) -> ! {
-    // Held to the end: the runner, which stops its own submissions through this
-    // list, waits here instead of finishing (and exiting) on its own meanwhile.
+/// Kills (and reaps) every running submission's group, for a grader about to end
+/// (Ctrl-C, SIGTERM, a closed stdout). Returns the lock on the list: held by the
+/// caller until it exits, so that the runner, which stops its own submissions
+/// through the list, waits instead of finishing (and exiting) on its own meanwhile.
+pub fn stop_all() -> MutexGuard<'static, Vec<i32>> {
     let groups = RUNNING.lock().unwrap_or_else(PoisonError::into_inner);
     for &group in groups.iter() {
         let _ = signal::killpg(Pid::from_raw(group), Signal::SIGKILL);
@@ -435,7 +438,7 @@ pub fn stop_all_and_exit(code: i32) -> ! {
             thread::sleep(Duration::from_millis(5));
         }
     }
-    std::process::exit(code)
+    groups
 }
 
 fn unregister(group: Pid) {
