@@ -649,12 +649,34 @@ impl ServerCheck {
 /// Runs `binary check --server 'CMD' extra...`, where CMD runs `server` after noting
 /// its process group in a file.
 pub fn run_check_server(binary: &str, server: &str, extra: &[&str]) -> ServerCheck {
+    check_server_with(binary, server, extra, |binary, args| {
+        run_within(binary, args, b"", WAIT * 3)
+    })
+}
+
+/// [`run_check_server`] with check's stdout closed before it starts.
+pub fn run_check_server_with_stdout_closed(
+    binary: &str,
+    server: &str,
+    extra: &[&str],
+) -> ServerCheck {
+    check_server_with(binary, server, extra, |binary, args| {
+        run_with_stdout_closed(binary, args, b"")
+    })
+}
+
+fn check_server_with(
+    binary: &str,
+    server: &str,
+    extra: &[&str],
+    run: impl Fn(&str, &[&str]) -> Output,
+) -> ServerCheck {
     let group_file = temp_file("group", "");
     let command = format!("echo $$ > {}; exec {server}", group_file.display());
     let mut args = vec!["check", "--server", &command];
     args.extend_from_slice(extra);
     let started = Instant::now();
-    let output = run_within(binary, &args, b"", WAIT * 3);
+    let output = run(binary, &args);
     let took = started.elapsed();
     let group = std::fs::read_to_string(&group_file)
         .expect("the group file")

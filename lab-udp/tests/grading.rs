@@ -6,8 +6,9 @@
 use std::time::Duration;
 
 use common::testkit::{
-    WAIT, assert_error_line, assert_formats_agree, assert_never_listening_server_is_one_error_line,
-    passed, run_check_client, run_check_server, temp_file, text_verdicts, tool_available,
+    WAIT, assert_ended_by_sigpipe, assert_error_line, assert_formats_agree,
+    assert_never_listening_server_is_one_error_line, passed, run_check_client, run_check_server,
+    run_check_server_with_stdout_closed, temp_file, text_verdicts, tool_available,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_lab-udp");
@@ -22,6 +23,13 @@ fn check_server_passes_our_server_and_leaves_no_process() {
     let stdout = run.stdout();
     assert!(run.output.status.success(), "{stdout}");
     assert!(stdout.ends_with("8 passed, 0 failed\n"), "{stdout}");
+    run.assert_group_gone();
+}
+
+#[test]
+fn check_server_on_a_closed_stdout_stops_the_server_and_dies_of_sigpipe() {
+    let run = run_check_server_with_stdout_closed(BIN, &our_server(), &[]);
+    assert_ended_by_sigpipe(&run.output, "check --server | true");
     run.assert_group_gone();
 }
 
