@@ -109,6 +109,7 @@ fn check_server_names_the_check_a_server_dies_on_and_fails_the_rest_fast() {
 const PLAIN: &str = "the server's time is printed";
 const SPLIT: &str = "a reply in two segments is read whole (until the server closes)";
 const LOSS: &str = "a lost request is sent again (the first one is dropped)";
+const SNTP_REQUEST: &str = "the request is a 48-byte client (mode 3) packet";
 
 #[test]
 fn check_client_passes_our_client_for_every_protocol() {
@@ -195,4 +196,30 @@ fn check_client_fails_the_course_client_on_a_split_reply_and_wrong_clients() {
     assert!(!ok);
     assert!(passed(&stdout, PLAIN), "{stdout}");
     assert!(!passed(&stdout, LOSS), "{stdout}");
+}
+
+/// An "SNTP" client that sends text instead of an NTP packet.
+const NOT_SNTP_CLIENT: &str = r#"
+import sys
+from socket import *
+s = socket(AF_INET, SOCK_DGRAM)
+s.settimeout(0.3)
+s.sendto(b'what time is it?', (sys.argv[1], int(sys.argv[2])))
+print(s.recvfrom(1024)[0])
+"#;
+
+#[test]
+fn check_client_fails_an_sntp_client_whose_request_is_not_ntp() {
+    if !tool_available("python3") {
+        return;
+    }
+    let script = temp_file("sntp_client.py", NOT_SNTP_CLIENT);
+    let (ok, stdout) = run_check_client(
+        BIN,
+        &format!("python3 {} {{host}} {{port}}", script.display()),
+        &["--protocol", "sntp", "--transport", "udp"],
+    );
+    assert!(!ok);
+    assert!(!passed(&stdout, SNTP_REQUEST), "{stdout}");
+    assert!(stdout.contains("the request is 16 bytes"), "{stdout}");
 }

@@ -107,7 +107,8 @@ pub struct Report {
     /// Points possible.
     pub max_score: f64,
     /// The exit status of a `--server` command that ended on its own (128 + N for
-    /// signal N, as a shell says), else `None`.
+    /// signal N, as a shell says), else `None`. (`check-client` runs a client per
+    /// check: each failed check's detail says how its client ended.)
     pub server_exit: Option<i32>,
     /// When `server_exit` is set: the check during which it ended, if any.
     pub server_exit_during: Option<String>,
