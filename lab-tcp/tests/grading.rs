@@ -88,7 +88,7 @@ fn check_server_names_the_check_a_course_server_dies_on_and_fails_the_rest_fast(
     }
     let script = temp_file("TCPServer.py", COURSE_TCP_SERVER);
     let server = format!("python3 {} {{port}}", script.display());
-    let run = run_check_server(BIN, &server, &["--timeout", "1"]);
+    let run = run_check_server(BIN, &server, &[]);
     let stdout = run.stdout();
     assert!(!run.output.status.success(), "{stdout}");
     assert!(
@@ -109,19 +109,15 @@ fn check_server_names_the_check_a_course_server_dies_on_and_fails_the_rest_fast(
         stdout.contains("UnicodeDecodeError"),
         "stderr tail: {stdout}"
     );
-    // 13 checks of up to 5 x 1 s: failing fast, the run takes a fraction of that.
-    assert!(run.took < Duration::from_secs(6), "{:?}", run.took);
+    // Well under 13 checks x 2 s (--timeout): failing fast.
+    assert!(run.took < Duration::from_secs(13), "{:?}", run.took);
     run.assert_group_gone();
-    let verdicts = assert_formats_agree(
-        BIN,
-        &["check", "--server", &server, "--timeout", "1"],
-        WAIT * 3,
-    );
+    let verdicts = assert_formats_agree(BIN, &["check", "--server", &server], WAIT * 3);
     assert_eq!(verdicts, text_verdicts(&stdout));
 }
 
 fn check_client(client: &str) -> (bool, String) {
-    run_check_client(BIN, client, &["--timeout", "2"])
+    run_check_client(BIN, client, &["--timeout", "5"])
 }
 
 const PLAIN: &str = "the reply is printed";
@@ -137,7 +133,7 @@ fn check_client_passes_our_client_in_every_format() {
     assert!(stdout.ends_with("4 passed, 0 failed\n"), "{stdout}");
     assert_formats_agree(
         BIN,
-        &["check-client", "--client", &client, "--timeout", "2"],
+        &["check-client", "--client", &client, "--timeout", "5"],
         WAIT * 3,
     );
 }
