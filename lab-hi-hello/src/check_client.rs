@@ -2,9 +2,8 @@
 //! client (a student's, in any language) against scripted servers: one that answers
 //! `hi` with `hello`, and a rude one that answers it with `go away`.
 
-use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::net::{SocketAddr, UdpSocket};
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::{Result, bail};
 use common::check::client::{
@@ -36,15 +35,12 @@ pub fn run(options: &Options) -> ExitCode {
     let limit = client.time_limit();
     let transport = options.transport;
     let scripted = move |answer: Answer| -> Result<(SocketAddr, Received)> {
-        let received = Received::default();
-        let log = received.clone();
-        let server = match transport {
-            Transport::Tcp => {
-                scripted_tcp(move |listener| serve_tcp(&listener, &log, limit, answer))?
+        match transport {
+            Transport::Tcp => scripted_tcp(limit, move |session| serve_tcp(session, answer)),
+            Transport::Udp => {
+                scripted_udp(limit, move |socket, log| serve_udp(socket, log, answer))
             }
-            Transport::Udp => scripted_udp(limit, move |socket| serve_udp(&socket, &log, answer))?,
-        };
-        Ok((server, received))
+        }
     };
 
     let graded = client.clone();
@@ -92,11 +88,8 @@ fn expect_said_hi(received: &Received) -> Result<()> {
     Ok(())
 }
 
-/// accept(), then each message answered until the client closes.
-fn serve_tcp(listener: &TcpListener, received: &Received, limit: Duration, answer: Answer) {
-    let Ok(mut session) = Session::accept(listener, received, limit) else {
-        return;
-    };
+/// Each message answered until the client closes.
+fn serve_tcp(mut session: Session, answer: Answer) {
     while let Some(message) = session.next_message() {
         if session.send(&answer(&message)).is_err() {
             return;

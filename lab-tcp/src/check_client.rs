@@ -2,12 +2,11 @@
 //! in any language) against scripted servers: one that answers at once, one that
 //! cuts its reply into segments with pauses, one that closes mid-session.
 
-use std::net::TcpListener;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::bail;
-use common::check::client::{ClientOptions, Received, Session, scripted_tcp};
+use common::check::client::{ClientOptions, Session, scripted_tcp};
 use common::upper::uppercase;
 
 /// Command-line options of `lab-tcp check-client`.
@@ -21,9 +20,6 @@ pub struct Options {
 /// once gets only the first piece.
 const PIECE_PAUSE: Duration = Duration::from_millis(200);
 
-/// What a scripted server does with one session.
-type Script = fn(Session);
-
 /// Runs every check on the client and prints the score.
 pub fn run(options: &Options) -> ExitCode {
     let (mut checks, client) = match options.client.start(env!("CARGO_PKG_NAME")) {
@@ -31,21 +27,9 @@ pub fn run(options: &Options) -> ExitCode {
         Err(code) => return code,
     };
     let limit = client.time_limit();
-    let scripted = move |script: Script| {
-        let received = Received::default();
-        let log = received.clone();
-        scripted_tcp(move |listener: TcpListener| {
-            // accept(): the client's connection (one is all a check needs).
-            if let Ok(session) = Session::accept(&listener, &log, limit) {
-                script(session);
-            }
-        })
-        .map(|server| (server, received))
-    };
-
     let graded = client.clone();
     checks.run("the reply is printed", move || {
-        let (server, received) = scripted(answer_every_message)?;
+        let (server, received) = scripted_tcp(limit, answer_every_message)?;
         let run = graded.run(server, b"hello, world\n")?;
         run.expect_ended()?;
         run.expect_sent(&received, b"hello, world", 1)?;
@@ -57,7 +41,7 @@ pub fn run(options: &Options) -> ExitCode {
     checks.run(
         "a reply in several segments, with pauses, is read whole",
         move || {
-            let (server, _) = scripted(answer_in_pieces)?;
+            let (server, _) = scripted_tcp(limit, answer_in_pieces)?;
             let run = graded.run(server, b"segmented reply\n")?;
             run.expect_ended()?;
             run.expect_printed(b"SEGMENTED REPLY").map_err(|error| {
@@ -69,7 +53,7 @@ pub fn run(options: &Options) -> ExitCode {
 
     let graded = client.clone();
     checks.run("each line is answered, in order", move || {
-        let (server, received) = scripted(answer_every_message)?;
+        let (server, received) = scripted_tcp(limit, answer_every_message)?;
         let run = graded.run(server, b"one\ntwo\nthree\n")?;
         run.expect_ended()?;
         run.expect_sent(&received, b"three", 1)?;
@@ -88,7 +72,7 @@ pub fn run(options: &Options) -> ExitCode {
     checks.run(
         "a server that closes mid-session is noticed (non-zero exit)",
         move || {
-            let (server, received) = scripted(close_after_the_first_reply)?;
+            let (server, received) = scripted_tcp(limit, close_after_the_first_reply)?;
             let run = graded.run(server, b"one\ntwo\nthree\n")?;
             run.expect_ended()?;
             run.expect_printed(b"ONE")?;

@@ -6,7 +6,7 @@
 //! The scripted servers send a time that is not now, 2001-02-03 04:05:06 UTC, so a
 //! client that prints its own clock instead of the server's is caught.
 
-use std::net::{TcpListener, UdpSocket};
+use std::net::UdpSocket;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -54,9 +54,8 @@ pub fn run(options: &Options) -> ExitCode {
     if udp {
         let graded = client.clone();
         checks.run("the server's time is printed", move || {
-            let received = Received::default();
-            let log = received.clone();
-            let server = scripted_udp(limit, move |socket| answer(&socket, &log, protocol, 0))?;
+            let (server, received) =
+                scripted_udp(limit, move |socket, log| answer(socket, log, protocol, 0))?;
             let run = graded.run(server, b"")?;
             run.expect_ended()?;
             run.expect_requests(&received, 1)?;
@@ -67,9 +66,8 @@ pub fn run(options: &Options) -> ExitCode {
         checks.run(
             "a lost request is sent again (the first one is dropped)",
             move || {
-                let received = Received::default();
-                let log = received.clone();
-                let server = scripted_udp(limit, move |socket| answer(&socket, &log, protocol, 1))?;
+                let (server, received) =
+                    scripted_udp(limit, move |socket, log| answer(socket, log, protocol, 1))?;
                 let run = graded.run(server, b"")?;
                 run.expect_ended()?;
                 run.expect_requests(&received, 2)
@@ -82,10 +80,8 @@ pub fn run(options: &Options) -> ExitCode {
             checks.run(
                 "the request is a 48-byte client (mode 3) packet",
                 move || {
-                    let received = Received::default();
-                    let log = received.clone();
-                    let server =
-                        scripted_udp(limit, move |socket| answer(&socket, &log, protocol, 0))?;
+                    let (server, received) =
+                        scripted_udp(limit, move |socket, log| answer(socket, log, protocol, 0))?;
                     let run = client.run(server, b"")?;
                     run.expect_ended()?;
                     run.expect_requests(&received, 1)?;
@@ -99,7 +95,7 @@ pub fn run(options: &Options) -> ExitCode {
     } else {
         let graded = client.clone();
         checks.run("the server's time is printed", move || {
-            let server = scripted_tcp(move |listener| send_time(&listener, protocol, limit, 0))?;
+            let (server, _) = scripted_tcp(limit, move |session| send_time(session, protocol, 0))?;
             let run = graded.run(server, b"")?;
             run.expect_ended()?;
             expect_time_printed(&run, protocol)?;
@@ -112,8 +108,8 @@ pub fn run(options: &Options) -> ExitCode {
                     Protocol::Time => 2,
                     _ => 10,
                 };
-                let server =
-                    scripted_tcp(move |listener| send_time(&listener, protocol, limit, cut))?;
+                let (server, _) =
+                    scripted_tcp(limit, move |session| send_time(session, protocol, cut))?;
                 let run = client.run(server, b"")?;
                 run.expect_ended()?;
                 expect_time_printed(&run, protocol).map_err(|error| {
@@ -158,16 +154,12 @@ fn answer(socket: &UdpSocket, received: &Received, protocol: Protocol, dropped: 
     }
 }
 
-/// TCP: accepts one client, sends the time (cut after `cut` bytes, if not 0, with a
-/// pause), then closes.
-fn send_time(listener: &TcpListener, protocol: Protocol, limit: Duration, cut: usize) {
-    let Ok(mut session) = Session::accept(listener, &Received::default(), limit) else {
-        return;
-    };
+/// TCP: sends the time (cut after `cut` bytes, if not 0, with a pause), then closes.
+fn send_time(mut session: Session, protocol: Protocol, cut: usize) {
     let reply = reply_to(&[0; NTP_PACKET], protocol).unwrap_or_default();
     let cuts: &[usize] = if cut == 0 { &[] } else { &[cut] };
     let _ = session.send_in_pieces(&reply, cuts, PIECE_PAUSE);
-    // close(): the end of the reply.
+    // close(): dropping the session ends the reply.
 }
 
 /// Fails unless the client printed the time we sent: the daytime text whole, or for

@@ -24,15 +24,10 @@ pub fn run(options: &Options) -> ExitCode {
         Err(code) => return code,
     };
     let limit = client.time_limit();
-    let scripted = move |script: fn(&UdpSocket, &Received)| {
-        let received = Received::default();
-        let log = received.clone();
-        scripted_udp(limit, move |socket| script(&socket, &log)).map(|server| (server, received))
-    };
 
     let graded = client.clone();
     checks.run("the reply is printed", move || {
-        let (server, received) = scripted(answer_every_datagram)?;
+        let (server, received) = scripted_udp(limit, answer_every_datagram)?;
         let run = graded.run(server, b"hello, world\n")?;
         run.expect_ended()?;
         run.expect_sent(&received, b"hello, world", 1)?;
@@ -44,7 +39,7 @@ pub fn run(options: &Options) -> ExitCode {
     checks.run(
         "a lost datagram is sent again (the first one is dropped)",
         move || {
-            let (server, received) = scripted(drop_the_first_datagram)?;
+            let (server, received) = scripted_udp(limit, drop_the_first_datagram)?;
             let run = graded.run(server, b"lost once\n")?;
             run.expect_ended()?;
             run.expect_sent(&received, b"lost once", 2)
@@ -58,7 +53,7 @@ pub fn run(options: &Options) -> ExitCode {
     checks.run(
         "a late reply is not taken for the next message's reply",
         move || {
-            let (server, received) = scripted(answer_the_first_try_late)?;
+            let (server, received) = scripted_udp(limit, answer_the_first_try_late)?;
             let run = graded.run(server, b"one\ntwo\n")?;
             run.expect_ended()?;
             run.expect_sent(&received, b"two", 1)?;
@@ -77,7 +72,7 @@ pub fn run(options: &Options) -> ExitCode {
     checks.run(
         "a silent server ends in an error and a non-zero exit",
         move || {
-            let (server, received) = scripted(never_answer)?;
+            let (server, received) = scripted_udp(limit, never_answer)?;
             let run = graded.run(server, b"anyone there?\n")?;
             run.expect_ended()?;
             run.expect_sent(&received, b"anyone there?", 1)?;

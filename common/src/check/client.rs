@@ -266,30 +266,43 @@ impl Received {
     }
 }
 
-/// A UDP socket on a free loopback port, served by `script` on a thread of its own;
-/// the socket's reads give up after `limit`, so the thread ends after the client.
-pub fn scripted_udp<F>(limit: Duration, script: F) -> Result<SocketAddr>
+/// A scripted UDP server: a socket on a free loopback port, served by `script` on a
+/// thread of its own; the socket's reads give up after `limit`, so the thread ends
+/// after the client. Returns the server's address and the log of what it received
+/// (which `script` keeps with [`recv_datagram`]).
+pub fn scripted_udp<F>(limit: Duration, script: F) -> Result<(SocketAddr, Received)>
 where
-    F: FnOnce(UdpSocket) + Send + 'static,
+    F: FnOnce(&UdpSocket, &Received) + Send + 'static,
 {
     // socket() + bind(): our stand-in server, on a port the system picks.
     let socket = UdpSocket::bind("127.0.0.1:0").context("cannot bind a scripted server")?;
     socket.set_read_timeout(Some(limit))?;
     let address = socket.local_addr()?;
-    thread::spawn(move || script(socket));
-    Ok(address)
+    let received = Received::default();
+    let log = received.clone();
+    thread::spawn(move || script(&socket, &log));
+    Ok((address, received))
 }
 
-/// A TCP listener on a free loopback port, served by `script` on a thread of its own.
-pub fn scripted_tcp<F>(script: F) -> Result<SocketAddr>
+/// A scripted TCP server: a listener on a free loopback port that accepts one client
+/// and hands its [`Session`] to `script`, on a thread of its own (reads give up after
+/// `limit`). Returns the server's address and the log of the messages it received.
+pub fn scripted_tcp<F>(limit: Duration, script: F) -> Result<(SocketAddr, Received)>
 where
-    F: FnOnce(TcpListener) + Send + 'static,
+    F: FnOnce(Session) + Send + 'static,
 {
     // socket() + bind() + listen(): our stand-in server.
     let listener = TcpListener::bind("127.0.0.1:0").context("cannot bind a scripted server")?;
     let address = listener.local_addr()?;
-    thread::spawn(move || script(listener));
-    Ok(address)
+    let received = Received::default();
+    let log = received.clone();
+    thread::spawn(move || {
+        // accept(): the client's connection (one is all a check needs).
+        if let Ok(session) = Session::accept(&listener, &log, limit) {
+            script(session);
+        }
+    });
+    Ok((address, received))
 }
 
 /// Receives one datagram (recorded in `received`); `None` once the client is silent
@@ -324,7 +337,7 @@ pub struct Session {
 
 impl Session {
     /// Accepts one client (recording its messages in `received`); reads give up after `limit`.
-    pub fn accept(listener: &TcpListener, received: &Received, limit: Duration) -> Result<Self> {
+    fn accept(listener: &TcpListener, received: &Received, limit: Duration) -> Result<Self> {
         let (stream, _) = listener.accept()?;
         // Each write its own segment: what the scripts cut must arrive cut.
         stream.set_nodelay(true)?;
