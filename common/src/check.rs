@@ -366,3 +366,53 @@ pub fn shown(bytes: &[u8]) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::sys::signal::{Signal, killpg};
+    use nix::unistd::Pid;
+
+    #[test]
+    fn a_server_that_ends_during_a_check_fails_it_at_once_and_the_rest_fast() {
+        let server = Submission::spawn(
+            "trap 'exit 3' USR1; echo ready >&2; while :; do sleep 0.05; done",
+            Streams::Server,
+        )
+        .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while server.stderr_tail().is_empty() {
+            assert!(Instant::now() < deadline, "the shell never started");
+            thread::sleep(Duration::from_millis(5));
+        }
+        let group = Pid::from_raw(server.group());
+        let mut checks = Checks::new("lab-x", Subject::Command("sh".into()), Format::Json)
+            .with_bounds(Duration::from_secs(2), Duration::from_secs(10));
+        checks.server = Some(server);
+        let started = Instant::now();
+        checks.run("it crashes here", move || {
+            killpg(group, Signal::SIGUSR1)?;
+            thread::sleep(Duration::from_secs(30)); // a check that would wait for ever
+            Ok(())
+        });
+        checks.run("afterwards", || Ok(()));
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        let details: Vec<&str> = checks
+            .report
+            .checks
+            .iter()
+            .map(|check| check.detail.as_str())
+            .collect();
+        assert_eq!(
+            details,
+            [
+                "the server exited with status 3 during this check",
+                "not run: the server exited with status 3 during 'it crashes here'"
+            ]
+        );
+    }
+}
