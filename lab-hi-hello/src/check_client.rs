@@ -2,13 +2,11 @@
 //! client (a student's, in any language) against scripted servers: one that answers
 //! `hi` with `hello`, and a rude one that answers it with `go away`.
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::UdpSocket;
 use std::process::ExitCode;
 
 use anyhow::{Result, bail};
-use common::check::client::{
-    ClientOptions, Received, Session, recv_datagram, scripted_tcp, scripted_udp,
-};
+use common::check::client::{ClientOptions, ClientUnderTest, Received, Session, recv_datagram};
 
 use crate::Transport;
 use crate::greeting::Message;
@@ -32,23 +30,17 @@ pub fn run(options: &Options) -> ExitCode {
         Ok(started) => started,
         Err(code) => return code,
     };
-    let limit = client.time_limit();
     let transport = options.transport;
-    let scripted = move |answer: Answer| -> Result<(SocketAddr, Received)> {
-        match transport {
-            Transport::Tcp => scripted_tcp(limit, move |session| serve_tcp(session, answer)),
-            Transport::Udp => {
-                scripted_udp(limit, move |socket, log| serve_udp(socket, log, answer))
-            }
-        }
+    let scripted = move |client: &ClientUnderTest, answer: Answer| match transport {
+        Transport::Tcp => client.scripted_tcp(move |session| serve_tcp(session, answer)),
+        Transport::Udp => client.scripted_udp(move |socket, log| serve_udp(socket, log, answer)),
     };
 
     let graded = client.clone();
     checks.run("`hi` is sent and the `hello` answer printed", move || {
-        let (server, received) = scripted(polite)?;
-        let run = graded.run(server, b"hi\n")?;
+        let run = graded.run(scripted(&graded, polite)?, b"hi\n")?;
         run.expect_ended()?;
-        expect_said_hi(&received)?;
+        expect_said_hi(&run.received)?;
         run.expect_printed(b"hello")?;
         run.expect_success()
     });
@@ -56,10 +48,9 @@ pub fn run(options: &Options) -> ExitCode {
     checks.run(
         "a rude answer to `hi` is reported by a non-zero exit",
         move || {
-            let (server, received) = scripted(rude)?;
-            let run = client.run(server, b"hi\n")?;
+            let run = client.run(scripted(&client, rude)?, b"hi\n")?;
             run.expect_ended()?;
-            expect_said_hi(&received)?;
+            expect_said_hi(&run.received)?;
             run.expect_failure("the server answered 'hi' with 'go away', not 'hello'")
         },
     );

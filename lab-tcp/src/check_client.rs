@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::bail;
-use common::check::client::{ClientOptions, Session, scripted_tcp};
+use common::check::client::{ClientOptions, Session};
 use common::upper::uppercase;
 
 /// Command-line options of `lab-tcp check-client`.
@@ -26,13 +26,12 @@ pub fn run(options: &Options) -> ExitCode {
         Ok(started) => started,
         Err(code) => return code,
     };
-    let limit = client.time_limit();
     let graded = client.clone();
     checks.run("the reply is printed", move || {
-        let (server, received) = scripted_tcp(limit, answer_every_message)?;
+        let server = graded.scripted_tcp(answer_every_message)?;
         let run = graded.run(server, b"hello, world\n")?;
         run.expect_ended()?;
-        run.expect_sent(&received, b"hello, world", 1)?;
+        run.expect_sent(b"hello, world", 1)?;
         run.expect_printed(b"HELLO, WORLD")?;
         run.expect_success()
     });
@@ -41,7 +40,7 @@ pub fn run(options: &Options) -> ExitCode {
     checks.run(
         "a reply in several segments, with pauses, is read whole",
         move || {
-            let (server, _) = scripted_tcp(limit, answer_in_pieces)?;
+            let server = graded.scripted_tcp(answer_in_pieces)?;
             let run = graded.run(server, b"segmented reply\n")?;
             run.expect_ended()?;
             run.expect_printed(b"SEGMENTED REPLY").map_err(|error| {
@@ -53,10 +52,10 @@ pub fn run(options: &Options) -> ExitCode {
 
     let graded = client.clone();
     checks.run("each line is answered, in order", move || {
-        let (server, received) = scripted_tcp(limit, answer_every_message)?;
+        let server = graded.scripted_tcp(answer_every_message)?;
         let run = graded.run(server, b"one\ntwo\nthree\n")?;
         run.expect_ended()?;
-        run.expect_sent(&received, b"three", 1)?;
+        run.expect_sent(b"three", 1)?;
         let printed = String::from_utf8_lossy(&run.stdout);
         let order: Vec<Option<usize>> = ["ONE", "TWO", "THREE"]
             .iter()
@@ -72,11 +71,11 @@ pub fn run(options: &Options) -> ExitCode {
     checks.run(
         "a server that closes mid-session is noticed (non-zero exit)",
         move || {
-            let (server, received) = scripted_tcp(limit, close_after_the_first_reply)?;
+            let server = graded.scripted_tcp(close_after_the_first_reply)?;
             let run = graded.run(server, b"one\ntwo\nthree\n")?;
             run.expect_ended()?;
             run.expect_printed(b"ONE")?;
-            run.expect_sent(&received, b"two", 1)?;
+            run.expect_sent(b"two", 1)?;
             run.expect_failure("the server closed the connection without answering 'two'")?;
             run.expect_complaint()
         },

@@ -214,3 +214,16 @@ fn check_client_fails_a_wrong_client_for_each_check() {
     let (_, stdout) = check_client(&format!("python3 {} {{host}} {{port}}", course.display()));
     assert!(!passed(&stdout, IN_ORDER), "{stdout}");
 }
+
+#[test]
+fn check_client_serves_a_client_with_its_port_in_its_code_on_that_port() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let client = format!("{BIN} client --port {port}");
+    let (ok, stdout) = run_check_client(BIN, &client, &["--port", &port.to_string()]);
+    assert!(ok, "{stdout}");
+    assert!(stdout.ends_with("4 passed, 0 failed\n"), "{stdout}");
+}

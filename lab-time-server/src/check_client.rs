@@ -12,9 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Local, Utc};
-use common::check::client::{
-    ClientOptions, ClientRun, Received, Session, recv_datagram, scripted_tcp, scripted_udp,
-};
+use common::check::client::{ClientOptions, ClientRun, Received, Session, recv_datagram};
 
 use crate::protocol::{self, DaytimeFormat, NTP_PACKET, NtpTimestamp};
 use crate::{Protocol, Transport};
@@ -49,16 +47,15 @@ pub fn run(options: &Options) -> ExitCode {
         Err(code) => return code,
     };
     let protocol = options.protocol;
-    let limit = client.time_limit();
     let udp = options.transport == Transport::Udp || protocol == Protocol::Sntp;
     if udp {
         let graded = client.clone();
         checks.run("the server's time is printed", move || {
-            let (server, received) =
-                scripted_udp(limit, move |socket, log| answer(socket, log, protocol, 0))?;
+            let server =
+                graded.scripted_udp(move |socket, log| answer(socket, log, protocol, 0))?;
             let run = graded.run(server, b"")?;
             run.expect_ended()?;
-            run.expect_requests(&received, 1)?;
+            run.expect_requests(1)?;
             expect_time_printed(&run, protocol)?;
             run.expect_success()
         });
@@ -66,11 +63,11 @@ pub fn run(options: &Options) -> ExitCode {
         checks.run(
             "a lost request is sent again (the first one is dropped)",
             move || {
-                let (server, received) =
-                    scripted_udp(limit, move |socket, log| answer(socket, log, protocol, 1))?;
+                let server =
+                    graded.scripted_udp(move |socket, log| answer(socket, log, protocol, 1))?;
                 let run = graded.run(server, b"")?;
                 run.expect_ended()?;
-                run.expect_requests(&received, 2)
+                run.expect_requests(2)
                     .context("the client must send again when no reply comes within its timeout")?;
                 expect_time_printed(&run, protocol)?;
                 run.expect_success()
@@ -80,12 +77,12 @@ pub fn run(options: &Options) -> ExitCode {
             checks.run(
                 "the request is a 48-byte client (mode 3) packet",
                 move || {
-                    let (server, received) =
-                        scripted_udp(limit, move |socket, log| answer(socket, log, protocol, 0))?;
+                    let server =
+                        client.scripted_udp(move |socket, log| answer(socket, log, protocol, 0))?;
                     let run = client.run(server, b"")?;
                     run.expect_ended()?;
-                    run.expect_requests(&received, 1)?;
-                    let request = received.all().swap_remove(0);
+                    run.expect_requests(1)?;
+                    let request = run.received.all().swap_remove(0);
                     protocol::parse_sntp_request(&request)
                         .map(drop)
                         .map_err(|problem| anyhow::anyhow!("the request is {problem}"))
@@ -95,7 +92,7 @@ pub fn run(options: &Options) -> ExitCode {
     } else {
         let graded = client.clone();
         checks.run("the server's time is printed", move || {
-            let (server, _) = scripted_tcp(limit, move |session| send_time(session, protocol, 0))?;
+            let server = graded.scripted_tcp(move |session| send_time(session, protocol, 0))?;
             let run = graded.run(server, b"")?;
             run.expect_ended()?;
             expect_time_printed(&run, protocol)?;
@@ -108,8 +105,8 @@ pub fn run(options: &Options) -> ExitCode {
                     Protocol::Time => 2,
                     _ => 10,
                 };
-                let (server, _) =
-                    scripted_tcp(limit, move |session| send_time(session, protocol, cut))?;
+                let server =
+                    client.scripted_tcp(move |session| send_time(session, protocol, cut))?;
                 let run = client.run(server, b"")?;
                 run.expect_ended()?;
                 expect_time_printed(&run, protocol).map_err(|error| {

@@ -6,7 +6,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use common::check::client::{ClientOptions, Received, recv_datagram, scripted_udp};
+use common::check::client::{ClientOptions, Received, recv_datagram};
 use common::input::strip_line_ending;
 use common::upper::uppercase;
 
@@ -23,14 +23,13 @@ pub fn run(options: &Options) -> ExitCode {
         Ok(started) => started,
         Err(code) => return code,
     };
-    let limit = client.time_limit();
 
     let graded = client.clone();
     checks.run("the reply is printed", move || {
-        let (server, received) = scripted_udp(limit, answer_every_datagram)?;
+        let server = graded.scripted_udp(answer_every_datagram)?;
         let run = graded.run(server, b"hello, world\n")?;
         run.expect_ended()?;
-        run.expect_sent(&received, b"hello, world", 1)?;
+        run.expect_sent(b"hello, world", 1)?;
         run.expect_printed(b"HELLO, WORLD")?;
         run.expect_success()
     });
@@ -39,10 +38,10 @@ pub fn run(options: &Options) -> ExitCode {
     checks.run(
         "a lost datagram is sent again (the first one is dropped)",
         move || {
-            let (server, received) = scripted_udp(limit, drop_the_first_datagram)?;
+            let server = graded.scripted_udp(drop_the_first_datagram)?;
             let run = graded.run(server, b"lost once\n")?;
             run.expect_ended()?;
-            run.expect_sent(&received, b"lost once", 2)
+            run.expect_sent(b"lost once", 2)
                 .context("the client must send again when no reply comes within its timeout")?;
             run.expect_printed(b"LOST ONCE")?;
             run.expect_success()
@@ -53,10 +52,10 @@ pub fn run(options: &Options) -> ExitCode {
     checks.run(
         "a late reply is not taken for the next message's reply",
         move || {
-            let (server, received) = scripted_udp(limit, answer_the_first_try_late)?;
+            let server = graded.scripted_udp(answer_the_first_try_late)?;
             let run = graded.run(server, b"one\ntwo\n")?;
             run.expect_ended()?;
-            run.expect_sent(&received, b"two", 1)?;
+            run.expect_sent(b"two", 1)?;
             run.expect_printed(b"ONE")?;
             run.expect_printed(b"TWO").map_err(|error| {
                 error.context(
@@ -72,10 +71,10 @@ pub fn run(options: &Options) -> ExitCode {
     checks.run(
         "a silent server ends in an error and a non-zero exit",
         move || {
-            let (server, received) = scripted_udp(limit, never_answer)?;
+            let server = graded.scripted_udp(never_answer)?;
             let run = graded.run(server, b"anyone there?\n")?;
             run.expect_ended()?;
-            run.expect_sent(&received, b"anyone there?", 1)?;
+            run.expect_sent(b"anyone there?", 1)?;
             run.expect_failure("no reply ever came, yet it reports success")?;
             run.expect_complaint()?;
             run.expect_not_printed(b"ANYONE THERE?", "no reply ever came")

@@ -207,3 +207,41 @@ fn check_client_fails_a_wrong_client_for_each_check() {
         }
     }
 }
+
+/// A free UDP port on 127.0.0.1, for a client whose server port is written in its code.
+fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn check_client_serves_a_client_with_its_port_in_its_code_on_that_port() {
+    if !tool_available("python3") {
+        return;
+    }
+    let port = free_udp_port();
+    // The course's client as handed in: the server's address written in the code.
+    let client = COURSE_CLIENT.replace(
+        "(sys.argv[1], int(sys.argv[2]))",
+        &format!("('127.0.0.1', {port})"),
+    );
+    let script = temp_file("UDPClient.py", &client);
+    let command = format!("python3 {}", script.display());
+    let (ok, stdout) = run_check_client(
+        BIN,
+        &command,
+        &["--port", &port.to_string(), "--timeout", "2"],
+    );
+    assert!(!ok);
+    assert!(passed(&stdout, PLAIN), "{stdout}");
+    // Every check got its server on that same port, one after the other.
+    assert!(!stdout.contains("cannot bind"), "{stdout}");
+    assert_eq!(
+        stdout.matches("still running after 2.0 s").count(),
+        3,
+        "{stdout}"
+    );
+}

@@ -6,12 +6,14 @@
 //! `{port}` filled in and the check's input on its stdin, lets it run until it ends
 //! (or stops it at `--timeout`), then grades what the server received and what the
 //! client printed and how it exited. A lab adds a suite by writing its scripted
-//! servers with [`scripted_udp`] / [`scripted_tcp`] and its checks with
-//! [`ClientUnderTest::run`] and [`ClientRun`]'s `expect_*`.
+//! servers as functions given to [`ClientUnderTest::scripted_udp`] or
+//! [`ClientUnderTest::scripted_tcp`], and its checks with [`ClientUnderTest::run`] and
+//! [`ClientRun`]'s `expect_*`.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::Duration;
@@ -33,6 +35,10 @@ pub struct ClientOptions {
     /// Seconds the client may run in each check before it is stopped
     #[arg(long, value_parser = parse_seconds, default_value = "10")]
     pub timeout: Duration,
+    /// Our scripted servers listen on this port instead of a free one: for a client
+    /// whose server port is written in its code ({port} is then not needed)
+    #[arg(long)]
+    pub port: Option<u16>,
     /// How to print the results
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
@@ -42,10 +48,11 @@ impl ClientOptions {
     /// Starts a run of `lab`'s client checks. `Err` holds the exit code of a run that
     /// could not start, already reported.
     pub fn start(&self, lab: &str) -> Result<(Checks, ClientUnderTest), ExitCode> {
-        if !self.client.contains("{port}") {
+        if self.port.is_none() && !self.client.contains("{port}") {
             return Err(crate::cli::finish(Err(anyhow!(
                 "the --client command has no {{port}}: put {{host}} and {{port}} where the \
-                 client takes the server's address"
+                 client takes the server's address, or give --port PORT where it expects \
+                 its server"
             ))));
         }
         // The client's time, its stopping, and the grading after it.
@@ -55,6 +62,7 @@ impl ClientOptions {
         let client = ClientUnderTest {
             command: self.client.as_str().into(),
             time_limit: self.timeout,
+            port: self.port.unwrap_or(0),
         };
         Ok((checks, client))
     }
@@ -65,27 +73,103 @@ impl ClientOptions {
 pub struct ClientUnderTest {
     command: Arc<str>,
     time_limit: Duration,
+    /// The port our scripted servers listen on; 0 for a free one each time.
+    port: u16,
 }
 
 impl ClientUnderTest {
-    /// How long the client may run in one check (`--timeout`).
-    pub fn time_limit(&self) -> Duration {
-        self.time_limit
+    /// A scripted UDP server for one check: `script` serves the socket on a thread of
+    /// its own, keeping what it receives with [`recv_datagram`].
+    pub fn scripted_udp<F>(&self, script: F) -> Result<ScriptedServer>
+    where
+        F: FnOnce(&UdpSocket, &Received) + Send + 'static,
+    {
+        // socket() + bind(): our stand-in server, on the port asked for or a free one.
+        let socket = UdpSocket::bind(("127.0.0.1", self.port))
+            .with_context(|| format!("cannot bind a scripted server on port {}", self.port))?;
+        socket.set_read_timeout(Some(self.time_limit))?;
+        let address = socket.local_addr()?;
+        let received = Received::default();
+        let log = received.clone();
+        let thread = thread::spawn(move || script(&socket, &log));
+        Ok(ScriptedServer {
+            address,
+            received,
+            thread,
+        })
+    }
+
+    /// A scripted TCP server for one check: it accepts one client and hands its
+    /// [`Session`] to `script`, on a thread of its own.
+    pub fn scripted_tcp<F>(&self, script: F) -> Result<ScriptedServer>
+    where
+        F: FnOnce(Session) + Send + 'static,
+    {
+        // socket() + bind() + listen(): our stand-in server.
+        let listener = TcpListener::bind(("127.0.0.1", self.port))
+            .with_context(|| format!("cannot bind a scripted server on port {}", self.port))?;
+        let address = listener.local_addr()?;
+        let received = Received::default();
+        let log = received.clone();
+        let limit = self.time_limit;
+        let thread = thread::spawn(move || {
+            // accept(): the client's connection (one is all a check needs).
+            if let Ok(session) = Session::accept(&listener, &log, limit) {
+                if !log.is_stopped() {
+                    script(session);
+                }
+            }
+        });
+        Ok(ScriptedServer {
+            address,
+            received,
+            thread,
+        })
     }
 
     /// Runs the client against `server` with `input` on its stdin, until it ends or
-    /// its time is up (then it is stopped).
-    pub fn run(&self, server: SocketAddr, input: &[u8]) -> Result<ClientRun> {
-        let command = submission::fill_in(&self.command, server);
+    /// its time is up (then it is stopped); then stops `server`.
+    pub fn run(&self, server: ScriptedServer, input: &[u8]) -> Result<ClientRun> {
+        let command = submission::fill_in(&self.command, server.address);
         let client = Submission::spawn(&command, Streams::Client(input.to_vec()))?;
         let exit = client.wait_exit(self.time_limit);
         let (stderr_tail, stdout) = client.stop();
+        let received = server.received.clone();
+        server.stop();
         Ok(ClientRun {
             stdout,
             stderr_tail,
             exit: exit.map(|exit| exit.status),
+            received,
             time_limit: self.time_limit,
         })
+    }
+}
+
+/// A scripted server running for one check.
+#[derive(Debug)]
+pub struct ScriptedServer {
+    address: SocketAddr,
+    received: Received,
+    thread: thread::JoinHandle<()>,
+}
+
+impl ScriptedServer {
+    /// Ends the script and frees the port (bounded): a script blocked in `accept` or
+    /// `recv_from` is woken by a connection or a datagram that it then ignores.
+    fn stop(self) {
+        self.received.stop();
+        if self.thread.is_finished() {
+            return;
+        }
+        let _ = TcpStream::connect_timeout(&self.address, Duration::from_millis(200));
+        if let Ok(socket) = UdpSocket::bind("127.0.0.1:0") {
+            let _ = socket.send_to(b"", self.address);
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(1);
+        while !self.thread.is_finished() && std::time::Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(5));
+        }
     }
 }
 
@@ -98,6 +182,8 @@ pub struct ClientRun {
     pub stderr_tail: Vec<String>,
     /// Its exit status; `None` if it was still running at the time limit.
     pub exit: Option<i32>,
+    /// What our scripted server received from it.
+    pub received: Received,
     time_limit: Duration,
 }
 
@@ -162,22 +248,22 @@ impl ClientRun {
 
     /// Fails unless our server received `message` (with or without a line ending) at
     /// least `times` times.
-    pub fn expect_sent(&self, received: &Received, message: &[u8], times: usize) -> Result<()> {
-        let count = received.count(message);
+    pub fn expect_sent(&self, message: &[u8], times: usize) -> Result<()> {
+        let count = self.received.count(message);
         if count >= times {
             return Ok(());
         }
         bail!(
             "our server received \"{}\" {count} time(s), not {times}{}{}",
             shown(message),
-            self.what_came(received),
+            self.what_came(),
             self.ending()
         )
     }
 
     /// Fails unless our server received at least `times` requests, whatever they were.
-    pub fn expect_requests(&self, received: &Received, times: usize) -> Result<()> {
-        let count = received.all().len();
+    pub fn expect_requests(&self, times: usize) -> Result<()> {
+        let count = self.received.all().len();
         if count >= times {
             return Ok(());
         }
@@ -188,8 +274,9 @@ impl ClientRun {
     }
 
     /// "; all it received: ..." when it received something.
-    fn what_came(&self, received: &Received) -> String {
-        let all: Vec<String> = received
+    fn what_came(&self) -> String {
+        let all: Vec<String> = self
+            .received
             .all()
             .iter()
             .map(|got| format!("\"{}\"", shown(got)))
@@ -236,14 +323,27 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
             .any(|window| window == needle)
 }
 
-/// What a scripted server received, in order: each datagram, or each TCP message.
+/// What a scripted server received, in order: each datagram, or each TCP message;
+/// and whether the check is over (the script should end).
 #[derive(Debug, Clone, Default)]
-pub struct Received(Arc<Mutex<Vec<Vec<u8>>>>);
+pub struct Received {
+    log: Arc<Mutex<Vec<Vec<u8>>>>,
+    stopped: Arc<AtomicBool>,
+}
 
 impl Received {
+    /// Is the check over? Then what comes now is our own wake-up, not the client.
+    pub fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::SeqCst)
+    }
+
+    fn stop(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+    }
+
     /// Records one datagram or message.
     pub fn push(&self, bytes: &[u8]) {
-        self.0
+        self.log
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(bytes.to_vec());
@@ -251,7 +351,7 @@ impl Received {
 
     /// Everything received so far.
     pub fn all(&self) -> Vec<Vec<u8>> {
-        self.0
+        self.log
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
@@ -266,51 +366,16 @@ impl Received {
     }
 }
 
-/// A scripted UDP server: a socket on a free loopback port, served by `script` on a
-/// thread of its own; the socket's reads give up after `limit`, so the thread ends
-/// after the client. Returns the server's address and the log of what it received
-/// (which `script` keeps with [`recv_datagram`]).
-pub fn scripted_udp<F>(limit: Duration, script: F) -> Result<(SocketAddr, Received)>
-where
-    F: FnOnce(&UdpSocket, &Received) + Send + 'static,
-{
-    // socket() + bind(): our stand-in server, on a port the system picks.
-    let socket = UdpSocket::bind("127.0.0.1:0").context("cannot bind a scripted server")?;
-    socket.set_read_timeout(Some(limit))?;
-    let address = socket.local_addr()?;
-    let received = Received::default();
-    let log = received.clone();
-    thread::spawn(move || script(&socket, &log));
-    Ok((address, received))
-}
-
-/// A scripted TCP server: a listener on a free loopback port that accepts one client
-/// and hands its [`Session`] to `script`, on a thread of its own (reads give up after
-/// `limit`). Returns the server's address and the log of the messages it received.
-pub fn scripted_tcp<F>(limit: Duration, script: F) -> Result<(SocketAddr, Received)>
-where
-    F: FnOnce(Session) + Send + 'static,
-{
-    // socket() + bind() + listen(): our stand-in server.
-    let listener = TcpListener::bind("127.0.0.1:0").context("cannot bind a scripted server")?;
-    let address = listener.local_addr()?;
-    let received = Received::default();
-    let log = received.clone();
-    thread::spawn(move || {
-        // accept(): the client's connection (one is all a check needs).
-        if let Ok(session) = Session::accept(&listener, &log, limit) {
-            script(session);
-        }
-    });
-    Ok((address, received))
-}
-
 /// Receives one datagram (recorded in `received`); `None` once the client is silent
-/// past the socket's read timeout.
+/// past the socket's read timeout, or the check is over.
 pub fn recv_datagram(socket: &UdpSocket, received: &Received) -> Option<(Vec<u8>, SocketAddr)> {
     let mut buffer = vec![0; 65_536];
     loop {
-        match socket.recv_from(&mut buffer) {
+        let datagram = socket.recv_from(&mut buffer);
+        if received.is_stopped() {
+            return None;
+        }
+        match datagram {
             Ok((length, from)) => {
                 received.push(&buffer[..length]);
                 return Some((buffer[..length].to_vec(), from));
