@@ -52,6 +52,8 @@ const SENDERS_TRACKED: usize = 65_536;
 pub struct Stats {
     clients: AtomicU64,
     messages: AtomicU64,
+    /// Datagrams not answered on purpose (lab-udp's simulated loss).
+    dropped: AtomicU64,
     /// UDP has no connections: a client is a sender address not seen before.
     senders: Mutex<HashSet<SocketAddr>>,
 }
@@ -76,6 +78,11 @@ impl Stats {
         self.messages.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// One more datagram left unanswered on purpose (a simulated loss).
+    pub fn datagram_dropped(&self) {
+        self.dropped.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Messages answered so far.
     pub fn messages(&self) -> u64 {
         self.messages.load(Ordering::Relaxed)
@@ -86,14 +93,19 @@ impl Stats {
         self.messages.fetch_add(count, Ordering::Relaxed);
     }
 
-    /// Prints the one summary line, `shutting down: ...`, always (even with `--quiet`).
+    /// Prints the one summary line, `shutting down: ...`, always (even with `--quiet`);
+    /// `, N dropped` at the end if datagrams were dropped on purpose.
     pub fn print_summary(&self) {
         let clients = self.clients.load(Ordering::Relaxed);
         let messages = self.messages.load(Ordering::Relaxed);
+        let dropped = match self.dropped.load(Ordering::Relaxed) {
+            0 => String::new(),
+            dropped => format!(", {dropped} dropped"),
+        };
         let mut stdout = std::io::stdout().lock();
         let _ = writeln!(
             stdout,
-            "shutting down: {clients} client{} served, {messages} message{} answered",
+            "shutting down: {clients} client{} served, {messages} message{} answered{dropped}",
             plural(clients),
             plural(messages)
         );

@@ -13,6 +13,7 @@ use common::shutdown::Shutdown;
 use common::udp_client::UdpClient;
 use common::upper::uppercase;
 
+use crate::netem::Netem;
 use crate::{Endpoint, server};
 
 /// Runs the demo; exits 0 only if every reply was right.
@@ -25,8 +26,15 @@ pub fn run() -> Result<ExitCode> {
     let address = socket.local_addr()?;
     let shutdown = Shutdown::new();
     let server_shutdown = shutdown.clone();
-    let server =
-        thread::spawn(move || server::serve(&socket, false, Log::new(true), &server_shutdown));
+    let server = thread::spawn(move || {
+        server::serve(
+            &socket,
+            false,
+            Netem::none(),
+            Log::new(true),
+            &server_shutdown,
+        )
+    });
 
     outln!("server: waiting for datagrams on {address} (udp)");
     let mut client = UdpClient::new(vec![address], Duration::from_secs(1), 4);

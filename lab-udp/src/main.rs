@@ -8,6 +8,7 @@ mod check;
 mod check_client;
 mod client;
 mod demo;
+mod netem;
 mod server;
 
 use std::process::ExitCode;

@@ -6,18 +6,23 @@
 //! sent back to that address. Where the Python server calls `recvfrom`/`sendto`, this
 //! one calls their general forms `recvmsg`/`sendmsg`, to also learn which of the host's
 //! addresses the datagram was sent to and answer from it (see `common::datagram`).
+//!
+//! With `--loss` and `--delay` (see `netem.rs`) the server also plays a bad network,
+//! as the Kurose & Ross UDPPingerServer does: some replies are dropped, others sent late.
 
 use std::io::ErrorKind;
-use std::net::UdpSocket;
+use std::net::{SocketAddr, UdpSocket};
 use std::process::ExitCode;
 
 use anyhow::Result;
+use common::datagram::{self, Destination};
+use common::net;
 use common::report::{Log, Stats, printable};
 use common::shutdown::Shutdown;
 use common::upper;
-use common::{datagram, net};
 
 use crate::Endpoint;
+use crate::netem::{self, DelayLine, Fate, Netem};
 
 /// Command-line options of `lab-udp server`.
 #[derive(clap::Args, Debug)]
@@ -30,6 +35,8 @@ pub struct Options {
     /// Print only the listening line, errors and the shutdown summary
     #[arg(short, long)]
     quiet: bool,
+    #[command(flatten)]
+    netem: netem::NetemOptions,
 }
 
 /// Larger than any UDP payload (65,507 bytes over IPv4), so `recvmsg` never
@@ -39,13 +46,13 @@ const DATAGRAM_BUFFER: usize = 65_536;
 /// `lab-udp server`: bind, then serve until Ctrl-C / SIGTERM (or `quit`).
 pub fn run(options: &Options) -> Result<ExitCode> {
     let shutdown = Shutdown::on_signals()?;
+    let netem = Netem::from_options(&options.netem)?;
     let socket = bind(&options.endpoint)?;
-    serve(
-        &socket,
-        options.exit_on_quit,
-        Log::new(options.quiet),
-        &shutdown,
-    )?;
+    let log = Log::new(options.quiet);
+    if netem.is_active() {
+        log.line(&netem);
+    }
+    serve(&socket, options.exit_on_quit, netem, log, &shutdown)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -64,11 +71,50 @@ pub fn bind(endpoint: &Endpoint) -> Result<UdpSocket> {
     Ok(socket)
 }
 
-/// Answers datagrams until a shutdown is requested (or `quit`, with `exit_on_quit`).
-pub fn serve(socket: &UdpSocket, exit_on_quit: bool, log: Log, shutdown: &Shutdown) -> Result<()> {
+/// Answers datagrams until a shutdown is requested (or `quit`, with `exit_on_quit`),
+/// each reply dropped or delayed as `netem` decides.
+pub fn serve(
+    socket: &UdpSocket,
+    exit_on_quit: bool,
+    netem: Netem,
+    log: Log,
+    shutdown: &Shutdown,
+) -> Result<()> {
     shutdown.wake_datagram_socket(socket)?;
-    let largest_reply = net::max_udp_payload(socket.local_addr()?);
     let stats = Stats::default();
+    let mut replies = Replies {
+        socket,
+        netem,
+        delay_line: None,
+        log,
+        stats: &stats,
+    };
+    if replies.netem.delays_replies() {
+        let send_late = |reply: Reply| reply.send(socket, log, &stats);
+        netem::with_delay_line(send_late, |delay_line| {
+            let mut replies = Replies {
+                delay_line: Some(delay_line),
+                ..replies
+            };
+            answer(socket, exit_on_quit, &mut replies, shutdown)
+        })?;
+    } else {
+        answer(socket, exit_on_quit, &mut replies, shutdown)?;
+    }
+    // close(): the socket is closed when the caller drops it.
+    stats.print_summary();
+    Ok(())
+}
+
+/// The receive loop: each datagram gets its reply, unless `netem` drops it.
+fn answer(
+    socket: &UdpSocket,
+    exit_on_quit: bool,
+    replies: &mut Replies<'_>,
+    shutdown: &Shutdown,
+) -> Result<()> {
+    let log = replies.log;
+    let largest_reply = net::max_udp_payload(socket.local_addr()?);
     let mut buffer = vec![0; DATAGRAM_BUFFER];
     // Checked before each wait too: a request may come before the socket was registered.
     while !shutdown.is_requested() {
@@ -99,19 +145,69 @@ pub fn serve(socket: &UdpSocket, exit_on_quit: bool, log: Log, shutdown: &Shutdo
             log.line("Terminate server ...");
             break;
         }
-        let reply = uppercase_reply(message, largest_reply, log);
+        replies.dispatch(Reply {
+            datagram: uppercase_reply(message, largest_reply, log),
+            client: request.client,
+            destination: request.destination,
+        });
+    }
+    Ok(())
+}
+
+/// A reply on its way back to the client that sent the datagram.
+#[derive(Debug)]
+struct Reply {
+    datagram: Vec<u8>,
+    /// Where the reply goes, as the socket gives it (IPv4-mapped on a dual-stack socket).
+    client: SocketAddr,
+    /// The address the request was sent to: the reply leaves from it.
+    destination: Option<Destination>,
+}
+
+impl Reply {
+    /// Sends the reply now (from the receive loop, or from the delay line's thread).
+    fn send(self, socket: &UdpSocket, log: Log, stats: &Stats) {
+        let client = net::plain(self.client);
         // sendmsg(): the reply goes back to the address the datagram came from, sent
         // from the address it went to: a client's connected socket accepts only that.
         if let Err(error) =
-            datagram::send_reply(socket, &reply, request.client, request.destination)
+            datagram::send_reply(socket, &self.datagram, self.client, self.destination)
         {
             log.warn(format_args!("cannot reply to {client}: {error}"));
         }
         stats.datagram_from(client);
     }
-    // close(): the socket is closed when the caller drops it.
-    stats.print_summary();
-    Ok(())
+}
+
+/// Where each reply goes: out at once, into the delay line, or nowhere (a simulated loss).
+struct Replies<'a> {
+    socket: &'a UdpSocket,
+    netem: Netem,
+    /// Present when `--delay` is given.
+    delay_line: Option<&'a DelayLine<Reply>>,
+    log: Log,
+    stats: &'a Stats,
+}
+
+impl Replies<'_> {
+    fn dispatch(&mut self, reply: Reply) {
+        let (client, log, stats) = (net::plain(reply.client), self.log, self.stats);
+        match (self.netem.next_fate(), self.delay_line) {
+            (Fate::Dropped, _) => dropped(client, "simulated loss", log, stats),
+            (Fate::SentAfter(delay), Some(line)) if !delay.is_zero() => {
+                if line.hold(delay, reply).is_err() {
+                    dropped(client, "delay queue full", log, stats);
+                }
+            }
+            (Fate::SentAfter(_), _) => reply.send(self.socket, log, stats),
+        }
+    }
+}
+
+/// A reply not sent, on purpose: logged as `dropped` and counted in the summary.
+fn dropped(client: SocketAddr, why: &str, log: Log, stats: &Stats) {
+    log.line(format_args!("{client}: dropped ({why})"));
+    stats.datagram_dropped();
 }
 
 /// `quit`, optionally with a newline: the CPE 314 client's way to stop the server.
