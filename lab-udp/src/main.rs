@@ -9,6 +9,7 @@ mod check_client;
 mod client;
 mod demo;
 mod netem;
+mod ping;
 mod server;
 
 use std::process::ExitCode;
@@ -51,6 +52,8 @@ enum Command {
     Check(check::Options),
     /// Check any UDP uppercase client against our scripted servers
     CheckClient(check_client::Options),
+    /// The UDP Pinger (Kurose & Ross): ping a server, print RTTs and the loss
+    Ping(ping::Options),
 }
 
 fn main() -> ExitCode {
@@ -61,5 +64,6 @@ fn main() -> ExitCode {
         Command::Demo => demo::run(),
         Command::Check(options) => Ok(check::run(&options)),
         Command::CheckClient(options) => Ok(check_client::run(&options)),
+        Command::Ping(options) => ping::run(&options),
     })
 }

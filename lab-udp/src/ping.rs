@@ -1,0 +1,491 @@
+//! `lab-udp ping`: the UDP Pinger of Kurose & Ross (chapter 2, programming assignment 2).
+//!
+//! Sends `--count` datagrams `Ping SEQ TIME`, one every `--interval`, and waits up to
+//! `--timeout` for each reply: any server that answers with the uppercase of the
+//! datagram (`lab-udp server`, the course's UDPServer.py) is a pinger server. Each
+//! reply's round-trip time (RTT) is printed, or `Request timed out`, then ping(8)'s
+//! summary. Try it against `lab-udp server --loss 0.3 --delay 10..50`.
+//!
+//! The textbook's pinger waits for reply N before it sends ping N+1 and takes whatever
+//! arrives as reply N. Here pings go out on time whether or not replies came, several
+//! may be waiting at once, and a reply is matched to its ping by its sequence number
+//! and exact text: a reply that comes after its ping timed out is reported as late,
+//! never taken for a later ping's.
+//!
+//! The socket calls, all in [`Pinger`]: one socket `connect`ed to the server, `send`
+//! for each ping, and `recv` with a timeout that runs to the next thing to do (the next
+//! ping's send time, or the oldest waiting ping's deadline).
+
+use std::io::{self, ErrorKind, Write};
+use std::net::{SocketAddr, UdpSocket};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, anyhow};
+use common::cli::parse_seconds;
+use common::net;
+use common::report::printable;
+
+use crate::Endpoint;
+
+/// Command-line options of `lab-udp ping`.
+#[derive(clap::Args, Debug)]
+pub struct Options {
+    #[command(flatten)]
+    endpoint: Endpoint,
+    /// How many pings to send
+    #[arg(short, long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    count: u32,
+    /// Seconds from one ping's send to the next
+    #[arg(short, long, value_parser = parse_seconds, default_value = "1")]
+    interval: Duration,
+    /// Seconds to wait for each reply
+    #[arg(short = 'W', long, value_parser = parse_timeout, default_value = "1")]
+    timeout: Duration,
+}
+
+/// A reply timeout: seconds, more than zero.
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    match parse_seconds(text)? {
+        Duration::ZERO => Err("a timeout of 0 s would miss every reply: give more than 0".into()),
+        timeout => Ok(timeout),
+    }
+}
+
+/// What one run of the pinger does.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// Pings to send.
+    pub count: u32,
+    /// From one send to the next.
+    pub interval: Duration,
+    /// How long each reply is waited for.
+    pub timeout: Duration,
+}
+
+/// `lab-udp ping`: ping the server, print the summary; Ctrl-C prints it early.
+pub fn run(options: &Options) -> Result<ExitCode> {
+    let servers = options.endpoint.resolve()?;
+    let tally = Arc::new(Mutex::new(Tally::new(servers[0])));
+    summary_on_ctrl_c(Arc::clone(&tally));
+    let settings = Settings {
+        count: options.count,
+        interval: options.interval,
+        timeout: options.timeout,
+    };
+    ping(&servers, settings, &tally)?;
+    let tally = lock(&tally);
+    print_line(&tally.summary())?;
+    Ok(tally.exit_code())
+}
+
+/// As ping(8) does: Ctrl-C prints the summary so far and exits 0 if a reply came, else 1.
+fn summary_on_ctrl_c(tally: Arc<Mutex<Tally>>) {
+    // If no handler can be installed, Ctrl-C ends the pinger without a summary.
+    let _ = ctrlc::set_handler(move || {
+        // The lock waits for a line being printed, so the summary never splits one.
+        let tally = lock(&tally);
+        let _ = print_line(&tally.summary());
+        std::process::exit(if tally.received() > 0 { 0 } else { 1 });
+    });
+}
+
+/// Pings the server, trying its addresses in turn until one does not refuse (ICMP port
+/// unreachable); each line is printed as it happens, the numbers kept in `tally`.
+pub fn ping(servers: &[SocketAddr], settings: Settings, tally: &Mutex<Tally>) -> Result<()> {
+    let mut refused = anyhow!("no address to ping");
+    for &server in servers {
+        *lock(tally) = Tally::new(server);
+        match Pinger::new(server, settings, tally)?.run()? {
+            Outcome::Done => return Ok(()),
+            Outcome::Refused => {
+                refused = anyhow!(
+                    "connection refused by {server}: no UDP server is running there; \
+                     start it first, or check --host and --port"
+                );
+            }
+        }
+    }
+    Err(refused)
+}
+
+/// The numbers behind the summary, shared with the Ctrl-C handler.
+#[derive(Debug)]
+pub struct Tally {
+    server: SocketAddr,
+    transmitted: u32,
+    /// One per reply received in time.
+    rtts: Vec<Duration>,
+}
+
+impl Tally {
+    fn new(server: SocketAddr) -> Self {
+        Tally {
+            server,
+            transmitted: 0,
+            rtts: Vec::new(),
+        }
+    }
+
+    /// Replies received in time.
+    pub fn received(&self) -> usize {
+        self.rtts.len()
+    }
+
+    /// Pings sent.
+    pub fn transmitted(&self) -> u32 {
+        self.transmitted
+    }
+
+    /// Exit 0 if any reply came, 1 if none, as ping(8).
+    pub fn exit_code(&self) -> ExitCode {
+        if self.received() > 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        }
+    }
+
+    /// ping(8)'s summary: a header line, `N packets transmitted, M received, L% packet
+    /// loss`, and if any reply came `rtt min/avg/max/mdev = A/B/C/D ms`.
+    pub fn summary(&self) -> String {
+        let transmitted = u64::from(self.transmitted);
+        let received = self.received() as u64;
+        let mut summary = format!(
+            "--- {} ping statistics ---\n{transmitted} packets transmitted, {received} received, {}% packet loss",
+            self.server,
+            loss_percent(transmitted.saturating_sub(received), transmitted)
+        );
+        if let Some(rtt) = RttStatistics::of(&self.rtts) {
+            summary.push_str(&format!(
+                "\nrtt min/avg/max/mdev = {:.3}/{:.3}/{:.3}/{:.3} ms",
+                rtt.min, rtt.avg, rtt.max, rtt.mdev
+            ));
+        }
+        summary
+    }
+}
+
+/// The loss as ping(8) prints it (`%g`): `0`, `30`, `33.3333`.
+fn loss_percent(lost: u64, transmitted: u64) -> String {
+    if transmitted == 0 {
+        return "0".into();
+    }
+    let percent = format!("{:.4}", lost as f64 * 100.0 / transmitted as f64);
+    percent
+        .trim_end_matches('0')
+        .trim_end_matches('.')
+        .to_string()
+}
+
+/// RTT statistics in milliseconds; `mdev` is ping(8)'s mean deviation, the standard
+/// deviation sqrt(mean(x²) - mean(x)²).
+#[derive(Debug, PartialEq)]
+struct RttStatistics {
+    min: f64,
+    avg: f64,
+    max: f64,
+    mdev: f64,
+}
+
+impl RttStatistics {
+    fn of(rtts: &[Duration]) -> Option<Self> {
+        let milliseconds: Vec<f64> = rtts.iter().map(|rtt| rtt.as_secs_f64() * 1e3).collect();
+        let count = milliseconds.len() as f64;
+        let min = milliseconds.iter().copied().reduce(f64::min)?;
+        let max = milliseconds.iter().copied().reduce(f64::max)?;
+        let avg = milliseconds.iter().sum::<f64>() / count;
+        let mean_square = milliseconds.iter().map(|x| x * x).sum::<f64>() / count;
+        let mdev = (mean_square - avg * avg).max(0.0).sqrt();
+        Some(RttStatistics {
+            min,
+            avg,
+            max,
+            mdev,
+        })
+    }
+}
+
+/// How a run against one address ended.
+enum Outcome {
+    Done,
+    /// Refused before anything was heard: nothing listens at that address.
+    Refused,
+}
+
+/// One ping sent, and what became of it.
+struct Sent {
+    /// The reply must be exactly this (the uppercase of the ping).
+    expected_reply: Vec<u8>,
+    at: Instant,
+    state: State,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum State {
+    Waiting,
+    Answered,
+    TimedOut,
+}
+
+/// The pinger's socket and the pings sent on it.
+struct Pinger<'a> {
+    socket: UdpSocket,
+    server: SocketAddr,
+    settings: Settings,
+    /// Ping `SEQ` is `sent[SEQ - 1]`.
+    sent: Vec<Sent>,
+    /// Pings before this index are no longer waiting.
+    oldest_waiting: usize,
+    /// Has any line about a ping been printed (so a refusal is not "nothing listens")?
+    printed: bool,
+    tally: &'a Mutex<Tally>,
+}
+
+impl<'a> Pinger<'a> {
+    fn new(server: SocketAddr, settings: Settings, tally: &'a Mutex<Tally>) -> Result<Self> {
+        // socket() + connect(): UDP's connect sends nothing; the kernel then keeps only
+        // the server's datagrams for us and reports ICMP port unreachable as
+        // ConnectionRefused.
+        let socket = net::udp_connected(server)?;
+        Ok(Pinger {
+            socket,
+            server,
+            settings,
+            sent: Vec::new(),
+            oldest_waiting: 0,
+            printed: false,
+            tally,
+        })
+    }
+
+    /// The event loop: send each ping on time, time out each ping at its deadline, and
+    /// in between wait for replies. Ends when every ping is sent and none is waiting.
+    fn run(&mut self) -> Result<Outcome> {
+        let start = Instant::now();
+        let mut reply = vec![0; 65_536];
+        loop {
+            let now = Instant::now();
+            self.expire(now)?;
+            let next_send = (self.sent.len() < self.settings.count as usize)
+                .then(|| start + self.settings.interval * self.sent.len() as u32);
+            if next_send.is_some_and(|at| at <= now) {
+                if self.send_next()?.is_some() {
+                    return Ok(Outcome::Refused);
+                }
+                continue;
+            }
+            let Some(until) = [next_send, self.next_deadline()].into_iter().flatten().min()
+            else {
+                return Ok(Outcome::Done);
+            };
+            // set the recv timeout to the time left (never zero: that means no timeout).
+            let wait = until.saturating_duration_since(now).max(Duration::from_micros(1));
+            self.socket.set_read_timeout(Some(wait))?;
+            // recv(): the next reply, or a timeout (`WouldBlock` on Unix).
+            match self.socket.recv(&mut reply) {
+                Ok(length) => {
+                    let received_at = Instant::now();
+                    self.expire(received_at)?;
+                    self.take_reply(&reply[..length], received_at)?;
+                }
+                Err(error)
+                    if matches!(
+                        error.kind(),
+                        ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                    ) => {}
+                Err(error) if error.kind() == ErrorKind::ConnectionRefused => {
+                    if self.refused()?.is_some() {
+                        return Ok(Outcome::Refused);
+                    }
+                }
+                Err(error) => return Err(anyhow!("cannot receive from {}: {error}", self.server)),
+            }
+        }
+    }
+
+    /// Sends the next ping, `Ping SEQ TIME` (TIME: seconds since the Unix epoch, as
+    /// the assignment asks; the RTT itself is measured on the monotonic clock).
+    /// `Some(Refused)` if the server's address refuses before anything was heard.
+    fn send_next(&mut self) -> Result<Option<Outcome>> {
+        let seq = self.sent.len() + 1;
+        let since_epoch = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let ping = format!(
+            "Ping {seq} {}.{:06}",
+            since_epoch.as_secs(),
+            since_epoch.subsec_micros()
+        );
+        // send(): one datagram per ping (no address needed: the socket is connected).
+        // A pending ICMP error from an earlier ping fails this send; then send again.
+        let mut result = self.socket.send(ping.as_bytes());
+        if result
+            .as_ref()
+            .is_err_and(|error| error.kind() == ErrorKind::ConnectionRefused)
+        {
+            if let Some(outcome) = self.refused()? {
+                return Ok(Some(outcome));
+            }
+            result = self.socket.send(ping.as_bytes());
+        }
+        result.with_context(|| format!("cannot send to {}", self.server))?;
+        self.sent.push(Sent {
+            expected_reply: ping.to_uppercase().into_bytes(),
+            at: Instant::now(),
+            state: State::Waiting,
+        });
+        lock(self.tally).transmitted += 1;
+        Ok(None)
+    }
+
+    /// The deadline of the oldest ping still waiting (pings go out in order, so it is
+    /// the earliest).
+    fn next_deadline(&self) -> Option<Instant> {
+        self.sent[self.oldest_waiting..]
+            .iter()
+            .find(|sent| sent.state == State::Waiting)
+            .map(|sent| sent.at + self.settings.timeout)
+    }
+
+    /// Times out every ping whose deadline has passed by `now`.
+    fn expire(&mut self, now: Instant) -> Result<()> {
+        while let Some(sent) = self.sent.get(self.oldest_waiting) {
+            if sent.state == State::Waiting {
+                if sent.at + self.settings.timeout > now {
+                    break;
+                }
+                self.sent[self.oldest_waiting].state = State::TimedOut;
+                let seq = self.oldest_waiting + 1;
+                self.print(&format!("Request timed out (seq={seq})"))?;
+            }
+            self.oldest_waiting += 1;
+        }
+        Ok(())
+    }
+
+    /// Matches a reply to its ping by sequence number and text.
+    fn take_reply(&mut self, reply: &[u8], received_at: Instant) -> Result<()> {
+        let Some((seq, sent)) = reply_seq(reply)
+            .and_then(|seq| Some((seq, self.sent.get_mut(seq.checked_sub(1)?)?)))
+            .filter(|(_, sent)| sent.expected_reply == reply)
+        else {
+            let server = self.server;
+            return self.print(&format!(
+                "unexpected reply from {server}: \"{}\" is not the uppercase of a ping sent",
+                printable(reply)
+            ));
+        };
+        match sent.state {
+            State::Waiting => {
+                sent.state = State::Answered;
+                let rtt = received_at - sent.at;
+                let mut tally = lock(self.tally);
+                tally.rtts.push(rtt);
+                self.printed = true;
+                print_line(&format!(
+                    "reply from {}: seq={seq} time={:.3} ms",
+                    self.server,
+                    rtt.as_secs_f64() * 1e3
+                ))?;
+                Ok(())
+            }
+            State::TimedOut => self.print(&format!("late reply (seq={seq})")),
+            State::Answered => self.print(&format!("duplicate reply (seq={seq})")),
+        }
+    }
+
+    /// ICMP port unreachable. Before anything was heard it means nothing listens at
+    /// this address (`Some(Refused)`: try the next one); later, that the server stopped.
+    fn refused(&mut self) -> Result<Option<Outcome>> {
+        if !self.printed {
+            return Ok(Some(Outcome::Refused));
+        }
+        let server = self.server;
+        self.print(&format!(
+            "port unreachable: {server} refused a ping (has the server stopped?)"
+        ))?;
+        Ok(None)
+    }
+
+    /// Prints one line, under the tally's lock so a Ctrl-C summary never splits it.
+    fn print(&mut self, line: &str) -> Result<()> {
+        let _tally = lock(self.tally);
+        self.printed = true;
+        print_line(line)?;
+        Ok(())
+    }
+}
+
+/// The sequence number of a reply `PING SEQ TIME`, if it has that shape.
+fn reply_seq(reply: &[u8]) -> Option<usize> {
+    let text = std::str::from_utf8(reply).ok()?;
+    let mut words = text.strip_prefix("PING ")?.split(' ');
+    words.next()?.parse().ok()
+}
+
+fn print_line(line: &str) -> io::Result<()> {
+    let mut stdout = io::stdout().lock();
+    writeln!(stdout, "{line}")?;
+    stdout.flush()
+}
+
+fn lock(tally: &Mutex<Tally>) -> MutexGuard<'_, Tally> {
+    tally.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loss_is_printed_as_ping_does() {
+        assert_eq!(loss_percent(0, 10), "0");
+        assert_eq!(loss_percent(3, 10), "30");
+        assert_eq!(loss_percent(1, 3), "33.3333");
+        assert_eq!(loss_percent(31, 200), "15.5");
+        assert_eq!(loss_percent(10, 10), "100");
+        assert_eq!(loss_percent(0, 0), "0");
+    }
+
+    #[test]
+    fn rtt_statistics_as_ping_computes_them() {
+        let ms = Duration::from_millis;
+        let rtt = RttStatistics::of(&[ms(10), ms(20), ms(30)]).unwrap();
+        assert_eq!((rtt.min, rtt.avg, rtt.max), (10.0, 20.0, 30.0));
+        // sqrt((100 + 400 + 900) / 3 - 400) = sqrt(66.67)
+        assert!((rtt.mdev - 8.165).abs() < 0.001, "{rtt:?}");
+        assert_eq!(RttStatistics::of(&[]), None);
+    }
+
+    #[test]
+    fn summary_lines() {
+        let mut tally = Tally::new("127.0.0.1:12000".parse().unwrap());
+        tally.transmitted = 10;
+        assert_eq!(
+            tally.summary(),
+            "--- 127.0.0.1:12000 ping statistics ---\n\
+             10 packets transmitted, 0 received, 100% packet loss"
+        );
+        tally.rtts = vec![Duration::from_micros(1500); 7];
+        assert!(tally.summary().ends_with(
+            "10 packets transmitted, 7 received, 30% packet loss\n\
+             rtt min/avg/max/mdev = 1.500/1.500/1.500/0.000 ms"
+        ));
+    }
+
+    #[test]
+    fn reply_sequence_numbers() {
+        assert_eq!(reply_seq(b"PING 3 1795975807.213442"), Some(3));
+        assert_eq!(reply_seq(b"Ping 3 1795975807.213442"), None);
+        assert_eq!(reply_seq(b"PING x 1"), None);
+        assert_eq!(reply_seq(b"\xff"), None);
+    }
+
+    #[test]
+    fn zero_timeout_is_refused() {
+        assert!(parse_timeout("0").is_err());
+        assert_eq!(parse_timeout("0.5"), Ok(Duration::from_millis(500)));
+    }
+}
