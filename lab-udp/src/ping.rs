@@ -120,7 +120,8 @@ pub struct Tally {
 }
 
 impl Tally {
-    fn new(server: SocketAddr) -> Self {
+    /// Nothing sent yet to `server`.
+    pub fn new(server: SocketAddr) -> Self {
         Tally {
             server,
             transmitted: 0,
@@ -276,12 +277,17 @@ impl<'a> Pinger<'a> {
                 }
                 continue;
             }
-            let Some(until) = [next_send, self.next_deadline()].into_iter().flatten().min()
+            let Some(until) = [next_send, self.next_deadline()]
+                .into_iter()
+                .flatten()
+                .min()
             else {
                 return Ok(Outcome::Done);
             };
             // set the recv timeout to the time left (never zero: that means no timeout).
-            let wait = until.saturating_duration_since(now).max(Duration::from_micros(1));
+            let wait = until
+                .saturating_duration_since(now)
+                .max(Duration::from_micros(1));
             self.socket.set_read_timeout(Some(wait))?;
             // recv(): the next reply, or a timeout (`WouldBlock` on Unix).
             match self.socket.recv(&mut reply) {
@@ -318,6 +324,8 @@ impl<'a> Pinger<'a> {
             since_epoch.as_secs(),
             since_epoch.subsec_micros()
         );
+        // The RTT runs from just before the send, as in ping(8).
+        let mut at = Instant::now();
         // send(): one datagram per ping (no address needed: the socket is connected).
         // A pending ICMP error from an earlier ping fails this send; then send again.
         let mut result = self.socket.send(ping.as_bytes());
@@ -328,12 +336,13 @@ impl<'a> Pinger<'a> {
             if let Some(outcome) = self.refused()? {
                 return Ok(Some(outcome));
             }
+            at = Instant::now();
             result = self.socket.send(ping.as_bytes());
         }
         result.with_context(|| format!("cannot send to {}", self.server))?;
         self.sent.push(Sent {
             expected_reply: ping.to_uppercase().into_bytes(),
-            at: Instant::now(),
+            at,
             state: State::Waiting,
         });
         lock(self.tally).transmitted += 1;

@@ -1,0 +1,422 @@
+//! The UDP Pinger end to end: `lab-udp server --loss/--delay/--seed` and `lab-udp ping`,
+//! the real binaries on `--port 0` over loopback, and the course-style Python pinger.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeSet;
+use std::net::{SocketAddr, UdpSocket};
+use std::process::Output;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::testkit::{ServerProcess, Signal, assert_error_line, run, tool_available};
+
+const BIN: &str = env!("CARGO_BIN_EXE_lab-udp");
+
+/// `lab-udp server --port 0 --quiet extra...`: the log is not needed, the summary is.
+fn server(extra: &[&str]) -> ServerProcess {
+    let mut args = vec!["server", "--port", "0", "--quiet"];
+    args.extend_from_slice(extra);
+    ServerProcess::start(BIN, &args, 1)
+}
+
+/// Stops the server; returns how many datagrams its summary says it dropped.
+fn dropped_by(server: ServerProcess) -> usize {
+    let rest = server.assert_stops_cleanly(Signal::SIGINT);
+    let summary = rest
+        .iter()
+        .find(|line| line.starts_with("shutting down:"))
+        .unwrap();
+    match summary.rsplit_once(", ") {
+        Some((_, dropped)) if dropped.ends_with(" dropped") => {
+            dropped.trim_end_matches(" dropped").parse().unwrap()
+        }
+        _ => 0,
+    }
+}
+
+fn ping_args(server: SocketAddr, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = ["ping", "--host", &server.ip().to_string()]
+        .map(String::from)
+        .into();
+    args.extend(["--port".into(), server.port().to_string()]);
+    args.extend(extra.iter().map(|arg| arg.to_string()));
+    args
+}
+
+/// Runs `lab-udp ping` against `server` to its end.
+fn ping(server: SocketAddr, extra: &[&str]) -> Pings {
+    let args = ping_args(server, extra);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    Pings::of(run(BIN, &args, b""))
+}
+
+/// What `lab-udp ping` printed, line by line.
+#[derive(Debug)]
+struct Pings {
+    output: Output,
+    stdout: String,
+    /// (seq, RTT in ms) of each reply.
+    replies: Vec<(u32, f64)>,
+    timed_out: BTreeSet<u32>,
+    late: Vec<u32>,
+    /// Unexpected and duplicate replies, port unreachable: anything else.
+    other: Vec<String>,
+}
+
+impl Pings {
+    fn of(output: Output) -> Pings {
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let mut pings = Pings {
+            output,
+            stdout: stdout.clone(),
+            replies: Vec::new(),
+            timed_out: BTreeSet::new(),
+            late: Vec::new(),
+            other: Vec::new(),
+        };
+        for line in stdout.lines() {
+            let seq_in = |line: &str| -> u32 {
+                let start = line.find("seq=").unwrap() + 4;
+                let digits: String = line[start..]
+                    .chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect();
+                digits.parse().unwrap()
+            };
+            if line.starts_with("reply from ") {
+                let time = line.split("time=").nth(1).unwrap();
+                let ms = time.strip_suffix(" ms").unwrap().parse().unwrap();
+                pings.replies.push((seq_in(line), ms));
+            } else if line.starts_with("Request timed out (seq=") {
+                assert!(pings.timed_out.insert(seq_in(line)), "twice: {line}");
+            } else if line.starts_with("late reply (seq=") {
+                pings.late.push(seq_in(line));
+            } else if !line.starts_with("--- ")
+                && !line.contains("packets transmitted")
+                && !line.starts_with("rtt ")
+            {
+                pings.other.push(line.to_string());
+            }
+        }
+        pings
+    }
+
+    fn summary_says(&self, text: &str) {
+        assert!(self.stdout.contains(text), "{text:?} in {}", self.stdout);
+    }
+
+    /// Every ping 1..=count accounted for exactly once: replied to or timed out.
+    fn each_ping_once(&self, count: u32) {
+        let replied: BTreeSet<u32> = self.replies.iter().map(|&(seq, _)| seq).collect();
+        assert_eq!(replied.len(), self.replies.len(), "{}", self.stdout);
+        assert!(replied.is_disjoint(&self.timed_out), "{}", self.stdout);
+        let all: BTreeSet<u32> = replied.union(&self.timed_out).copied().collect();
+        assert_eq!(all, (1..=count).collect(), "{}", self.stdout);
+    }
+}
+
+#[test]
+fn loss_0_answers_every_ping() {
+    let server = server(&["--loss", "0", "--seed", "1"]);
+    let pings = ping(
+        server.address(),
+        &["--count", "20", "--interval", "0.01", "--timeout", "5"],
+    );
+    assert!(pings.output.status.success(), "{pings:?}");
+    pings.each_ping_once(20);
+    assert_eq!(pings.replies.len(), 20);
+    pings.summary_says(
+        "20 packets transmitted, 20 received, 0% packet loss\nrtt min/avg/max/mdev = ",
+    );
+    assert!(pings.other.is_empty(), "{pings:?}");
+    assert_eq!(dropped_by(server), 0);
+}
+
+#[test]
+fn loss_1_answers_none_and_ping_exits_1() {
+    let server = server(&["--loss", "1"]);
+    let pings = ping(
+        server.address(),
+        &["--count", "3", "--interval", "0.05", "--timeout", "0.2"],
+    );
+    assert_eq!(pings.output.status.code(), Some(1), "{pings:?}");
+    assert_eq!(pings.timed_out, BTreeSet::from([1, 2, 3]));
+    pings.summary_says("3 packets transmitted, 0 received, 100% packet loss\n");
+    assert!(!pings.stdout.contains("rtt "), "no RTT without a reply");
+    assert_eq!(dropped_by(server), 3);
+}
+
+/// 200 pings lose the same set with the same seed, and the pinger's loss is exactly
+/// what the server dropped.
+#[test]
+fn a_fixed_seed_loses_the_same_pings_every_run() {
+    let run_once = || {
+        let server = server(&["--loss", "0.3", "--seed", "2026"]);
+        let pings = ping(
+            server.address(),
+            &["--count", "200", "--interval", "0.005", "--timeout", "3"],
+        );
+        pings.each_ping_once(200);
+        let dropped = dropped_by(server);
+        assert_eq!(pings.timed_out.len(), dropped, "{}", pings.stdout);
+        pings.summary_says(&format!(
+            "200 packets transmitted, {} received, ",
+            200 - dropped
+        ));
+        pings.timed_out
+    };
+    let first = run_once();
+    assert!(
+        (30..90).contains(&first.len()),
+        "about 30% of 200: {first:?}"
+    );
+    assert_eq!(first, run_once());
+}
+
+#[test]
+fn delayed_replies_have_rtts_in_the_delay_band() {
+    let server = server(&["--delay", "20..30", "--seed", "4"]);
+    let pings = ping(
+        server.address(),
+        &["--count", "10", "--interval", "0.02", "--timeout", "5"],
+    );
+    assert!(pings.output.status.success(), "{pings:?}");
+    pings.each_ping_once(10);
+    for &(seq, rtt) in &pings.replies {
+        // A reply can never come before its delay; the upper bound is loose, for a
+        // loaded machine: this is not a performance test.
+        assert!((20.0..1_000.0).contains(&rtt), "seq={seq} time={rtt} ms");
+    }
+}
+
+/// If the server slept before each delayed reply, each ping would wait for the replies
+/// before it: 500, 950, 1400, 1850 ms. Held in the delay line, each takes its 500 ms.
+#[test]
+fn a_delayed_reply_does_not_delay_the_replies_behind_it() {
+    let server = server(&["--delay", "500"]);
+    let pings = ping(
+        server.address(),
+        &["--count", "4", "--interval", "0.05", "--timeout", "5"],
+    );
+    pings.each_ping_once(4);
+    for &(seq, rtt) in &pings.replies {
+        assert!((500.0..900.0).contains(&rtt), "seq={seq} time={rtt} ms");
+    }
+}
+
+/// A stand-in server that sits on the reply to ping 1 and sends it, late, just before
+/// the reply to ping 2: the pinger must not take it for ping 2's.
+#[test]
+fn a_late_reply_is_reported_and_not_matched_to_the_next_ping() {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let address = socket.local_addr().unwrap();
+    let server = thread::spawn(move || {
+        let mut buffer = [0; 64];
+        let (length, client) = socket.recv_from(&mut buffer).unwrap();
+        let first = buffer[..length].to_ascii_uppercase();
+        let (length, _) = socket.recv_from(&mut buffer).unwrap();
+        socket.send_to(&first, client).unwrap();
+        socket
+            .send_to(&buffer[..length].to_ascii_uppercase(), client)
+            .unwrap();
+    });
+    let pings = ping(
+        address,
+        &["--count", "2", "--interval", "0.3", "--timeout", "0.2"],
+    );
+    server.join().unwrap();
+    assert_eq!(pings.timed_out, BTreeSet::from([1]), "{pings:?}");
+    assert_eq!(pings.late, [1], "{pings:?}");
+    assert_eq!(pings.replies.iter().map(|r| r.0).collect::<Vec<_>>(), [2]);
+    pings.summary_says("2 packets transmitted, 1 received, 50% packet loss");
+    assert!(pings.output.status.success());
+}
+
+/// The same with our server: every reply comes 300 ms late, after its ping's 100 ms
+/// timeout, while the next ping waits.
+#[test]
+fn replies_past_the_timeout_are_late_never_received() {
+    let server = server(&["--delay", "300"]);
+    let pings = ping(
+        server.address(),
+        &["--count", "3", "--interval", "0.2", "--timeout", "0.1"],
+    );
+    assert_eq!(pings.output.status.code(), Some(1), "{pings:?}");
+    assert!(pings.replies.is_empty(), "{pings:?}");
+    assert!(pings.late.contains(&1), "{pings:?}");
+    pings.summary_says("3 packets transmitted, 0 received, 100% packet loss");
+}
+
+#[test]
+fn two_clients_pinging_at_once_each_get_their_own_replies() {
+    let server = server(&["--delay", "0..20", "--seed", "9"]);
+    let address = server.address();
+    let pingers: Vec<_> = (0..2)
+        .map(|_| {
+            thread::spawn(move || {
+                ping(
+                    address,
+                    &["--count", "30", "--interval", "0.01", "--timeout", "5"],
+                )
+            })
+        })
+        .collect();
+    for pinger in pingers {
+        let pings = pinger.join().unwrap();
+        assert!(pings.output.status.success(), "{pings:?}");
+        pings.each_ping_once(30);
+        assert_eq!(pings.replies.len(), 30);
+        // A reply to the other pinger would show as unexpected (its TIME differs).
+        assert!(pings.other.is_empty() && pings.late.is_empty(), "{pings:?}");
+    }
+    let rest = server.assert_stops_cleanly(Signal::SIGINT);
+    assert!(
+        rest.iter()
+            .any(|line| line == "shutting down: 2 clients served, 60 messages answered"),
+        "{rest:?}"
+    );
+}
+
+/// A reply that is not the uppercase of a ping (an echo server) is reported, not counted.
+#[test]
+fn replies_that_are_not_uppercase_pings_are_not_counted() {
+    let echo = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let address = echo.local_addr().unwrap();
+    thread::spawn(move || {
+        let mut buffer = [0; 64];
+        while let Ok((length, client)) = echo.recv_from(&mut buffer) {
+            let _ = echo.send_to(&buffer[..length], client);
+        }
+    });
+    let pings = ping(
+        address,
+        &["--count", "2", "--interval", "0.05", "--timeout", "0.2"],
+    );
+    assert_eq!(pings.output.status.code(), Some(1), "{pings:?}");
+    assert_eq!(pings.other.len(), 2, "{pings:?}");
+    assert!(pings.other[0].starts_with(&format!("unexpected reply from {address}: \"Ping 1 ")));
+    assert_eq!(pings.timed_out, BTreeSet::from([1, 2]));
+}
+
+#[test]
+fn no_server_is_one_error_line_at_once() {
+    let closed = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let address = closed.local_addr().unwrap();
+    drop(closed);
+    let started = Instant::now();
+    let pings = ping(address, &["--count", "3"]);
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_error_line(&pings.output, "connection refused");
+}
+
+/// As ping(8): Ctrl-C prints the summary so far; exit 0 if a reply came, 1 if none.
+#[test]
+fn ctrl_c_prints_the_summary_so_far() {
+    for (loss, line_start, status, received) in [
+        ("0", "reply from ", 0, " received, "),
+        (
+            "1",
+            "Request timed out (seq=",
+            1,
+            " 0 received, 100% packet loss",
+        ),
+    ] {
+        let server = server(&["--loss", loss]);
+        let args = ping_args(
+            server.address(),
+            &["--count", "1000", "--interval", "0.05", "--timeout", "0.05"],
+        );
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let pinger = ServerProcess::start(BIN, &args, 0);
+        for _ in 0..3 {
+            let line = pinger.next_line().unwrap();
+            assert!(line.starts_with(line_start), "{line}");
+        }
+        let (exit, _, rest) = pinger.stop_with(Signal::SIGINT);
+        assert_eq!(exit.code(), Some(status), "{rest:?}");
+        let rest = rest.join("\n");
+        assert!(rest.contains(" ping statistics ---\n"), "{rest}");
+        assert!(rest.contains(" packets transmitted, "), "{rest}");
+        assert!(rest.contains(received), "{rest}");
+        assert_eq!(
+            rest.contains("\nrtt min/avg/max/mdev = "),
+            status == 0,
+            "{rest}"
+        );
+    }
+}
+
+#[test]
+fn bad_values_are_usage_errors() {
+    for args in [
+        &["server", "--loss", "1.5"][..],
+        &["server", "--loss", "a third"],
+        &["server", "--delay", "50..10"],
+        &["server", "--delay", "soon"],
+        &["server", "--seed", "-1"],
+        &["ping", "--count", "0"],
+        &["ping", "--timeout", "0"],
+        &["ping", "--interval", "never"],
+    ] {
+        let output = run(BIN, args, b"");
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.starts_with("error: "), "{args:?}: {stderr}");
+    }
+}
+
+/// The course's pinger, as a student writes it from the assignment: one socket,
+/// `Ping N time`, a one-second timeout, RTT or `Request timed out`.
+const PYTHON_PINGER: &str = r#"
+import sys, time
+from socket import *
+client = socket(AF_INET, SOCK_DGRAM)
+client.settimeout(1)
+for seq in range(1, 11):
+    sent = time.time()
+    client.sendto(('Ping %d %f' % (seq, sent)).encode(), ('127.0.0.1', int(sys.argv[1])))
+    try:
+        reply, server = client.recvfrom(1024)
+        print('%s RTT %.3f ms' % (reply.decode(), (time.time() - sent) * 1000))
+    except timeout:
+        print('Request timed out')
+"#;
+
+#[test]
+fn the_course_pinger_works_against_our_lossy_server() {
+    if !tool_available("python3") {
+        return;
+    }
+    let server = server(&["--loss", "0.3", "--seed", "1"]);
+    let port = server.address().port().to_string();
+    let output = run("python3", &["-c", PYTHON_PINGER, &port], b"");
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 10, "{stdout}");
+    let timed_out = lines.iter().filter(|l| **l == "Request timed out").count();
+    for (seq, line) in (1..).zip(&lines) {
+        assert!(
+            *line == "Request timed out" || line.starts_with(&format!("PING {seq} ")),
+            "{stdout}"
+        );
+    }
+    assert!(
+        (1..10).contains(&timed_out),
+        "some lost, some not: {stdout}"
+    );
+    assert_eq!(timed_out, dropped_by(server));
+}
+
+#[test]
+fn demo_shows_the_pinger() {
+    let output = run(BIN, &["demo"], b"");
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("10 packets transmitted, "), "{stdout}");
+    assert!(stdout.contains("Request timed out (seq="), "{stdout}");
+}
