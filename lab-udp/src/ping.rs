@@ -492,6 +492,66 @@ mod tests {
         assert_eq!(reply_seq(b"\xff"), None);
     }
 
+    /// An uppercase server on a free loopback port that answers `replies` datagrams,
+    /// then closes its socket.
+    fn answer_then_close(replies: usize) -> (SocketAddr, std::thread::JoinHandle<()>) {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let address = socket.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let mut buffer = [0; 64];
+            for _ in 0..replies {
+                let (length, client) = socket.recv_from(&mut buffer).unwrap();
+                socket
+                    .send_to(&buffer[..length].to_ascii_uppercase(), client)
+                    .unwrap();
+            }
+        });
+        (address, server)
+    }
+
+    fn quick(count: u32) -> Settings {
+        Settings {
+            count,
+            interval: Duration::from_millis(50),
+            timeout: Duration::from_secs(5),
+        }
+    }
+
+    #[test]
+    fn an_address_that_refuses_is_skipped_for_the_next() {
+        let (dead, closed) = answer_then_close(0);
+        closed.join().unwrap();
+        let (live, server) = answer_then_close(2);
+        let tally = Mutex::new(Tally::new(dead));
+        ping(&[dead, live], quick(2), &tally).unwrap();
+        server.join().unwrap();
+        let tally = tally.into_inner().unwrap();
+        assert_eq!(
+            (tally.server, tally.transmitted, tally.received()),
+            (live, 2, 2)
+        );
+
+        let error = ping(&[dead], quick(2), &tally.into()).unwrap_err();
+        assert!(
+            error.to_string().starts_with("connection refused by"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_server_that_stops_midway_is_reported_and_the_pings_go_on() {
+        let (address, server) = answer_then_close(1);
+        let tally = Mutex::new(Tally::new(address));
+        let settings = Settings {
+            timeout: Duration::from_millis(200),
+            ..quick(3)
+        };
+        ping(&[address], settings, &tally).unwrap();
+        server.join().unwrap();
+        let tally = tally.into_inner().unwrap();
+        assert_eq!((tally.transmitted, tally.received()), (3, 1));
+    }
+
     #[test]
     fn zero_timeout_is_refused() {
         assert!(parse_timeout("0").is_err());
