@@ -269,8 +269,14 @@ impl<'a> Pinger<'a> {
         loop {
             let now = Instant::now();
             self.expire(now)?;
-            let next_send = (self.sent.len() < self.settings.count as usize)
-                .then(|| start + self.settings.interval * self.sent.len() as u32);
+            // From one send to the next, as ping(8): with `--interval` equal to
+            // `--timeout`, ping N times out at the very instant ping N+1 is due, and
+            // is reported first.
+            let next_send = (self.sent.len() < self.settings.count as usize).then(|| {
+                self.sent
+                    .last()
+                    .map_or(start, |last| last.at + self.settings.interval)
+            });
             if next_send.is_some_and(|at| at <= now) {
                 if self.send_next()?.is_some() {
                     return Ok(Outcome::Refused);
