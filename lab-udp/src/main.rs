@@ -1,5 +1,6 @@
 //! lab-udp: the UDP uppercase client and server of Kurose & Ross section 2.7, with the
-//! CPE 314 variants (a name prompt, a server that stops on `quit`).
+//! CPE 314 variants (a name prompt, a server that stops on `quit`), and the chapter's UDP
+//! Pinger assignment (`ping`, against `server --loss --delay`).
 //!
 //! Run `cargo run -p lab-udp -- server` in one terminal and
 //! `cargo run -p lab-udp -- client` in another; see this lab's README.md.
@@ -22,7 +23,7 @@ const DEFAULT_PORT: u16 = 12000;
 /// `--host` and `--port`, defaulting to 127.0.0.1:12000.
 type Endpoint = common::net::Endpoint<DEFAULT_PORT>;
 
-/// UDP uppercase server and client: each datagram comes back uppercased.
+/// UDP uppercase server and client: each datagram comes back uppercased; and the pinger.
 #[derive(Parser)]
 #[command(name = "lab-udp", version, long_about = ABOUT)]
 struct Cli {
@@ -30,15 +31,17 @@ struct Cli {
     command: Command,
 }
 
-const ABOUT: &str = "UDP uppercase server and client (Kurose & Ross 2.7).
+const ABOUT: &str = "UDP uppercase server and client (Kurose & Ross 2.7), and the UDP Pinger.
 
 The server answers each datagram with its uppercase, sent back to the address it came
 from: one socket, no connections, no listen/accept. The client sends each line as one
-datagram and waits for the reply, resending if it is lost.
+datagram and waits for the reply, resending if it is lost. With --loss and --delay the
+server loses and delays replies on purpose, and `ping` measures round-trip times and loss.
 
 Try: lab-udp server        (terminal 1)
      lab-udp client        (terminal 2)
-     lab-udp demo          (both in one process)";
+     lab-udp demo          (both in one process)
+     lab-udp server --loss 0.3 --delay 10..50   then   lab-udp ping";
 
 #[derive(Subcommand)]
 enum Command {
