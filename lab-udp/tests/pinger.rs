@@ -204,6 +204,30 @@ fn a_delayed_reply_does_not_delay_the_replies_behind_it() {
     }
 }
 
+#[test]
+fn ping_over_ipv6_and_to_a_dual_stack_server() {
+    let v6 = server(&["--host", "::1", "--loss", "0"]);
+    let pings = ping(v6.address(), &["--count", "2", "--interval", "0.01"]);
+    assert!(pings.output.status.success(), "{pings:?}");
+    pings.summary_says(&format!(
+        "--- {} ping statistics ---\n2 packets transmitted, 2 received",
+        v6.address()
+    ));
+
+    let dual = server(&["--host", "::"]);
+    let v4: SocketAddr = format!("127.0.0.1:{}", dual.address().port())
+        .parse()
+        .unwrap();
+    let pings = ping(v4, &["--count", "2", "--interval", "0.01"]);
+    assert_eq!(pings.replies.len(), 2, "{pings:?}");
+    assert!(
+        pings
+            .stdout
+            .starts_with(&format!("reply from {v4}: seq=1 ")),
+        "{pings:?}"
+    );
+}
+
 /// A stand-in server that sits on the reply to ping 1 and sends it, late, just before
 /// the reply to ping 2: the pinger must not take it for ping 2's.
 #[test]

@@ -360,6 +360,33 @@ fn our_client_against_a_python_course_server() {
     assert_eq!(String::from_utf8_lossy(&output.stdout), "HELLO\nSTRASSE\n");
 }
 
+/// Any server that answers with the uppercase is a pinger server (K&R's UDPPingerServer).
+#[test]
+fn our_pinger_against_a_python_course_server() {
+    if !tool_available("python3") {
+        return;
+    }
+    let python = ServerProcess::start("python3", &["-c", PYTHON_SERVER], 1);
+    let port = python.address().port().to_string();
+    let output = run(
+        BIN,
+        &[
+            "ping",
+            "--port",
+            &port,
+            "--count",
+            "3",
+            "--interval",
+            "0.05",
+        ],
+        b"",
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert_eq!(stdout.matches("reply from ").count(), 3, "{stdout}");
+    assert!(stdout.contains("3 packets transmitted, 3 received, 0% packet loss"));
+}
+
 #[test]
 fn python_course_client_against_our_server() {
     if !tool_available("python3") {
