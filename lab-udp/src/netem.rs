@@ -23,7 +23,7 @@ use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use anyhow::{Result, anyhow};
+use anyhow::{Context, Result, anyhow};
 use rand::rngs::OsRng;
 use rand::{Rng, SeedableRng, TryRngCore};
 use rand_chacha::ChaCha8Rng;
@@ -334,7 +334,7 @@ impl<T> DelayLine<T> {
     }
 }
 
-/// Closes the line when `body` returns or panics, so the sender thread always ends.
+/// Closes a [`DelayLine`] when dropped.
 struct CloseOnDrop<'a, T>(&'a DelayLine<T>);
 
 impl<T> Drop for CloseOnDrop<'_, T> {
@@ -348,15 +348,17 @@ impl<T> Drop for CloseOnDrop<'_, T> {
 pub fn with_delay_line<T: Send, R>(
     send: impl FnMut(T) + Send,
     body: impl FnOnce(&DelayLine<T>) -> R,
-) -> R {
+) -> Result<R> {
     let line = DelayLine::new();
     thread::scope(|scope| {
-        let sender = thread::Builder::new().name("delay-line".into());
-        // If no thread can be started, the line is closed at once by the guard and
-        // the held replies are lost: the server goes on, as after any loss.
-        let _sender = sender.spawn_scoped(scope, || line.send_when_due(send));
+        // Closes the line however this closure ends, so the sender thread always ends
+        // and the scope can join it.
         let _close = CloseOnDrop(&line);
-        body(&line)
+        thread::Builder::new()
+            .name("delay-line".into())
+            .spawn_scoped(scope, || line.send_when_due(send))
+            .context("cannot start the thread that sends delayed replies")?;
+        Ok(body(&line))
     })
 }
 
@@ -468,7 +470,8 @@ mod tests {
                 assert_eq!(second, "slow");
                 assert!(at - start >= Duration::from_millis(300));
             },
-        );
+        )
+        .unwrap();
     }
 
     #[test]
@@ -482,7 +485,8 @@ mod tests {
                 }
                 assert_eq!(line.hold(Duration::ZERO, 0), Err(LineFull));
             },
-        );
+        )
+        .unwrap();
         // with_delay_line returned: the sender thread ended without sending.
         assert!(received.try_recv().is_err());
     }

@@ -97,7 +97,7 @@ pub fn serve(
                 ..replies
             };
             answer(socket, exit_on_quit, &mut replies, shutdown)
-        })?;
+        })??;
     } else {
         answer(socket, exit_on_quit, &mut replies, shutdown)?;
     }
