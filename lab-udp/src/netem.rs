@@ -181,7 +181,8 @@ impl Netem {
     /// stream, so the Nth datagram's fate depends only on the seed and N; and a
     /// uniform draw below `loss` means a larger `--loss` drops the same datagrams and more.
     pub fn next_fate(&mut self) -> Fate {
-        let dropped = self.drops.random::<f64>() < self.loss;
+        // (No draw at all without loss: the plain server pays nothing for this.)
+        let dropped = self.loss > 0.0 && self.drops.random::<f64>() < self.loss;
         let delay = if self.delays_replies() {
             self.delay.sample(&mut self.delays)
         } else {
