@@ -134,7 +134,12 @@ fn loss_0_answers_every_ping() {
 
 #[test]
 fn loss_1_answers_none_and_ping_exits_1() {
-    let server = server(&["--loss", "1"]);
+    let server = ServerProcess::start(BIN, &["server", "--port", "0", "--loss", "1"], 1);
+    let simulating = server.next_line().unwrap();
+    assert!(
+        simulating.starts_with("simulating loss 1 and no delay, seed "),
+        "{simulating}"
+    );
     let pings = ping(
         server.address(),
         &["--count", "3", "--interval", "0.05", "--timeout", "0.2"],
@@ -143,6 +148,20 @@ fn loss_1_answers_none_and_ping_exits_1() {
     assert_eq!(pings.timed_out, BTreeSet::from([1, 2, 3]));
     pings.summary_says("3 packets transmitted, 0 received, 100% packet loss\n");
     assert!(!pings.stdout.contains("rtt "), "no RTT without a reply");
+    for seq in 1..=3 {
+        assert!(
+            server
+                .next_line()
+                .unwrap()
+                .contains(&format!(": Ping {seq} "))
+        );
+        assert!(
+            server
+                .next_line()
+                .unwrap()
+                .ends_with(": dropped (simulated loss)")
+        );
+    }
     assert_eq!(dropped_by(server), 3);
 }
 
