@@ -8,6 +8,7 @@
 mod check;
 mod check_client;
 mod client;
+mod delay_line;
 mod demo;
 mod netem;
 mod ping;

@@ -29,6 +29,10 @@ use common::report::printable;
 
 use crate::Endpoint;
 
+mod summary;
+
+pub use summary::Tally;
+
 /// Command-line options of `lab-udp ping`.
 #[derive(clap::Args, Debug)]
 pub struct Options {
@@ -77,7 +81,7 @@ pub fn run(options: &Options) -> Result<ExitCode> {
     ping(&servers, settings, &tally)?;
     let tally = lock(&tally);
     print_line(&tally.summary())?;
-    Ok(tally.exit_code())
+    Ok(ExitCode::from(tally.exit_status()))
 }
 
 /// As ping(8) does: Ctrl-C prints the summary so far and exits 0 if a reply came, else 1.
@@ -87,7 +91,7 @@ fn summary_on_ctrl_c(tally: Arc<Mutex<Tally>>) {
         // The lock waits for a line being printed, so the summary never splits one.
         let tally = lock(&tally);
         let _ = print_line(&tally.summary());
-        std::process::exit(if tally.received() > 0 { 0 } else { 1 });
+        std::process::exit(tally.exit_status().into());
     });
 }
 
@@ -108,104 +112,6 @@ pub fn ping(servers: &[SocketAddr], settings: Settings, tally: &Mutex<Tally>) ->
         }
     }
     Err(refused)
-}
-
-/// The numbers behind the summary, shared with the Ctrl-C handler.
-#[derive(Debug)]
-pub struct Tally {
-    server: SocketAddr,
-    transmitted: u32,
-    /// One per reply received in time.
-    rtts: Vec<Duration>,
-}
-
-impl Tally {
-    /// Nothing sent yet to `server`.
-    pub fn new(server: SocketAddr) -> Self {
-        Tally {
-            server,
-            transmitted: 0,
-            rtts: Vec::new(),
-        }
-    }
-
-    /// Replies received in time.
-    pub fn received(&self) -> usize {
-        self.rtts.len()
-    }
-
-    /// Pings sent.
-    pub fn transmitted(&self) -> u32 {
-        self.transmitted
-    }
-
-    /// Exit 0 if any reply came, 1 if none, as ping(8).
-    pub fn exit_code(&self) -> ExitCode {
-        if self.received() > 0 {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::FAILURE
-        }
-    }
-
-    /// ping(8)'s summary: a header line, `N packets transmitted, M received, L% packet
-    /// loss`, and if any reply came `rtt min/avg/max/mdev = A/B/C/D ms`.
-    pub fn summary(&self) -> String {
-        let transmitted = u64::from(self.transmitted);
-        let received = self.received() as u64;
-        let mut summary = format!(
-            "--- {} ping statistics ---\n{transmitted} packets transmitted, {received} received, {}% packet loss",
-            self.server,
-            loss_percent(transmitted.saturating_sub(received), transmitted)
-        );
-        if let Some(rtt) = RttStatistics::of(&self.rtts) {
-            summary.push_str(&format!(
-                "\nrtt min/avg/max/mdev = {:.3}/{:.3}/{:.3}/{:.3} ms",
-                rtt.min, rtt.avg, rtt.max, rtt.mdev
-            ));
-        }
-        summary
-    }
-}
-
-/// The loss as ping(8) prints it (`%g`): `0`, `30`, `33.3333`.
-fn loss_percent(lost: u64, transmitted: u64) -> String {
-    if transmitted == 0 {
-        return "0".into();
-    }
-    let percent = format!("{:.4}", lost as f64 * 100.0 / transmitted as f64);
-    percent
-        .trim_end_matches('0')
-        .trim_end_matches('.')
-        .to_string()
-}
-
-/// RTT statistics in milliseconds; `mdev` is ping(8)'s mean deviation, the standard
-/// deviation sqrt(mean(x²) - mean(x)²).
-#[derive(Debug, PartialEq)]
-struct RttStatistics {
-    min: f64,
-    avg: f64,
-    max: f64,
-    mdev: f64,
-}
-
-impl RttStatistics {
-    fn of(rtts: &[Duration]) -> Option<Self> {
-        let milliseconds: Vec<f64> = rtts.iter().map(|rtt| rtt.as_secs_f64() * 1e3).collect();
-        let count = milliseconds.len() as f64;
-        let min = milliseconds.iter().copied().reduce(f64::min)?;
-        let max = milliseconds.iter().copied().reduce(f64::max)?;
-        let avg = milliseconds.iter().sum::<f64>() / count;
-        let mean_square = milliseconds.iter().map(|x| x * x).sum::<f64>() / count;
-        let mdev = (mean_square - avg * avg).max(0.0).sqrt();
-        Some(RttStatistics {
-            min,
-            avg,
-            max,
-            mdev,
-        })
-    }
 }
 
 /// How a run against one address ended.
@@ -351,7 +257,7 @@ impl<'a> Pinger<'a> {
             at,
             state: State::Waiting,
         });
-        lock(self.tally).transmitted += 1;
+        lock(self.tally).sent();
         Ok(None)
     }
 
@@ -397,7 +303,7 @@ impl<'a> Pinger<'a> {
                 sent.state = State::Answered;
                 let rtt = received_at - sent.at;
                 let mut tally = lock(self.tally);
-                tally.rtts.push(rtt);
+                tally.received_after(rtt);
                 self.printed = true;
                 print_line(&format!(
                     "reply from {}: seq={seq} time={:.3} ms",
@@ -455,42 +361,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn loss_is_printed_as_ping_does() {
-        assert_eq!(loss_percent(0, 10), "0");
-        assert_eq!(loss_percent(3, 10), "30");
-        assert_eq!(loss_percent(1, 3), "33.3333");
-        assert_eq!(loss_percent(31, 200), "15.5");
-        assert_eq!(loss_percent(10, 10), "100");
-        assert_eq!(loss_percent(0, 0), "0");
-    }
-
-    #[test]
-    fn rtt_statistics_as_ping_computes_them() {
-        let ms = Duration::from_millis;
-        let rtt = RttStatistics::of(&[ms(10), ms(20), ms(30)]).unwrap();
-        assert_eq!((rtt.min, rtt.avg, rtt.max), (10.0, 20.0, 30.0));
-        // sqrt((100 + 400 + 900) / 3 - 400) = sqrt(66.67)
-        assert!((rtt.mdev - 8.165).abs() < 0.001, "{rtt:?}");
-        assert_eq!(RttStatistics::of(&[]), None);
-    }
-
-    #[test]
-    fn summary_lines() {
-        let mut tally = Tally::new("127.0.0.1:12000".parse().unwrap());
-        tally.transmitted = 10;
-        assert_eq!(
-            tally.summary(),
-            "--- 127.0.0.1:12000 ping statistics ---\n\
-             10 packets transmitted, 0 received, 100% packet loss"
-        );
-        tally.rtts = vec![Duration::from_micros(1500); 7];
-        assert!(tally.summary().ends_with(
-            "10 packets transmitted, 7 received, 30% packet loss\n\
-             rtt min/avg/max/mdev = 1.500/1.500/1.500/0.000 ms"
-        ));
-    }
-
-    #[test]
     fn reply_sequence_numbers() {
         assert_eq!(reply_seq(b"PING 3 1795975807.213442"), Some(3));
         assert_eq!(reply_seq(b"Ping 3 1795975807.213442"), None);
@@ -532,9 +402,11 @@ mod tests {
         ping(&[dead, live], quick(2), &tally).unwrap();
         server.join().unwrap();
         let tally = tally.into_inner().unwrap();
-        assert_eq!(
-            (tally.server, tally.transmitted, tally.received()),
-            (live, 2, 2)
+        assert_eq!((tally.transmitted(), tally.received()), (2, 2));
+        assert!(
+            tally
+                .summary()
+                .starts_with(&format!("--- {live} ping statistics"))
         );
 
         let error = ping(&[dead], quick(2), &tally.into()).unwrap_err();
@@ -555,7 +427,7 @@ mod tests {
         ping(&[address], settings, &tally).unwrap();
         server.join().unwrap();
         let tally = tally.into_inner().unwrap();
-        assert_eq!((tally.transmitted, tally.received()), (3, 1));
+        assert_eq!((tally.transmitted(), tally.received()), (3, 1));
     }
 
     #[test]

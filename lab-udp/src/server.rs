@@ -22,7 +22,8 @@ use common::shutdown::Shutdown;
 use common::upper;
 
 use crate::Endpoint;
-use crate::netem::{self, DelayLine, Fate, Netem};
+use crate::delay_line::{self, DelayLine};
+use crate::netem::{self, Fate, Netem};
 
 /// Command-line options of `lab-udp server`.
 #[derive(clap::Args, Debug)]
@@ -91,7 +92,7 @@ pub fn serve(
     };
     if replies.netem.delays_replies() {
         let send_late = |reply: Reply| reply.send(socket, log, &stats);
-        netem::with_delay_line(send_late, |delay_line| {
+        delay_line::with_delay_line(send_late, |delay_line| {
             let mut replies = Replies {
                 delay_line: Some(delay_line),
                 ..replies
