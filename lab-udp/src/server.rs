@@ -7,7 +7,7 @@
 //! one calls their general forms `recvmsg`/`sendmsg`, to also learn which of the host's
 //! addresses the datagram was sent to and answer from it (see `common::datagram`).
 //!
-//! With `--loss` and `--delay` (see `netem.rs`) the server also plays a bad network,
+//! With `--loss` and `--delay` (see `netem.rs` and `delay_line.rs`) the server also plays a bad network,
 //! as the Kurose & Ross UDPPingerServer does: some replies are dropped, others sent late.
 
 use std::io::ErrorKind;
