@@ -168,7 +168,8 @@ impl<'a> Pinger<'a> {
     }
 
     /// The event loop: send each ping on time, time out each ping at its deadline, and
-    /// in between wait for replies. Ends when every ping is sent and none is waiting.
+    /// in between wait for replies. Ends when every ping is sent and none is waiting;
+    /// the socket is closed (close()) when the `Pinger` is dropped.
     fn run(&mut self) -> Result<Outcome> {
         let start = Instant::now();
         let mut reply = vec![0; 65_536];
@@ -196,7 +197,8 @@ impl<'a> Pinger<'a> {
             else {
                 return Ok(Outcome::Done);
             };
-            // set the recv timeout to the time left (never zero: that means no timeout).
+            // setsockopt(SO_RCVTIMEO): recv gives up at the next thing to do (never 0,
+            // which would mean no timeout at all).
             let wait = until
                 .saturating_duration_since(now)
                 .max(Duration::from_micros(1));
