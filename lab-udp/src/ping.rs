@@ -16,7 +16,7 @@
 //! for each ping, and `recv` with a timeout that runs to the next thing to do (the next
 //! ping's send time, or the oldest waiting ping's deadline).
 
-use std::io::{self, ErrorKind, Write};
+use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -24,8 +24,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, anyhow};
 use common::cli::parse_seconds;
-use common::net;
 use common::report::printable;
+use common::{net, outln};
 
 use crate::Endpoint;
 
@@ -80,7 +80,7 @@ pub fn run(options: &Options) -> Result<ExitCode> {
     };
     ping(&servers, settings, &tally)?;
     let tally = lock(&tally);
-    print_line(&tally.summary())?;
+    outln!("{}", tally.summary());
     Ok(ExitCode::from(tally.exit_status()))
 }
 
@@ -90,7 +90,7 @@ fn summary_on_ctrl_c(tally: Arc<Mutex<Tally>>) {
     let _ = ctrlc::set_handler(move || {
         // The lock waits for a line being printed, so the summary never splits one.
         let tally = lock(&tally);
-        let _ = print_line(&tally.summary());
+        outln!("{}", tally.summary());
         std::process::exit(tally.exit_status().into());
     });
 }
@@ -175,7 +175,7 @@ impl<'a> Pinger<'a> {
         let mut reply = vec![0; 65_536];
         loop {
             let now = Instant::now();
-            self.expire(now)?;
+            self.expire(now);
             // From one send to the next, as ping(8): with `--interval` equal to
             // `--timeout`, ping N times out at the very instant ping N+1 is due, and
             // is reported first.
@@ -185,7 +185,7 @@ impl<'a> Pinger<'a> {
                     .map_or(start, |last| last.at + self.settings.interval)
             });
             if next_send.is_some_and(|at| at <= now) {
-                if self.send_next()?.is_some() {
+                if !self.send_next()? {
                     return Ok(Outcome::Refused);
                 }
                 continue;
@@ -207,8 +207,8 @@ impl<'a> Pinger<'a> {
             match self.socket.recv(&mut reply) {
                 Ok(length) => {
                     let received_at = Instant::now();
-                    self.expire(received_at)?;
-                    self.take_reply(&reply[..length], received_at)?;
+                    self.expire(received_at);
+                    self.take_reply(&reply[..length], received_at);
                 }
                 Err(error)
                     if matches!(
@@ -216,7 +216,7 @@ impl<'a> Pinger<'a> {
                         ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
                     ) => {}
                 Err(error) if error.kind() == ErrorKind::ConnectionRefused => {
-                    if self.refused()?.is_some() {
+                    if self.nothing_listens() {
                         return Ok(Outcome::Refused);
                     }
                 }
@@ -227,8 +227,8 @@ impl<'a> Pinger<'a> {
 
     /// Sends the next ping, `Ping SEQ TIME` (TIME: seconds since the Unix epoch, as
     /// the assignment asks; the RTT itself is measured on the monotonic clock).
-    /// `Some(Refused)` if the server's address refuses before anything was heard.
-    fn send_next(&mut self) -> Result<Option<Outcome>> {
+    /// `false` if nothing listens at the address (it refused before anything was heard).
+    fn send_next(&mut self) -> Result<bool> {
         let seq = self.sent.len() + 1;
         let since_epoch = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -247,8 +247,8 @@ impl<'a> Pinger<'a> {
             .as_ref()
             .is_err_and(|error| error.kind() == ErrorKind::ConnectionRefused)
         {
-            if let Some(outcome) = self.refused()? {
-                return Ok(Some(outcome));
+            if self.nothing_listens() {
+                return Ok(false);
             }
             at = Instant::now();
             result = self.socket.send(ping.as_bytes());
@@ -260,7 +260,7 @@ impl<'a> Pinger<'a> {
             state: State::Waiting,
         });
         lock(self.tally).sent();
-        Ok(None)
+        Ok(true)
     }
 
     /// The deadline of the oldest ping still waiting (pings go out in order, so it is
@@ -273,7 +273,7 @@ impl<'a> Pinger<'a> {
     }
 
     /// Times out every ping whose deadline has passed by `now`.
-    fn expire(&mut self, now: Instant) -> Result<()> {
+    fn expire(&mut self, now: Instant) {
         while let Some(sent) = self.sent.get(self.oldest_waiting) {
             if sent.state == State::Waiting {
                 if sent.at + self.settings.timeout > now {
@@ -281,15 +281,14 @@ impl<'a> Pinger<'a> {
                 }
                 self.sent[self.oldest_waiting].state = State::TimedOut;
                 let seq = self.oldest_waiting + 1;
-                self.print(&format!("Request timed out (seq={seq})"))?;
+                self.print(&format!("Request timed out (seq={seq})"));
             }
             self.oldest_waiting += 1;
         }
-        Ok(())
     }
 
     /// Matches a reply to its ping by sequence number and text.
-    fn take_reply(&mut self, reply: &[u8], received_at: Instant) -> Result<()> {
+    fn take_reply(&mut self, reply: &[u8], received_at: Instant) {
         let Some((seq, sent)) = reply_seq(reply)
             .and_then(|seq| Some((seq, self.sent.get_mut(seq.checked_sub(1)?)?)))
             .filter(|(_, sent)| sent.expected_reply == reply)
@@ -307,37 +306,36 @@ impl<'a> Pinger<'a> {
                 let mut tally = lock(self.tally);
                 tally.received_after(rtt);
                 self.printed = true;
-                print_line(&format!(
+                outln!(
                     "reply from {}: seq={seq} time={:.3} ms",
                     self.server,
                     rtt.as_secs_f64() * 1e3
-                ))?;
-                Ok(())
+                );
             }
             State::TimedOut => self.print(&format!("late reply (seq={seq})")),
             State::Answered => self.print(&format!("duplicate reply (seq={seq})")),
         }
     }
 
-    /// ICMP port unreachable. Before anything was heard it means nothing listens at
-    /// this address (`Some(Refused)`: try the next one); later, that the server stopped.
-    fn refused(&mut self) -> Result<Option<Outcome>> {
+    /// After an ICMP port unreachable: does it mean nothing listens at this address
+    /// (nothing was heard from it yet: try the next one)? If not, the server stopped
+    /// midway; that is reported and the pings go on.
+    fn nothing_listens(&mut self) -> bool {
         if !self.printed {
-            return Ok(Some(Outcome::Refused));
+            return true;
         }
         let server = self.server;
         self.print(&format!(
             "port unreachable: {server} refused a ping (has the server stopped?)"
-        ))?;
-        Ok(None)
+        ));
+        false
     }
 
     /// Prints one line, under the tally's lock so a Ctrl-C summary never splits it.
-    fn print(&mut self, line: &str) -> Result<()> {
+    fn print(&mut self, line: &str) {
         let _tally = lock(self.tally);
         self.printed = true;
-        print_line(line)?;
-        Ok(())
+        outln!("{line}");
     }
 }
 
@@ -346,12 +344,6 @@ fn reply_seq(reply: &[u8]) -> Option<usize> {
     let text = std::str::from_utf8(reply).ok()?;
     let mut words = text.strip_prefix("PING ")?.split(' ');
     words.next()?.parse().ok()
-}
-
-fn print_line(line: &str) -> io::Result<()> {
-    let mut stdout = io::stdout().lock();
-    writeln!(stdout, "{line}")?;
-    stdout.flush()
 }
 
 fn lock(tally: &Mutex<Tally>) -> MutexGuard<'_, Tally> {

@@ -8,15 +8,16 @@ use std::process::Output;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::testkit::{ServerProcess, Signal, assert_error_line, run, tool_available};
+use common::testkit::{
+    RunningProcess, ServerProcess, Signal, assert_ended_by_sigpipe, assert_error_line, run,
+    run_with_stdout_closed, stand_in_udp_socket, tool_available,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_lab-udp");
 
 /// `lab-udp server --port 0 --quiet extra...`: the log is not needed, the summary is.
 fn server(extra: &[&str]) -> ServerProcess {
-    let mut args = vec!["server", "--port", "0", "--quiet"];
-    args.extend_from_slice(extra);
-    ServerProcess::start(BIN, &args, 1)
+    ServerProcess::start_server(BIN, &[&["--quiet"], extra].concat())
 }
 
 /// Stops the server; returns how many datagrams its summary says it dropped.
@@ -134,7 +135,7 @@ fn loss_0_answers_every_ping() {
 
 #[test]
 fn loss_1_answers_none_and_ping_exits_1() {
-    let server = ServerProcess::start(BIN, &["server", "--port", "0", "--loss", "1"], 1);
+    let server = ServerProcess::start_server(BIN, &["--loss", "1"]);
     let simulating = server.next_line().unwrap();
     assert!(
         simulating.starts_with("simulating loss 1 and no delay, seed "),
@@ -251,8 +252,7 @@ fn ping_over_ipv6_and_to_a_dual_stack_server() {
 /// the reply to ping 2: the pinger must not take it for ping 2's.
 #[test]
 fn a_late_reply_is_reported_and_not_matched_to_the_next_ping() {
-    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let address = socket.local_addr().unwrap();
+    let (socket, address) = stand_in_udp_socket();
     let server = thread::spawn(move || {
         let mut buffer = [0; 64];
         let (length, client) = socket.recv_from(&mut buffer).unwrap();
@@ -323,8 +323,7 @@ fn two_clients_pinging_at_once_each_get_their_own_replies() {
 /// A reply that is not the uppercase of a ping (an echo server) is reported, not counted.
 #[test]
 fn replies_that_are_not_uppercase_pings_are_not_counted() {
-    let echo = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let address = echo.local_addr().unwrap();
+    let (echo, address) = stand_in_udp_socket();
     thread::spawn(move || {
         let mut buffer = [0; 64];
         while let Ok((length, client)) = echo.recv_from(&mut buffer) {
@@ -374,12 +373,13 @@ fn ctrl_c_prints_the_summary_so_far() {
             &["--count", "1000", "--interval", "0.05", "--timeout", "0.05"],
         );
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let pinger = ServerProcess::start(BIN, &args, 0);
+        let pinger = RunningProcess::start(BIN, &args);
         for _ in 0..3 {
             let line = pinger.next_line().unwrap();
             assert!(line.starts_with(line_start), "{line}");
         }
-        let (exit, _, rest) = pinger.stop_with(Signal::SIGINT);
+        let (exit, rest, stderr) = pinger.signal_and_wait(Signal::SIGINT);
+        assert_eq!(stderr, "");
         assert_eq!(exit.code(), Some(status), "{rest:?}");
         let rest = rest.join("\n");
         assert!(rest.contains(" ping statistics ---\n"), "{rest}");
@@ -391,6 +391,14 @@ fn ctrl_c_prints_the_summary_so_far() {
             "{rest}"
         );
     }
+}
+
+#[test]
+fn a_closed_stdout_ends_the_pinger_as_sigpipe_does() {
+    let server = server(&[]);
+    let args = ping_args(server.address(), &["--count", "3", "--interval", "0.01"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    assert_ended_by_sigpipe(&run_with_stdout_closed(BIN, &args, b""), "ping");
 }
 
 #[test]
