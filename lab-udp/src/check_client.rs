@@ -1,9 +1,11 @@
 //! `lab-udp check-client --client CMD`: grades any UDP uppercase client (a student's,
 //! in any language) against scripted servers: one that answers, one that loses the
-//! first datagram, one whose reply comes late, one that never answers.
+//! first datagram, one whose reply comes late, one that never answers. With
+//! `--pinger`, a UDP Pinger instead (`check_pinger.rs`).
 
 use std::net::{SocketAddr, UdpSocket};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
 use common::check::client::{ClientOptions, Received, recv_datagram};
@@ -15,14 +17,29 @@ use common::upper::uppercase;
 pub struct Options {
     #[command(flatten)]
     client: ClientOptions,
+    /// Grade a UDP Pinger (Kurose & Ross, assignment 2) instead: run once, with no
+    /// input, against a server that drops three of its ten pings; given at least 15 s
+    #[arg(long)]
+    pinger: bool,
 }
+
+/// What a pinger may take at least: ten pings a second apart, the last one's 1 s
+/// timeout, and its start.
+const PINGER_TIME_LIMIT: Duration = Duration::from_secs(15);
 
 /// Runs every check on the client and prints the score.
 pub fn run(options: &Options) -> ExitCode {
-    let (mut checks, client) = match options.client.start(env!("CARGO_PKG_NAME")) {
+    let mut client_options = options.client.clone();
+    if options.pinger {
+        client_options.timeout = client_options.timeout.max(PINGER_TIME_LIMIT);
+    }
+    let (mut checks, client) = match client_options.start(env!("CARGO_PKG_NAME")) {
         Ok(started) => started,
         Err(code) => return code,
     };
+    if options.pinger {
+        return crate::check_pinger::run(checks, client);
+    }
 
     let graded = client.clone();
     checks.run("the reply is printed", move || {

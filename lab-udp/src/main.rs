@@ -7,6 +7,7 @@
 
 mod check;
 mod check_client;
+mod check_pinger;
 mod client;
 mod delay_line;
 mod demo;

@@ -142,9 +142,7 @@ impl Netem {
     pub fn from_options(options: &NetemOptions) -> Result<Self> {
         let seed = match options.seed {
             Some(seed) => seed,
-            None => OsRng
-                .try_next_u64()
-                .map_err(|_| anyhow!("cannot get a random seed from the system: give --seed N"))?,
+            None => random_seed()?,
         };
         Ok(Netem::with_seed(options.loss, options.delay, seed))
     }
@@ -190,6 +188,13 @@ impl Netem {
             Fate::SentAfter(delay)
         }
     }
+}
+
+/// A seed nobody can guess, from the operating system.
+pub fn random_seed() -> Result<u64> {
+    OsRng
+        .try_next_u64()
+        .map_err(|_| anyhow!("cannot get a random seed from the system: give --seed N"))
 }
 
 impl fmt::Display for Netem {

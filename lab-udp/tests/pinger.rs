@@ -9,8 +9,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::testkit::{
-    RunningProcess, ServerProcess, Signal, assert_ended_by_sigpipe, assert_error_line, run,
-    run_with_stdout_closed, stand_in_udp_socket, tool_available,
+    RunningProcess, ServerProcess, Signal, WAIT, assert_ended_by_sigpipe, assert_error_line,
+    assert_formats_agree, passed, run, run_check_client, run_with_stdout_closed,
+    stand_in_udp_socket, temp_file, tool_available,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_lab-udp");
@@ -422,19 +423,33 @@ fn bad_values_are_usage_errors() {
 
 /// The course's pinger, as a student writes it from the assignment: one socket,
 /// `Ping N time`, a one-second timeout, RTT or `Request timed out`.
+///
+/// For grading tests, two optional arguments: the timeout in seconds, and a way to
+/// go further (`summary`: print the loss rate) or wrong (`five-pings`, `wrong-loss`,
+/// `silent-timeouts`, `exits-1`).
 const PYTHON_PINGER: &str = r#"
 import sys, time
 from socket import *
+timeout_s = float(sys.argv[2]) if len(sys.argv) > 2 else 1
+mode = sys.argv[3] if len(sys.argv) > 3 else 'plain'
 client = socket(AF_INET, SOCK_DGRAM)
-client.settimeout(1)
-for seq in range(1, 11):
+client.settimeout(timeout_s)
+lost = 0
+for seq in range(1, 6 if mode == 'five-pings' else 11):
     sent = time.time()
     client.sendto(('Ping %d %f' % (seq, sent)).encode(), ('127.0.0.1', int(sys.argv[1])))
     try:
         reply, server = client.recvfrom(1024)
         print('%s RTT %.3f ms' % (reply.decode(), (time.time() - sent) * 1000))
     except timeout:
-        print('Request timed out')
+        lost += 1
+        if mode != 'silent-timeouts':
+            print('Request timed out')
+if mode == 'summary':
+    print('Packet loss rate: %.1f%%' % (lost * 10))
+if mode == 'wrong-loss':
+    print('Packet loss rate: %.1f%%' % lost)
+sys.exit(1 if mode == 'exits-1' else 0)
 "#;
 
 #[test]
@@ -470,4 +485,70 @@ fn demo_shows_the_pinger() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("10 packets transmitted, "), "{stdout}");
     assert!(stdout.contains("Request timed out (seq="), "{stdout}");
+}
+
+/// `lab-udp check-client --pinger --client CLIENT --format text`: (passed?, stdout).
+fn check_pinger(client: &str) -> (bool, String) {
+    run_check_client(BIN, client, &["--pinger"])
+}
+
+const TEN_PINGS: &str = "ten pings 'Ping SEQ TIME', SEQ 1 to 10 in order";
+const A_LINE_EACH: &str =
+    "one line per ping, its RTT or 'Request timed out' for exactly the dropped ones";
+const LOSS_FIGURE: &str = "the loss it reports is what was dropped (30%)";
+const ENDS: &str = "it ends on its own, with status 0";
+
+#[test]
+fn check_client_pinger_passes_our_pinger_in_every_format() {
+    let ours = format!("{BIN} ping --host {{host}} --port {{port}} --interval 0.02 --timeout 0.5");
+    let (ok, stdout) = check_pinger(&ours);
+    assert!(ok, "{stdout}");
+    assert!(stdout.ends_with("4 passed, 0 failed\n"), "{stdout}");
+    assert_formats_agree(
+        BIN,
+        &["check-client", "--pinger", "--client", &ours],
+        WAIT * 3,
+    );
+}
+
+/// The course's pinger passes what the assignment asks; the loss rate is its optional
+/// part, so the plain one fails that check only.
+#[test]
+fn check_client_pinger_grades_the_course_pinger() {
+    if !tool_available("python3") {
+        return;
+    }
+    let script = temp_file("UDPPinger.py", PYTHON_PINGER);
+    let pinger =
+        |mode: &str| check_pinger(&format!("python3 {} {{port}} 0.3 {mode}", script.display()));
+    let (ok, stdout) = pinger("summary");
+    assert!(ok, "{stdout}");
+    let (ok, stdout) = pinger("plain");
+    assert!(!ok && stdout.ends_with("3 passed, 1 failed\n"), "{stdout}");
+    assert!(!passed(&stdout, LOSS_FIGURE), "{stdout}");
+}
+
+#[test]
+fn check_client_pinger_fails_a_wrong_pinger_for_each_check() {
+    if !tool_available("python3") {
+        return;
+    }
+    let script = temp_file("UDPPinger.py", PYTHON_PINGER);
+    let pinger = |timeout: &str, mode: &str| {
+        check_pinger(&format!(
+            "python3 {} {{port}} {timeout} {mode}",
+            script.display()
+        ))
+    };
+    // Five pings only; nothing printed for a lost ping; a wrong loss figure; a
+    // failure status.
+    for ((ok, stdout), fails) in [
+        (pinger("0.3", "five-pings"), TEN_PINGS),
+        (pinger("0.3", "silent-timeouts"), A_LINE_EACH),
+        (pinger("0.3", "wrong-loss"), LOSS_FIGURE),
+        (pinger("0.3", "exits-1"), ENDS),
+    ] {
+        assert!(!ok, "{stdout}");
+        assert!(!passed(&stdout, fails), "must fail {fails:?}: {stdout}");
+    }
 }
