@@ -79,8 +79,10 @@ pub fn run(options: &Options) -> Result<ExitCode> {
         timeout: options.timeout,
     };
     ping(&servers, settings, &tally)?;
-    let tally = lock(&tally);
-    outln!("{}", tally.summary());
+    let mut tally = lock(&tally);
+    if let Some(summary) = tally.summary_once() {
+        outln!("{summary}");
+    }
     Ok(ExitCode::from(tally.exit_status()))
 }
 
@@ -89,8 +91,10 @@ fn summary_on_ctrl_c(tally: Arc<Mutex<Tally>>) {
     // If no handler can be installed, Ctrl-C ends the pinger without a summary.
     let _ = ctrlc::set_handler(move || {
         // The lock waits for a line being printed, so the summary never splits one.
-        let tally = lock(&tally);
-        outln!("{}", tally.summary());
+        let mut tally = lock(&tally);
+        if let Some(summary) = tally.summary_once() {
+            outln!("{summary}");
+        }
         std::process::exit(tally.exit_status().into());
     });
 }

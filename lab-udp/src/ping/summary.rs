@@ -11,6 +11,8 @@ pub struct Tally {
     transmitted: u32,
     /// One per reply received in time.
     rtts: Vec<Duration>,
+    /// Has the summary been printed (by the end of the run, or by Ctrl-C)?
+    summarized: bool,
 }
 
 impl Tally {
@@ -20,6 +22,7 @@ impl Tally {
             server,
             transmitted: 0,
             rtts: Vec::new(),
+            summarized: false,
         }
     }
 
@@ -46,6 +49,12 @@ impl Tally {
     /// The exit status, as ping(8)'s: 0 if any reply came, 1 if none.
     pub fn exit_status(&self) -> u8 {
         if self.received() > 0 { 0 } else { 1 }
+    }
+
+    /// The summary the first time it is asked for, `None` after: the run's end and a
+    /// Ctrl-C at that very moment must not both print it.
+    pub fn summary_once(&mut self) -> Option<String> {
+        (!std::mem::replace(&mut self.summarized, true)).then(|| self.summary())
     }
 
     /// ping(8)'s summary: a header line, `N packets transmitted, M received, L% packet
@@ -146,5 +155,12 @@ mod tests {
             "10 packets transmitted, 7 received, 30% packet loss\n\
              rtt min/avg/max/mdev = 1.500/1.500/1.500/0.000 ms"
         ));
+    }
+
+    #[test]
+    fn the_summary_is_printed_once() {
+        let mut tally = Tally::new("127.0.0.1:12000".parse().unwrap());
+        assert_eq!(tally.summary_once(), Some(tally.summary()));
+        assert_eq!(tally.summary_once(), None);
     }
 }
