@@ -4,7 +4,8 @@
 //!
 //! This is the loop inside the course's TCP server (`while True: recv, upper, send`),
 //! made robust. lab-tcp's iterative server runs it for one client at a time;
-//! lab-concurrent's thread, pool and fork models run it for many at once.
+//! lab-concurrent's thread, pool, prefork and fork models run it for many at once.
+//! [`on_received`] is the step every model shares, the event loop and `async` included.
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -93,12 +94,7 @@ pub fn serve_client(
     let log = settings.log;
     log.line(format_args!("New client connected from {peer}"));
     settings.stats.client();
-    match serve(stream, peer, settings, buffers) {
-        Ok(Ending::Idle) => log.line(format_args!("Client {peer} idle too long: disconnected")),
-        Ok(_) => log.line(format_args!("Client disconnected ({peer})")),
-        // A reset, a broken pipe: the client's problem, not the server's.
-        Err(error) => log.line(format_args!("Client {peer} lost: {error}")),
-    }
+    log_ending(peer, serve(stream, peer, settings, buffers), log);
 }
 
 /// The session loop. close(): `stream` is dropped on return, which closes the
@@ -138,15 +134,8 @@ fn serve(
             Err(error) if is_timeout(&error) => return Ok(Ending::Idle),
             Err(error) => return Err(error),
         };
-        let data = &buffer[..received];
-        if !settings.log.is_quiet() {
-            settings
-                .log
-                .line(format_args!("{peer}: {}", printable(data)));
-        }
-        settings.stats.message();
         reply.clear();
-        let next = session.on_read(data, reply);
+        let next = on_received(&buffer[..received], peer, settings, &mut session, reply);
         // send(): `write_all` repeats `send` until the kernel has taken every byte.
         match stream.write_all(reply) {
             Ok(()) => {}
@@ -156,6 +145,35 @@ fn serve(
         if next == Next::Close {
             return Ok(Ending::Quit);
         }
+    }
+}
+
+/// What every server model does with the bytes of one read, however it read them
+/// (a blocking `recv`, an event loop's, an `async` task's): log them, count them, and
+/// hand them to the protocol, which appends the reply to `reply`.
+pub fn on_received(
+    data: &[u8],
+    peer: SocketAddr,
+    settings: &Settings,
+    session: &mut Session,
+    reply: &mut Vec<u8>,
+) -> Next {
+    if !settings.log.is_quiet() {
+        settings
+            .log
+            .line(format_args!("{peer}: {}", printable(data)));
+    }
+    settings.stats.message();
+    session.on_read(data, reply)
+}
+
+/// Logs how a session ended: `Client disconnected`, idle, or lost.
+pub fn log_ending(peer: SocketAddr, ending: io::Result<Ending>, log: Log) {
+    match ending {
+        Ok(Ending::Idle) => log.line(format_args!("Client {peer} idle too long: disconnected")),
+        Ok(_) => log.line(format_args!("Client disconnected ({peer})")),
+        // A reset, a broken pipe: the client's problem, not the server's.
+        Err(error) => log.line(format_args!("Client {peer} lost: {error}")),
     }
 }
 

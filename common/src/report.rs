@@ -88,9 +88,15 @@ impl Stats {
         self.messages.load(Ordering::Relaxed)
     }
 
-    /// Adds messages answered elsewhere (by a child process).
-    pub fn add_messages(&self, count: u64) {
-        self.messages.fetch_add(count, Ordering::Relaxed);
+    /// Clients served so far.
+    pub fn clients(&self) -> u64 {
+        self.clients.load(Ordering::Relaxed)
+    }
+
+    /// Adds clients and messages served elsewhere (by a child process).
+    pub fn add(&self, clients: u64, messages: u64) {
+        self.clients.fetch_add(clients, Ordering::Relaxed);
+        self.messages.fetch_add(messages, Ordering::Relaxed);
     }
 
     /// Prints the one summary line, `shutting down: ...`, always (even with `--quiet`);

@@ -1,6 +1,8 @@
-//! `lab-concurrent demo`: an iterative and a threaded server side by side. A silent
-//! client connects to each; then a second client asks something. The iterative
-//! server cannot answer while it waits on the silent one; the threaded one can.
+//! `lab-concurrent demo`: an iterative, a threaded and a pool server side by side. A
+//! silent client connects to each; then a second client asks something. The
+//! iterative server cannot answer while it waits on the silent one; the threaded one
+//! can; the pool, given one worker, cannot until the silent client leaves and frees
+//! its worker (the pool's trade-off).
 
 use std::io::Write;
 use std::net::TcpStream;
@@ -21,26 +23,32 @@ use crate::server;
 
 /// How long the second client waits before the demo calls it blocked.
 const PATIENCE: Duration = Duration::from_millis(500);
+/// How long the second client waits once the pool's worker is free.
+const RELEASED: Duration = Duration::from_secs(5);
 
 /// Runs the demo; exits 0 if the models behaved as they should.
 pub fn run() -> Result<ExitCode> {
     let shutdown = Shutdown::new();
     let mut servers = Vec::new();
     let mut outcomes = Vec::new();
-    for model in [Model::Iterative, Model::Thread] {
+    for model in [Model::Iterative, Model::Thread, Model::Pool] {
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         let address = listener.local_addr()?;
         let config = Config {
             settings: Settings::new(Duration::from_secs(30), true, shutdown.clone()),
             admission: Admission::new(model.default_max_clients()),
             workers: 1,
+            threads: 1,
         };
         servers.push(thread::spawn(move || {
             server::serve(model, listener, &config)
         }));
-        outln!("-- {} server on {address}", model.name());
+        match model {
+            Model::Pool => outln!("-- pool server with one worker on {address}"),
+            _ => outln!("-- {} server on {address}", model.name()),
+        }
 
-        let _silent = TcpStream::connect(address)?;
+        let silent = TcpStream::connect(address)?;
         outln!("client A: connects and says nothing");
         let mut second = TcpStream::connect(address)?;
         second.set_read_timeout(Some(PATIENCE))?;
@@ -60,6 +68,16 @@ pub fn run() -> Result<ExitCode> {
                     PATIENCE.as_millis()
                 );
                 outcomes.push((model, false));
+                if model == Model::Pool {
+                    // close(): client A leaves, which frees the worker for B.
+                    drop(silent);
+                    second.set_read_timeout(Some(RELEASED))?;
+                    let reply = read_len(&mut second, 7)?;
+                    outln!(
+                        "client A: leaves; client B: receives {:?} from the freed worker",
+                        String::from_utf8_lossy(&reply)
+                    );
+                }
             }
         }
     }
@@ -70,9 +88,16 @@ pub fn run() -> Result<ExitCode> {
             Err(_) => bail!("a demo server crashed"),
         }
     }
-    if outcomes != [(Model::Iterative, false), (Model::Thread, true)] {
+    let expected = [
+        (Model::Iterative, false),
+        (Model::Thread, true),
+        (Model::Pool, false),
+    ];
+    if outcomes != expected {
         bail!("the models did not behave as expected: {outcomes:?}");
     }
-    outln!("demo: one silent client stalls the iterative server, not the threaded one");
+    outln!(
+        "demo: one silent client stalls the iterative server and a pool with every worker held, not the threaded one"
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -24,11 +24,16 @@ pub struct Options {
     /// How clients are served
     #[arg(long, value_enum, default_value = "thread")]
     pub model: Model,
-    /// Threads of the pool model (default: available parallelism x 4)
-    #[arg(long)]
-    pub workers: Option<usize>,
-    /// Sessions held at once; one more is told `server busy` (default: 10,000 for
-    /// event and pool, 1,024 for the others)
+    /// Threads of the pool model, processes of the prefork model (default: available
+    /// parallelism x 4)
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub workers: Option<u32>,
+    /// Event loops of the event model, runtime threads of the async model
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub threads: u32,
+    /// Sessions held at once, queued ones included; one more is told `server busy`
+    /// (default: 10,000 for event and async, 1,024 for the others; prefork holds
+    /// --workers and leaves the rest in the backlog)
     #[arg(long)]
     pub max_clients: Option<usize>,
     /// Close a connection that neither sends nor reads for this many seconds (0: never)
@@ -42,10 +47,10 @@ pub struct Options {
 /// `lab-concurrent server`: listen, then serve with the chosen model until Ctrl-C.
 pub fn run(options: &Options) -> Result<ExitCode> {
     raise_open_files_limit(Log::new(options.quiet));
-    // Signals first, so that none is missed once the listening line is out. The fork
-    // model must stay single-threaded, so it catches them itself; the others use the
-    // shared Ctrl-C handling (which runs on a thread of its own).
-    let (shutdown, fork_signals) = if options.model == Model::Fork {
+    // Signals first, so that none is missed once the listening line is out. The
+    // forking models must stay single-threaded, so they catch them themselves; the
+    // others use the shared Ctrl-C handling (which runs on a thread of its own).
+    let (shutdown, fork_signals) = if options.model.forks() {
         (Shutdown::new(), Some(models::fork::Signals::install()?))
     } else {
         (Shutdown::on_signals()?, None)
@@ -58,11 +63,15 @@ pub fn run(options: &Options) -> Result<ExitCode> {
                 .max_clients
                 .unwrap_or(options.model.default_max_clients()),
         ),
-        workers: options.workers.unwrap_or_else(default_workers),
+        workers: options
+            .workers
+            .map_or_else(default_workers, |workers| workers as usize),
+        threads: options.threads as usize,
     };
-    match fork_signals {
-        Some(signals) => models::fork::serve(listener, &config, signals)?,
-        None => serve(options.model, listener, &config)?,
+    match (options.model, fork_signals) {
+        (Model::Prefork, Some(signals)) => models::prefork::serve(listener, &config, signals)?,
+        (_, Some(signals)) => models::fork::serve(listener, &config, signals)?,
+        (model, None) => serve(model, listener, &config)?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -72,20 +81,21 @@ pub fn serve(model: Model, listener: TcpListener, config: &Config) -> Result<()>
     match model {
         Model::Iterative => models::iterative::serve(&listener, config),
         Model::Thread => models::thread::serve(&listener, config),
-        Model::Pool => models::pool::serve(listener, config),
+        Model::Pool => models::pool::serve(&listener, config),
+        Model::Prefork => {
+            models::prefork::serve(listener, config, models::fork::Signals::install()?)
+        }
         Model::Fork => models::fork::serve(listener, config, models::fork::Signals::install()?),
         Model::Event => models::event::serve(listener, config),
+        Model::Async => models::r#async::serve(listener, config),
     }
 }
 
-/// socket(), bind(), listen(), as in lab-tcp; the pool model's workers each listen
-/// on the same port, which `SO_REUSEPORT` allows.
+/// socket(), bind(), listen(), as in lab-tcp: one listening socket, whatever the
+/// model (no `SO_REUSEPORT`: a second server on this port must fail, not share it).
 pub fn listen(options: &Options) -> Result<TcpListener> {
     let address = options.endpoint.bind_address()?;
     let socket = net::tcp_socket(address)?;
-    if options.model == Model::Pool {
-        socket.set_reuse_port(true)?;
-    }
     net::bind(&socket, address)?;
     let listener = net::listen(socket)?;
     net::announce(listener.local_addr()?, "tcp");

@@ -1,5 +1,5 @@
 //! Event loop: one thread serves every client (Stevens' tcpservpoll01, mio's
-//! tcp_server example). Sockets are non-blocking; the loop sleeps in `epoll_wait`
+//! tcp_server example); `--threads N` runs N such loops over the one listener. Sockets are non-blocking; the loop sleeps in `epoll_wait`
 //! (`kqueue` on macOS, through mio) until some socket is ready, then does only the
 //! work that cannot block: read what has arrived, write what the socket will take.
 //!
@@ -11,12 +11,12 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::SocketAddr;
+use std::thread;
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
-use common::connection::{READ_BUFFER, Settings};
+use anyhow::{Result, bail};
+use common::connection::{READ_BUFFER, Settings, on_received};
 use common::net;
-use common::report::printable;
 use common::session::{Next, Session};
 use mio::event::Event;
 use mio::net::{TcpListener, TcpStream};
@@ -35,15 +35,39 @@ const MAX_PENDING: usize = 64 * 1024;
 /// After `accept` fails for lack of file descriptors, wait this long before trying again.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 
-/// Serves every client on this thread until shutdown.
+/// Serves every client until shutdown: `--threads N` event loops, this thread
+/// running the first, all watching the one listening socket.
+///
+/// Each loop has its own epoll set and its own clients; the kernel wakes every loop
+/// when a client connects, the first to `accept` gets it and the others find nothing
+/// (`WouldBlock`). No loop hands work to another, and N loops use N cores. No
+/// `SO_REUSEPORT`: one socket, so a second server on this port fails as it should.
 pub fn serve(listener: std::net::TcpListener, config: &Config) -> Result<()> {
-    run_loop(listener, config)?;
+    let mut others = Vec::new();
+    for index in 1..config.threads.max(1) {
+        // dup(): the same listening socket, one more descriptor for that loop.
+        let listener = listener.try_clone()?;
+        let config = config.clone();
+        others.push(
+            thread::Builder::new()
+                .name(format!("event-loop-{index}"))
+                .spawn(move || run_loop(listener, &config))?,
+        );
+    }
+    let outcome = run_loop(listener, config);
+    for other in others {
+        match other.join() {
+            Ok(other_outcome) => other_outcome?,
+            Err(_) => bail!("an event-loop thread crashed"),
+        }
+    }
+    outcome?;
     config.settings.stats.print_summary();
     Ok(())
 }
 
-/// The event loop over one listening socket (the pool model runs one per worker).
-pub fn run_loop(listener: std::net::TcpListener, config: &Config) -> Result<()> {
+/// One event loop over the listening socket, until shutdown.
+fn run_loop(listener: std::net::TcpListener, config: &Config) -> Result<()> {
     let settings = &config.settings;
     listener.set_nonblocking(true)?;
     let mut listener = TcpListener::from_std(listener);
@@ -265,13 +289,14 @@ impl Connection {
                 Ok(received) => {
                     self.last_active = Instant::now();
                     let data = &buffer[..received];
-                    if !settings.log.is_quiet() {
-                        settings
-                            .log
-                            .line(format_args!("{}: {}", self.peer, printable(data)));
-                    }
-                    settings.stats.message();
-                    if self.session.on_read(data, &mut self.pending) == Next::Close {
+                    let next = on_received(
+                        data,
+                        self.peer,
+                        settings,
+                        &mut self.session,
+                        &mut self.pending,
+                    );
+                    if next == Next::Close {
                         self.finishing = true;
                     } else if self.pending.len() - self.sent > MAX_PENDING {
                         self.paused = true;

@@ -41,8 +41,8 @@ const CHILDREN_GRACE: Duration = Duration::from_millis(500);
 /// first two) and writes a byte to a pipe that the parent polls.
 #[derive(Debug)]
 pub struct Signals {
-    stop: Arc<AtomicBool>,
-    pipe: UnixStream,
+    pub(super) stop: Arc<AtomicBool>,
+    pub(super) pipe: UnixStream,
 }
 
 impl Signals {
@@ -155,11 +155,11 @@ fn serve_in_child(
     restore_default_signals();
     // The child never accepts: close its copy of the listening socket.
     drop(listener);
-    // The counters are the parent's, copied by fork: report only what this child adds.
+    // The counters are the parent's, copied by fork: report only what this child adds
+    // (not the client: the parent counted it as it forked).
     let answered_before = settings.stats.messages();
     connection::serve_client(conn, peer, settings, buffers);
-    let answered = settings.stats.messages() - answered_before;
-    let _ = tally.send(&answered.to_be_bytes());
+    report_tally(tally, 0, settings.stats.messages() - answered_before);
     // _exit, not exit: the child must not run the parent's exit-time cleanup. (The
     // log writes whole lines to a line-buffered stdout: nothing is left to flush.)
     // SAFETY: _exit ends the process at once; nothing runs after it.
@@ -168,13 +168,19 @@ fn serve_in_child(
 
 /// Reads the bytes the signal handlers wrote (one per signal). A single `read` is
 /// enough: should more than 64 be waiting, `poll` reports the pipe readable again.
-fn drain(mut pipe: &UnixStream) {
+pub(super) fn drain(mut pipe: &UnixStream) {
     let mut bytes = [0; 64];
     let _ = pipe.read(&mut bytes);
 }
 
-/// waitpid(-1, WNOHANG) until no child is left to reap: no zombie stays.
-fn reap(children: &mut HashSet<Pid>, tally: &UnixDatagram, settings: &Settings) {
+/// waitpid(-1, WNOHANG) until no child is left to reap: no zombie stays. Returns how
+/// each child reaped ended.
+pub(super) fn reap(
+    children: &mut HashSet<Pid>,
+    tally: &UnixDatagram,
+    settings: &Settings,
+) -> Vec<WaitStatus> {
+    let mut ended = Vec::new();
     loop {
         match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::StillAlive) | Err(_) => break,
@@ -182,21 +188,36 @@ fn reap(children: &mut HashSet<Pid>, tally: &UnixDatagram, settings: &Settings) 
                 if let Some(pid) = status.pid() {
                     children.remove(&pid);
                 }
+                ended.push(status);
             }
         }
     }
     collect_tally(tally, settings);
+    ended
+}
+
+/// In a child: tells the parent what it served (the counters a child changes are its
+/// own copies), one datagram of two big-endian u64s.
+pub(super) fn report_tally(tally: &UnixDatagram, clients: u64, messages: u64) {
+    let mut count = [0; 16];
+    count[..8].copy_from_slice(&clients.to_be_bytes());
+    count[8..].copy_from_slice(&messages.to_be_bytes());
+    let _ = tally.send(&count);
 }
 
 fn collect_tally(tally: &UnixDatagram, settings: &Settings) {
-    let mut count = [0; 8];
-    while let Ok(8) = tally.recv(&mut count) {
-        settings.stats.add_messages(u64::from_be_bytes(count));
+    let mut count = [0; 16];
+    while let Ok(16) = tally.recv(&mut count) {
+        let (clients, messages) = count.split_at(8);
+        settings.stats.add(
+            u64::from_be_bytes(clients.try_into().unwrap_or_default()),
+            u64::from_be_bytes(messages.try_into().unwrap_or_default()),
+        );
     }
 }
 
 /// SIGTERM to every child, a short grace, SIGKILL to the rest; all reaped.
-fn end_children(children: &mut HashSet<Pid>, tally: &UnixDatagram, settings: &Settings) {
+pub(super) fn end_children(children: &mut HashSet<Pid>, tally: &UnixDatagram, settings: &Settings) {
     for &child in children.iter() {
         let _ = signal::kill(child, Signal::SIGTERM);
     }
@@ -214,7 +235,7 @@ fn end_children(children: &mut HashSet<Pid>, tally: &UnixDatagram, settings: &Se
 
 /// In a child: the parent's signal handlers write to the parent's pipe; the child
 /// must die on SIGINT/SIGTERM like any program (Ctrl-C reaches the whole group).
-fn restore_default_signals() {
+pub(super) fn restore_default_signals() {
     let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
     for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGCHLD] {
         // SAFETY: installing the default action runs no code of ours in a handler.

@@ -1,19 +1,24 @@
-//! The five server models. Each serves the same protocol (`common::session`) on the
+//! The seven server models. Each serves the same protocol (`common::session`) on the
 //! same listening socket until shutdown; they differ only in how connections are
-//! dispatched. Diff two files to see exactly what changes.
+//! dispatched. Diff two files to see exactly what changes (pool.rs against
+//! thread.rs, prefork.rs against fork.rs, async.rs against thread.rs and event.rs).
 //!
 //! | model | who runs a client's session | cost per client |
 //! |---|---|---|
 //! | `iterative` | the one main thread, one client at a time | none; but others wait |
 //! | `thread` | a new thread per client | a thread (stack, creation) |
-//! | `pool` | a fixed set of threads made at start, each an event loop | nothing new per client |
+//! | `pool` | one of `--workers` threads made at start, fed by a queue | none; but only N at once |
+//! | `prefork` | one of `--workers` processes forked at start, each in `accept` | none; but only N at once |
 //! | `fork` | a new process per client | a process (`fork`, memory, `waitpid`) |
-//! | `event` | one thread, non-blocking sockets, readiness events | a small state struct |
+//! | `event` | one thread (or `--threads N`), non-blocking sockets, readiness events | a small state struct |
+//! | `async` | a tokio task on a runtime of `--threads N` | a task (a small state machine) |
 
+pub mod r#async;
 pub mod event;
 pub mod fork;
 pub mod iterative;
 pub mod pool;
+pub mod prefork;
 pub mod thread;
 
 use std::io::Write;
@@ -31,22 +36,28 @@ pub enum Model {
     Iterative,
     /// A thread per client
     Thread,
-    /// A fixed set of --workers threads, each running an event loop
+    /// A fixed set of --workers threads, fed connections through a queue
     Pool,
+    /// A fixed set of --workers processes, forked at start, each in accept
+    Prefork,
     /// A process per client
     Fork,
-    /// One thread, non-blocking sockets, readiness notification (epoll/kqueue)
+    /// --threads event loops (default 1): non-blocking sockets, epoll/kqueue
     Event,
+    /// A tokio task per client, on a runtime of --threads threads (default 1)
+    Async,
 }
 
 impl Model {
     /// Every model, in the order the lab presents them.
-    pub const ALL: [Model; 5] = [
+    pub const ALL: [Model; 7] = [
         Model::Iterative,
         Model::Thread,
         Model::Pool,
+        Model::Prefork,
         Model::Fork,
         Model::Event,
+        Model::Async,
     ];
 
     /// The model's name on the command line.
@@ -55,18 +66,26 @@ impl Model {
             Model::Iterative => "iterative",
             Model::Thread => "thread",
             Model::Pool => "pool",
+            Model::Prefork => "prefork",
             Model::Fork => "fork",
             Model::Event => "event",
+            Model::Async => "async",
         }
     }
 
-    /// How many sessions the model holds by default: an event loop's are cheap, a
-    /// thread's or a process's are not.
+    /// How many sessions the model holds by default: an event loop's or a task's are
+    /// cheap, a thread's or a process's are not.
     pub fn default_max_clients(self) -> usize {
         match self {
-            Model::Event | Model::Pool => 10_000,
+            Model::Event | Model::Async => 10_000,
             _ => 1_024,
         }
+    }
+
+    /// Does the model fork? Then it must stay single-threaded until it has: it
+    /// catches signals itself instead of starting ctrlc's thread.
+    pub fn forks(self) -> bool {
+        matches!(self, Model::Fork | Model::Prefork)
     }
 }
 
@@ -77,9 +96,16 @@ pub struct Config {
     pub settings: Settings,
     /// The bound on sessions held at once.
     pub admission: Arc<Admission>,
-    /// Threads of the pool model.
+    /// Threads of the pool model, processes of the prefork model.
     pub workers: usize,
+    /// Event loops of the event model, runtime threads of the async model.
+    pub threads: usize,
 }
+
+/// A client's thread needs little stack: its buffers are on the heap. 64 KiB instead
+/// of Rust's default 2 MiB keeps 10,000 idle clients affordable (only touched pages
+/// count, but guard pages and address space are per thread).
+pub const THREAD_STACK: usize = 64 * 1024;
 
 /// The reply to a client over the bound: `server busy`, then close. `connection`
 /// must be non-blocking: the write never waits, and a client too slow to take these

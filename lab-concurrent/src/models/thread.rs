@@ -9,12 +9,7 @@ use anyhow::Result;
 use common::connection::{self, Buffers, survive_accept_error};
 use common::net;
 
-use super::{Config, turn_away_blocking};
-
-/// A client's thread needs little stack: its buffers are on the heap. 64 KiB instead
-/// of Rust's default 2 MiB keeps 10,000 idle clients affordable (only touched pages
-/// count, but guard pages and address space are per thread).
-const THREAD_STACK: usize = 64 * 1024;
+use super::{Config, THREAD_STACK, turn_away_blocking};
 
 /// Accepts clients and starts a thread for each, until shutdown.
 pub fn serve(listener: &TcpListener, config: &Config) -> Result<()> {
