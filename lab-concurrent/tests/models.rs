@@ -9,11 +9,21 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::tcp_checks::{expect_closed, read_len};
-use common::testkit::{ServerProcess, Signal, WAIT, connect, run};
+use common::testkit::{ServerProcess, Signal, WAIT, assert_error_line, connect, run};
 
 const BIN: &str = env!("CARGO_BIN_EXE_lab-concurrent");
-const MODELS: [&str; 5] = ["iterative", "thread", "pool", "fork", "event"];
-const CONCURRENT: [&str; 4] = ["thread", "pool", "fork", "event"];
+const MODELS: [&str; 7] = [
+    "iterative",
+    "thread",
+    "pool",
+    "prefork",
+    "fork",
+    "event",
+    "async",
+];
+/// The models that turn a client over `--max-clients` away (prefork leaves it in
+/// the backlog instead).
+const BOUNDED: [&str; 5] = ["thread", "pool", "fork", "event", "async"];
 
 fn server(model: &str, extra: &[&str]) -> ServerProcess {
     let mut args = vec!["server", "--model", model, "--port", "0", "--quiet"];
@@ -23,8 +33,12 @@ fn server(model: &str, extra: &[&str]) -> ServerProcess {
 
 #[test]
 fn every_model_follows_the_wire_rules() {
-    for model in MODELS {
-        let server = server(model, &[]);
+    let variants = MODELS.iter().map(|&model| (model, &[][..])).chain([
+        ("event", &["--threads", "2"][..]),
+        ("async", &["--threads", "2"]),
+    ]);
+    for (model, extra) in variants {
+        let server = server(model, extra);
         let mut conn = connect(server.address());
         // Bare message, as the Python course client sends it.
         conn.write_all(b"bare").unwrap();
@@ -84,9 +98,76 @@ fn two_clients_are_served_at_once_by_every_model_but_iterative() {
 }
 
 #[test]
+fn pool_and_prefork_serve_as_many_at_once_as_they_have_workers() {
+    for model in ["pool", "prefork"] {
+        let server = server(model, &["--workers", "2"]);
+        let mut served: Vec<TcpStream> = (0..2).map(|_| connect(server.address())).collect();
+        for conn in &mut served {
+            conn.write_all(b"in\n").unwrap();
+            assert_eq!(read_len(conn, 3).unwrap(), b"IN\n", "{model}");
+        }
+        // Both workers are held: the third client waits, connected but unanswered...
+        let mut third = connect(server.address());
+        third.write_all(b"me\n").unwrap();
+        third
+            .set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        assert!(read_len(&mut third, 3).is_err(), "{model}: served a third");
+        // ... until a served client leaves and frees a worker.
+        served[0].write_all(b"quit\n").unwrap();
+        third.set_read_timeout(Some(WAIT)).unwrap();
+        assert_eq!(read_len(&mut third, 3).unwrap(), b"ME\n", "{model}");
+    }
+}
+
+#[test]
+fn pool_queues_up_to_max_clients_then_turns_away() {
+    let server = server("pool", &["--workers", "1", "--max-clients", "2"]);
+    let mut first = connect(server.address());
+    first.write_all(b"first\n").unwrap();
+    assert_eq!(read_len(&mut first, 6).unwrap(), b"FIRST\n");
+    // The one worker serves the first client: the second waits in the queue.
+    let mut second = connect(server.address());
+    second.write_all(b"second\n").unwrap();
+    second
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    assert!(read_len(&mut second, 7).is_err(), "the second was served");
+    // Served plus queued is the bound: the third is turned away.
+    let mut third = connect(server.address());
+    let mut reply = Vec::new();
+    third.read_to_end(&mut reply).unwrap();
+    assert_eq!(reply, b"server busy\n");
+    // The first quits: the worker takes the second from the queue.
+    first.write_all(b"quit\n").unwrap();
+    expect_closed(&mut first).unwrap();
+    second.set_read_timeout(Some(WAIT)).unwrap();
+    assert_eq!(read_len(&mut second, 7).unwrap(), b"SECOND\n");
+}
+
+#[test]
+fn a_second_server_on_a_held_port_fails_for_every_model() {
+    for model in MODELS {
+        let first = server(model, &[]);
+        let port = first.address().port().to_string();
+        let output = run(
+            BIN,
+            &["server", "--model", model, "--port", &port, "--quiet"],
+            b"",
+        );
+        assert_error_line(&output, "already in use");
+        // The first server still serves.
+        let mut conn = connect(first.address());
+        conn.write_all(b"still\n").unwrap();
+        assert_eq!(read_len(&mut conn, 6).unwrap(), b"STILL\n", "{model}");
+    }
+}
+
+#[test]
 fn check_grades_every_model() {
     for model in MODELS {
-        let server = server(model, &[]);
+        // `check` holds 20 clients at once: a pool needs as many workers.
+        let server = server(model, &["--workers", "24"]);
         let output = run(
             BIN,
             &[
@@ -118,8 +199,13 @@ fn check_grades_every_model() {
 
 #[test]
 fn five_hundred_simultaneous_connections_all_get_correct_replies() {
-    for model in ["thread", "pool", "event"] {
-        let server = server(model, &[]);
+    for (model, threads) in [
+        ("thread", "1"),
+        ("event", "2"),
+        ("async", "1"),
+        ("async", "2"),
+    ] {
+        let server = server(model, &["--threads", threads]);
         let clients: Vec<TcpStream> = (0..500).map(|_| connect(server.address())).collect();
         for (index, mut client) in clients.iter().enumerate() {
             client
@@ -139,8 +225,8 @@ fn five_hundred_simultaneous_connections_all_get_correct_replies() {
 
 #[test]
 fn max_clients_turns_the_third_client_away() {
-    for model in CONCURRENT {
-        let server = server(model, &["--max-clients", "2", "--workers", "1"]);
+    for model in BOUNDED {
+        let server = server(model, &["--max-clients", "2", "--workers", "2"]);
         let mut first = connect(server.address());
         let mut second = connect(server.address());
         // Make sure both are admitted before the third arrives.
@@ -308,6 +394,85 @@ fn no_fork_child_outlives_a_sigint_to_the_parent() {
             "child {child} outlived its parent"
         );
     }
+}
+
+/// Waits (bounded) until `pid` has `count` live children; returns their pids.
+fn wait_for_workers(pid: u32, count: usize) -> Vec<u32> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let live: Vec<u32> = children_of(pid)
+            .into_iter()
+            .filter(|&(_, state)| state != 'Z')
+            .map(|(child, _)| child)
+            .collect();
+        if live.len() == count {
+            return live;
+        }
+        assert!(Instant::now() < deadline, "workers: {live:?}");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn prefork_workers_exit_when_the_parent_is_killed() {
+    let mut server = server("prefork", &["--workers", "2"]);
+    let workers = wait_for_workers(server.pid(), 2);
+    common::testkit::send_signal(server.pid(), Signal::SIGKILL);
+    server.wait_exit();
+    let deadline = Instant::now() + WAIT;
+    for worker in workers {
+        while std::path::Path::new(&format!("/proc/{worker}")).exists() {
+            assert!(Instant::now() < deadline, "orphan worker {worker} lives on");
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn prefork_leaves_no_worker_and_no_zombie_after_sigint_with_clients_connected() {
+    let server = server("prefork", &["--workers", "3"]);
+    let workers = wait_for_workers(server.pid(), 3);
+    let mut clients: Vec<TcpStream> = (0..3).map(|_| connect(server.address())).collect();
+    for client in &mut clients {
+        client.write_all(b"alive\n").unwrap();
+        assert_eq!(read_len(client, 6).unwrap(), b"ALIVE\n");
+    }
+    let pid = server.pid();
+    let rest = server.assert_stops_cleanly(Signal::SIGINT);
+    assert!(
+        rest.iter()
+            .any(|line| line == "shutting down: 3 clients served, 3 messages answered"),
+        "{rest:?}"
+    );
+    assert!(children_of(pid).is_empty(), "zombies left");
+    for worker in workers {
+        assert!(
+            !std::path::Path::new(&format!("/proc/{worker}")).exists(),
+            "worker {worker} outlived its parent"
+        );
+    }
+    // Every client sees its connection closed.
+    for mut client in clients {
+        expect_closed(&mut client).unwrap();
+    }
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn prefork_replaces_a_worker_that_is_killed() {
+    let server = server("prefork", &["--workers", "2"]);
+    let victim = wait_for_workers(server.pid(), 2)[0];
+    common::testkit::send_signal(victim, Signal::SIGKILL);
+    let deadline = Instant::now() + WAIT;
+    while wait_for_workers(server.pid(), 2).contains(&victim) {
+        assert!(Instant::now() < deadline, "worker {victim} not replaced");
+        thread::sleep(Duration::from_millis(20));
+    }
+    let mut conn = connect(server.address());
+    conn.write_all(b"still\n").unwrap();
+    assert_eq!(read_len(&mut conn, 6).unwrap(), b"STILL\n");
 }
 
 #[test]

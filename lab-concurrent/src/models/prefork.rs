@@ -11,7 +11,9 @@
 //! single-threaded process) and catches signals through signal-hook's self-pipe. A
 //! worker that dies by a signal (a crash, `kill -9`) is logged and replaced, as
 //! Apache does; one that exits on its own is logged only (a failure at start would
-//! repeat forever). On SIGINT/SIGTERM the parent stops every worker and reaps it.
+//! repeat forever). On SIGINT/SIGTERM the parent stops every worker and reaps it;
+//! should the parent die without doing so (`kill -9`), each idle worker sees its
+//! "pipe of death" (Apache's term) close and exits: no orphan keeps the port.
 #![allow(unsafe_code)]
 
 use std::collections::HashSet;
@@ -47,9 +49,18 @@ pub fn serve(listener: TcpListener, config: &Config, signals: Signals) -> Result
     // `accept` must return WouldBlock instead of waiting for the next client.
     listener.set_nonblocking(true)?;
 
+    // The pipe of death: the parent holds one end, each worker polls the other,
+    // which reports end-of-file once no parent holds its end any more.
+    let (lifeline, pipe_of_death) = UnixStream::pair()?;
+    let mut lifeline = Some(lifeline);
+    let worker_ends = WorkerEnds {
+        listener: &listener,
+        tally: &tally_writer,
+        pipe_of_death: &pipe_of_death,
+    };
     let mut workers = HashSet::new();
     for _ in 0..config.workers.max(1) {
-        workers.insert(start_worker(&listener, settings, &tally_writer)?);
+        workers.insert(start_worker(&worker_ends, &mut lifeline, settings)?);
     }
     while !stop.load(Ordering::SeqCst) {
         // poll(): sleep until a signal: SIGCHLD (a worker ended), SIGINT or SIGTERM.
@@ -67,7 +78,7 @@ pub fn serve(listener: TcpListener, config: &Config, signals: Signals) -> Result
                 settings.log.warn(format_args!(
                     "worker {pid} killed by {signal}; starting another"
                 ));
-                match start_worker(&listener, settings, &tally_writer) {
+                match start_worker(&worker_ends, &mut lifeline, settings) {
                     Ok(worker) => {
                         workers.insert(worker);
                     }
@@ -85,26 +96,45 @@ pub fn serve(listener: TcpListener, config: &Config, signals: Signals) -> Result
     Ok(())
 }
 
+/// The sockets a worker inherits and uses.
+struct WorkerEnds<'a> {
+    /// The shared listening socket.
+    listener: &'a TcpListener,
+    /// Where the worker reports what it served.
+    tally: &'a UnixDatagram,
+    /// Readable (end-of-file) once the parent is gone.
+    pipe_of_death: &'a UnixStream,
+}
+
 /// fork(): one more worker; the parent gets its pid, the child never returns.
-fn start_worker(listener: &TcpListener, settings: &Settings, tally: &UnixDatagram) -> Result<Pid> {
+/// `lifeline` is the parent's end of the pipe of death: the child closes its copy.
+fn start_worker(
+    ends: &WorkerEnds,
+    lifeline: &mut Option<UnixStream>,
+    settings: &Settings,
+) -> Result<Pid> {
     // SAFETY: this process has one thread (this model starts none, and the ctrlc
     // handler is never installed in the parent), so the child's memory is consistent.
     match unsafe { fork() }.context("cannot fork a worker")? {
-        ForkResult::Child => worker(listener, settings, tally),
+        ForkResult::Child => {
+            // close(): only the parent may hold this end, or the pipe never closes.
+            drop(lifeline.take());
+            worker(ends, settings)
+        }
         ForkResult::Parent { child } => Ok(child),
     }
 }
 
 /// A worker's whole life: serve clients until told to stop, report, exit.
-fn worker(listener: &TcpListener, settings: &Settings, tally: &UnixDatagram) -> ! {
+fn worker(ends: &WorkerEnds, settings: &Settings) -> ! {
     restore_default_signals();
     // The counters are the parent's, copied by fork: report only what this worker adds.
     let (clients, messages) = (settings.stats.clients(), settings.stats.messages());
-    if let Err(error) = serve_clients(listener, settings) {
+    if let Err(error) = serve_clients(ends, settings) {
         settings.log.warn(format_args!("worker: {error:#}"));
     }
     report_tally(
-        tally,
+        ends.tally,
         settings.stats.clients() - clients,
         settings.stats.messages() - messages,
     );
@@ -113,8 +143,10 @@ fn worker(listener: &TcpListener, settings: &Settings, tally: &UnixDatagram) -> 
     unsafe { libc::_exit(0) }
 }
 
-/// In a worker: accept a client, serve it to the end, repeat, until SIGINT/SIGTERM.
-fn serve_clients(listener: &TcpListener, settings: &Settings) -> Result<()> {
+/// In a worker: accept a client, serve it to the end, repeat, until SIGINT/SIGTERM
+/// or the parent's death.
+fn serve_clients(ends: &WorkerEnds, settings: &Settings) -> Result<()> {
+    let listener = ends.listener;
     // The fork is done: this process may start ctrlc's thread. A signal then ends a
     // session blocked in `recv` as in the threaded models, and wakes `poll` below.
     let shutdown = Shutdown::on_signals()?;
@@ -129,16 +161,21 @@ fn serve_clients(listener: &TcpListener, settings: &Settings) -> Result<()> {
     // One client at a time: every session can use the same buffers.
     let mut buffers = Buffers::new();
     while !shutdown.is_requested() {
-        // poll(): wait for a client on the shared listener, or for the shutdown.
+        // poll(): wait for a client on the shared listener, for the shutdown, or
+        // for the parent's death.
         let mut watched = [
             PollFd::new(listener.as_fd(), PollFlags::POLLIN),
             PollFd::new(woken.as_fd(), PollFlags::POLLIN),
+            PollFd::new(ends.pipe_of_death.as_fd(), PollFlags::POLLIN),
         ];
         match poll(&mut watched, PollTimeout::NONE) {
             Ok(_) | Err(Errno::EINTR) => {}
             Err(error) => return Err(error).context("poll failed"),
         }
-        if shutdown.is_requested() {
+        let orphaned = watched[2]
+            .revents()
+            .is_some_and(|events| !events.is_empty());
+        if shutdown.is_requested() || orphaned {
             break;
         }
         // accept(): non-blocking, since another worker may have taken this client.
