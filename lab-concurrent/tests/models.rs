@@ -546,6 +546,84 @@ fn bench_measures_every_model_without_errors() {
 }
 
 #[test]
+fn bench_counts_starved_clients_and_ends_on_time() {
+    // Two workers, four clients: two are served for the whole run, two never.
+    let server = server("pool", &["--workers", "2"]);
+    let target = server.address().to_string();
+    for mode in [&[][..], &["--connect-per-message"][..]] {
+        let started = Instant::now();
+        let mut args = vec![
+            "bench",
+            "--target",
+            &target,
+            "--clients",
+            "4",
+            "--duration",
+            "1",
+            "--json",
+        ];
+        args.extend_from_slice(mode);
+        let output = run(BIN, &args, b"");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{mode:?}: {stdout}");
+        assert!(started.elapsed() < Duration::from_secs(4), "{mode:?}");
+        let row: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+        assert_eq!(row["target"], target.as_str(), "{row}");
+        assert_eq!(row["errors"], 0, "{row}");
+        if mode.is_empty() {
+            assert_eq!(row["starved"], 2, "{row}");
+        }
+        assert!(row["messages"].as_u64().unwrap() > 0, "{row}");
+    }
+}
+
+#[test]
+fn bench_sweep_draws_a_chart_with_a_line_per_model() {
+    let chart = std::env::temp_dir().join(format!("lab-concurrent-{}.svg", std::process::id()));
+    let output = run(
+        BIN,
+        &[
+            "bench",
+            "--sweep",
+            "1,3",
+            "--messages",
+            "5",
+            "--json",
+            "--plot",
+            chart.to_str().unwrap(),
+        ],
+        b"",
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    let rows: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(rows.len(), MODELS.len() * 2, "{stdout}");
+    let svg = std::fs::read_to_string(&chart).unwrap();
+    std::fs::remove_file(&chart).unwrap();
+    let document = roxmltree::Document::parse(&svg).expect("valid SVG");
+    assert_eq!(document.root_element().tag_name().name(), "svg");
+    let texts: Vec<&str> = document
+        .descendants()
+        .filter(|node| node.has_tag_name("text"))
+        .filter_map(|node| node.text())
+        .map(str::trim)
+        .collect();
+    for model in MODELS {
+        // A legend entry in each of the two charts (msgs/s and p99).
+        let entries = texts.iter().filter(|&&text| text == model).count();
+        assert_eq!(entries, 2, "{model}: {texts:?}");
+    }
+    let lines = document
+        .descendants()
+        .filter(|node| node.has_tag_name("polyline"))
+        .count();
+    assert!(lines >= MODELS.len() * 2, "{lines} lines");
+}
+
+#[test]
 fn bench_connect_per_message_against_a_target() {
     let server = server("event", &[]);
     let target = server.address().to_string();
