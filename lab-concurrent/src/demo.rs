@@ -63,8 +63,12 @@ pub fn run() -> Result<ExitCode> {
                 outcomes.push((model, true));
             }
             Err(_) => {
+                let busy = match model {
+                    Model::Pool => "the pool's only worker is busy with client A",
+                    _ => "the server is busy waiting on client A",
+                };
                 outln!(
-                    "client B: no reply after {} ms: the server is busy waiting on client A",
+                    "client B: no reply after {} ms: {busy}",
                     PATIENCE.as_millis()
                 );
                 outcomes.push((model, false));

@@ -1,6 +1,6 @@
-//! lab-concurrent: serving many clients. lab-tcp's uppercase protocol served by five
-//! models (iterative, thread, pool, fork, event), measured with one load generator,
-//! in the manner of Stevens' *UNIX Network Programming*, chapter 30.
+//! lab-concurrent: serving many clients. lab-tcp's uppercase protocol served by seven
+//! models (iterative, thread, pool, prefork, fork, event, async), measured with one
+//! load generator, in the manner of Stevens' *UNIX Network Programming*, chapter 30.
 //!
 //! There is no client of its own: lab-tcp's client, `nc`, or the course's Python
 //! clients talk to it. See this lab's README.md.
@@ -21,7 +21,7 @@ const DEFAULT_PORT: u16 = 50000;
 /// `--host` and `--port`, defaulting to 127.0.0.1:50000.
 type Endpoint = common::net::Endpoint<DEFAULT_PORT>;
 
-/// Five ways to serve many clients, and a load generator to compare them.
+/// Seven ways to serve many clients, and a load generator to compare them.
 #[derive(Parser)]
 #[command(name = "lab-concurrent", version, long_about = ABOUT)]
 struct Cli {
@@ -29,12 +29,14 @@ struct Cli {
     command: Command,
 }
 
-const ABOUT: &str = "Serving many clients: five server models over one protocol.
+const ABOUT: &str = "Serving many clients: seven server models over one protocol.
 
 The service is lab-tcp's uppercase protocol. --model chooses how clients are served:
-iterative (one at a time), thread (a thread each), pool (a fixed set of threads),
-fork (a process each) or event (one thread, non-blocking sockets, epoll/kqueue).
-`bench` loads any of them and prints messages per second and latency.
+iterative (one at a time), thread (a thread each), pool (a fixed set of threads fed
+by a queue), prefork (a fixed set of processes, each in accept), fork (a process
+each), event (non-blocking sockets, epoll/kqueue) or async (a tokio task each).
+`bench` loads any of them and prints messages per second and latency; `--sweep` and
+`--plot` chart them against the number of clients.
 
 Try: lab-concurrent server --model thread          (terminal 1)
      lab-tcp client --port 50000                   (terminals 2, 3, ...)
@@ -47,7 +49,7 @@ enum Command {
     Server(server::Options),
     /// Load a server (or each model in turn) and report throughput and latency
     Bench(bench::Options),
-    /// An iterative and a threaded server side by side, with a silent client
+    /// Iterative, threaded and pool servers side by side, with a silent client
     Demo,
     /// Check any uppercase server, including that it serves clients concurrently
     Check(check::Options),

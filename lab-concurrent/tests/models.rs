@@ -651,14 +651,29 @@ fn bench_connect_per_message_against_a_target() {
 }
 
 #[test]
-fn demo_shows_the_iterative_weakness() {
+fn demo_shows_the_iterative_and_pool_trade_offs() {
     let output = run(BIN, &["demo"], b"");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}");
+    let section = |model: &str| {
+        let start = stdout.find(&format!("-- {model}")).unwrap();
+        let rest = &stdout[start + 3..];
+        rest[..rest.find("--").unwrap_or(rest.len())].to_string()
+    };
     assert!(
-        stdout.contains("the server is busy waiting on client A"),
+        section("iterative").contains("the server is busy waiting on client A"),
         "{stdout}"
     );
+    assert!(
+        section("thread").contains("receives \"HELLO?\\n\" at once"),
+        "{stdout}"
+    );
+    let pool = section("pool");
+    assert!(
+        pool.contains("the pool's only worker is busy with client A"),
+        "{stdout}"
+    );
+    assert!(pool.contains("from the freed worker"), "{stdout}");
 }
 
 #[test]
