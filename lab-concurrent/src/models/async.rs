@@ -19,6 +19,7 @@ use std::time::Duration;
 use anyhow::Result;
 use common::admission::Ticket;
 use common::connection::{Ending, READ_BUFFER, Settings, log_ending, on_received};
+use common::net;
 use common::session::{Next, Session};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
@@ -79,7 +80,8 @@ async fn accept_loop(listener: std::net::TcpListener, config: &Config) -> Result
             Some(_) = sessions.join_next(), if !sessions.is_empty() => continue,
         };
         let (stream, peer) = match accepted {
-            Ok(accepted) => accepted,
+            // The client's address as people read it (IPv4, not IPv4-mapped IPv6).
+            Ok((stream, peer)) => (stream, net::plain(peer)),
             Err(error) if error.kind() == ErrorKind::ConnectionAborted => continue,
             Err(error) => {
                 settings.log.warn(format_args!(

@@ -15,6 +15,7 @@ use std::thread;
 use anyhow::{Result, bail};
 use common::admission::Ticket;
 use common::connection::{self, Buffers, Settings, survive_accept_error};
+use common::net;
 
 use super::{Config, THREAD_STACK, turn_away_blocking};
 
@@ -44,7 +45,7 @@ pub fn serve(listener: &TcpListener, config: &Config) -> Result<()> {
         .collect::<std::io::Result<_>>()?;
     while !settings.shutdown.is_requested() {
         // accept(): the next client.
-        let accepted = listener.accept();
+        let accepted = net::accept(listener);
         if settings.shutdown.is_requested() {
             break;
         }

@@ -26,6 +26,7 @@ use std::sync::atomic::Ordering;
 
 use anyhow::{Context, Result};
 use common::connection::{self, Buffers, Settings, survive_accept_error};
+use common::net;
 use common::shutdown::Shutdown;
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -179,7 +180,7 @@ fn serve_clients(ends: &WorkerEnds, settings: &Settings) -> Result<()> {
             break;
         }
         // accept(): non-blocking, since another worker may have taken this client.
-        let (conn, peer) = match listener.accept() {
+        let (conn, peer) = match net::accept(listener) {
             Ok(accepted) => accepted,
             Err(error) if error.kind() == ErrorKind::WouldBlock => continue,
             Err(error) => {
