@@ -25,6 +25,14 @@ const MODELS: [&str; 7] = [
 /// the backlog instead).
 const BOUNDED: [&str; 5] = ["thread", "pool", "fork", "event", "async"];
 
+/// Every model with its defaults, then the event loop and async on two threads.
+fn with_threads() -> impl Iterator<Item = (&'static str, &'static [&'static str])> {
+    MODELS.iter().map(|&model| (model, &[][..])).chain([
+        ("event", &["--threads", "2"][..]),
+        ("async", &["--threads", "2"]),
+    ])
+}
+
 fn server(model: &str, extra: &[&str]) -> ServerProcess {
     let mut args = vec!["server", "--model", model, "--port", "0", "--quiet"];
     args.extend_from_slice(extra);
@@ -33,11 +41,7 @@ fn server(model: &str, extra: &[&str]) -> ServerProcess {
 
 #[test]
 fn every_model_follows_the_wire_rules() {
-    let variants = MODELS.iter().map(|&model| (model, &[][..])).chain([
-        ("event", &["--threads", "2"][..]),
-        ("async", &["--threads", "2"]),
-    ]);
-    for (model, extra) in variants {
+    for (model, extra) in with_threads() {
         let server = server(model, extra);
         let mut conn = connect(server.address());
         // Bare message, as the Python course client sends it.
@@ -343,8 +347,8 @@ fn wait_until_childless(pid: u32) {
 #[test]
 #[cfg(target_os = "linux")]
 fn the_summary_counts_every_client_and_message() {
-    for model in MODELS {
-        let server = server(model, &[]);
+    for (model, extra) in with_threads() {
+        let server = server(model, extra);
         for client in 0..3 {
             let mut conn = connect(server.address());
             for line in [format!("client {client}\n"), "again\n".to_string()] {
