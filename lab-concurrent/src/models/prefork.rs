@@ -75,18 +75,23 @@ pub fn serve(listener: TcpListener, config: &Config, signals: Signals) -> Result
             break;
         }
         for ended in reap(&mut workers, &tally, settings) {
-            if let WaitStatus::Signaled(pid, signal, _) = ended {
-                settings.log.warn(format_args!(
-                    "worker {pid} killed by {signal}; starting another"
-                ));
-                match start_worker(&worker_ends, &mut lifeline, settings) {
-                    Ok(worker) => {
-                        workers.insert(worker);
+            match ended {
+                WaitStatus::Signaled(pid, signal, _) => {
+                    settings.log.warn(format_args!(
+                        "worker {pid} killed by {signal}; starting another"
+                    ));
+                    match start_worker(&worker_ends, &mut lifeline, settings) {
+                        Ok(worker) => {
+                            workers.insert(worker);
+                        }
+                        Err(error) => settings.log.warn(format_args!("{error:#}")),
                     }
-                    Err(error) => settings.log.warn(format_args!("{error:#}")),
                 }
-            } else {
-                settings.log.warn(format_args!("worker ended: {ended:?}"));
+                WaitStatus::Exited(pid, status) => settings.log.warn(format_args!(
+                    "worker {pid} exited with status {status}; {} left",
+                    workers.len()
+                )),
+                _ => {}
             }
         }
     }
