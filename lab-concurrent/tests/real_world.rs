@@ -17,7 +17,15 @@ use common::testkit::{
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_lab-concurrent");
-const MODELS: [&str; 5] = ["iterative", "thread", "pool", "fork", "event"];
+const MODELS: [&str; 7] = [
+    "iterative",
+    "thread",
+    "pool",
+    "prefork",
+    "fork",
+    "event",
+    "async",
+];
 
 fn exchange(server: SocketAddr, line: &[u8]) {
     let mut conn = connect(server);
