@@ -163,6 +163,8 @@ impl Peer {
                 Err(error) if error.kind() == ErrorKind::ConnectionRefused => {}
                 Err(error) => return Err(error.into()),
             }
+            // Wait out the pause before the next `hi`, whatever comes meanwhile: a
+            // refusal ends a `recv` early, and resending at once would be a busy loop.
             let resend_at = Instant::now() + RESEND_EVERY;
             while let Some(left) = resend_at.checked_duration_since(Instant::now()) {
                 match self.recv(left)? {
@@ -170,8 +172,7 @@ impl Peer {
                     Some(datagram) if datagram == HI => {
                         self.socket.send(HELLO).map(drop).or_else(ignore_refused)?
                     }
-                    Some(_) => {}
-                    None => break,
+                    Some(_) | None => {}
                 }
             }
         }
@@ -250,5 +251,35 @@ fn ignore_refused(error: std::io::Error) -> std::io::Result<()> {
         Ok(())
     } else {
         Err(error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use nix::sys::resource::{UsageWho, getrusage};
+
+    /// CPU time (user + system) this thread has used so far.
+    fn thread_cpu() -> Duration {
+        let usage = getrusage(UsageWho::RUSAGE_THREAD).unwrap();
+        let (user, system) = (usage.user_time(), usage.system_time());
+        Duration::from_micros((user.tv_sec() * 1_000_000 + user.tv_usec()) as u64)
+            + Duration::from_micros((system.tv_sec() * 1_000_000 + system.tv_usec()) as u64)
+    }
+
+    #[test]
+    fn greeting_a_peer_that_is_not_up_waits_between_tries() {
+        let dead = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let remote = dead.local_addr().unwrap();
+        drop(dead);
+        let mut peer = Peer::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        peer.connect(remote).unwrap();
+        let before = thread_cpu();
+        assert!(peer.greet(Duration::from_secs(1)).is_err());
+        // Every `hi` is refused at once (ICMP port unreachable); resending at once
+        // spun a whole core (about 1 s of CPU in this second), waiting costs nothing.
+        let used = thread_cpu() - before;
+        assert!(used < Duration::from_millis(300), "{used:?} of CPU in 1 s");
     }
 }
