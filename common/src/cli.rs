@@ -29,6 +29,17 @@ pub fn parse_seconds(text: &str) -> Result<Duration, String> {
         .map_err(|_| format!("'{text}' is not a duration: give a number of seconds >= 0"))
 }
 
+/// Parses a timeout in seconds, as [`parse_seconds`], but more than zero: a wait of
+/// 0 s would give up before any reply could come (and sockets refuse it as a timeout).
+pub fn parse_timeout(text: &str) -> Result<Duration, String> {
+    match parse_seconds(text)? {
+        Duration::ZERO => Err(format!(
+            "a timeout of {text} s would give up before any reply: give more than 0"
+        )),
+        timeout => Ok(timeout),
+    }
+}
+
 /// Parses the command line as clap's `Parser::parse` does (usage errors: clap's
 /// message, exit status 2), except that `--help` and `--version` on a closed stdout
 /// end the program as SIGPIPE would ([`stdout_failed`]) instead of exiting 0.
@@ -138,5 +149,12 @@ mod tests {
         assert_eq!(parse_seconds("300"), Ok(Duration::from_secs(300)));
         assert!(parse_seconds("-1").is_err());
         assert!(parse_seconds("soon").is_err());
+    }
+
+    #[test]
+    fn timeouts_are_more_than_zero() {
+        assert_eq!(parse_timeout("0.5"), Ok(Duration::from_millis(500)));
+        assert!(parse_timeout("0").unwrap_err().contains("give more than 0"));
+        assert!(parse_timeout("0.0").is_err());
     }
 }

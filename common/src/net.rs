@@ -25,7 +25,7 @@ pub struct Endpoint<const PORT: u16> {
     /// interface), or the server a client talks to
     #[arg(short = 'H', long, default_value = "127.0.0.1")]
     pub host: String,
-    /// Port number (0 asks the operating system for a free one)
+    /// Port number (a server given 0 asks the operating system for a free one)
     #[arg(short, long, default_value_t = PORT)]
     pub port: u16,
 }
@@ -43,8 +43,13 @@ impl<const PORT: u16> Endpoint<PORT> {
 }
 
 /// Resolves a host name or IP literal to every address it has, each in its plain
-/// form ([`plain`]).
+/// form ([`plain`]). An IPv6 literal may come in brackets (`[::1]`), as the programs
+/// print it.
 pub fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>> {
+    let host = host
+        .strip_prefix('[')
+        .and_then(|inside| inside.strip_suffix(']'))
+        .unwrap_or(host);
     let not_resolved = || {
         anyhow!(
             "cannot resolve host '{host}': check the name, or give an IP address such as 127.0.0.1"
@@ -208,7 +213,6 @@ pub fn resolve_target(target: &str) -> Result<Vec<SocketAddr>> {
     let (host, port) = target
         .rsplit_once(':')
         .with_context(|| format!("'{target}' is not HOST:PORT, e.g. 127.0.0.1:12000"))?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
     let port = port
         .parse()
         .with_context(|| format!("the port in '{target}' is not a number from 0 to 65535"))?;
@@ -293,6 +297,11 @@ mod tests {
         );
         assert!(resolve_target("127.0.0.1").is_err());
         assert!(resolve_target("127.0.0.1:http").is_err());
+    }
+
+    #[test]
+    fn ipv6_literal_in_brackets_resolves() {
+        assert_eq!(resolve("[::1]", 80).unwrap(), ["[::1]:80".parse().unwrap()]);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Result, bail};
-use common::cli::{parse_seconds, print_reply};
+use common::cli::{parse_timeout, print_reply};
 use common::input::Messages;
 use common::line_client::LineConnection;
 use common::net;
@@ -27,7 +27,7 @@ pub struct Options {
     #[arg(long, value_enum, default_value = "tcp")]
     transport: Transport,
     /// Seconds to wait for each answer (UDP: before sending again)
-    #[arg(long, value_parser = parse_seconds, default_value = "2")]
+    #[arg(long, value_parser = parse_timeout, default_value = "2")]
     timeout: Duration,
     /// UDP: how many times to resend a message that got no answer
     #[arg(long, default_value_t = 3)]

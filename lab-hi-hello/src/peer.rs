@@ -16,7 +16,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use common::cli::parse_seconds;
+use common::cli::parse_timeout;
 use common::input::strip_line_ending;
 use common::net;
 use common::outln;
@@ -34,7 +34,7 @@ pub struct Options {
     #[arg(long)]
     peer: String,
     /// Seconds to wait for the other peer to answer before giving up
-    #[arg(long, value_parser = parse_seconds, default_value = "60")]
+    #[arg(long, value_parser = parse_timeout, default_value = "60")]
     wait: Duration,
 }
 

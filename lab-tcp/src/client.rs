@@ -16,7 +16,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Result;
-use common::cli::{parse_seconds, print_reply};
+use common::cli::{parse_timeout, print_reply};
 use common::input::{Messages, QUIT, prompt_for};
 use common::line_client::LineConnection;
 use common::net;
@@ -30,7 +30,7 @@ pub struct Options {
     #[command(flatten)]
     endpoint: Endpoint,
     /// Seconds to wait to connect, and for each reply
-    #[arg(long, value_parser = parse_seconds, default_value = "5")]
+    #[arg(long, value_parser = parse_timeout, default_value = "5")]
     timeout: Duration,
     /// Speak like the course's Python clients: no newline, one recv per reply
     #[arg(long)]

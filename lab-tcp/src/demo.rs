@@ -28,7 +28,7 @@ pub fn run() -> Result<ExitCode> {
     let settings = Settings::new(Duration::from_secs(10), true, shutdown.clone());
     let server = thread::spawn(move || server::serve(&listener, &settings));
 
-    outln!("server: listening on {address}; the client connects");
+    outln!("client: connects to {address}");
     let mut client = TcpStream::connect(address)?;
     client.set_read_timeout(Some(Duration::from_secs(5)))?;
     let steps: [(&str, &[u8], &[u8]); 3] = [

@@ -448,3 +448,11 @@ fn the_server_survives_a_connection_reset() {
     next.write_all(b"ok\n").unwrap();
     assert_eq!(read_len(&mut next, 3).unwrap(), b"OK\n");
 }
+
+#[test]
+fn a_zero_timeout_is_a_usage_error() {
+    let output = run(BIN, &["client", "--timeout", "0", "x"], b"");
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("give more than 0"), "{stderr}");
+}

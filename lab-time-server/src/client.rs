@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Local};
-use common::cli::parse_seconds;
+use common::cli::parse_timeout;
 use common::net;
 use common::outln;
 use common::shutdown::exit_quietly_on_ctrl_c;
@@ -32,7 +32,7 @@ pub struct Options {
     #[arg(long, value_enum)]
     pub transport: Option<Transport>,
     /// Seconds to wait for the reply (UDP: before sending again)
-    #[arg(long, value_parser = parse_seconds, default_value = "2")]
+    #[arg(long, value_parser = parse_timeout, default_value = "2")]
     timeout: Duration,
     /// UDP: how many times to resend a request that got no reply
     #[arg(long, default_value_t = 3)]

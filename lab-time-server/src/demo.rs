@@ -37,7 +37,7 @@ pub fn run() -> Result<ExitCode> {
         (Protocol::Sntp, Transport::Udp, &[Transport::Udp]),
     ];
     for (protocol, transport, queries) in plan {
-        outln!("-- {protocol:?} server");
+        outln!("-- {} server", cli_name(protocol));
         let sockets = server::bind(&endpoint, protocol, transport)?;
         let address = match (&sockets.tcp, &sockets.udp) {
             (Some(listener), _) => listener.local_addr()?,
@@ -56,7 +56,8 @@ pub fn run() -> Result<ExitCode> {
         for &over in queries {
             let answer = query(&[address], protocol, over, Duration::from_secs(2), 3)?;
             out!(
-                "client over {over:?}: The time got from the server is {}",
+                "client over {}: The time got from the server is {}",
+                cli_name(over),
                 answer.time
             );
             match answer.delay_offset {
@@ -78,4 +79,12 @@ pub fn run() -> Result<ExitCode> {
     }
     outln!("demo: every server answered");
     Ok(ExitCode::SUCCESS)
+}
+
+/// A protocol's or transport's name as the command line spells it (`sntp`, `udp`).
+fn cli_name(value: impl clap::ValueEnum) -> String {
+    value
+        .to_possible_value()
+        .map(|name| name.get_name().to_owned())
+        .unwrap_or_default()
 }

@@ -78,9 +78,14 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli: Cli = common::cli::parse();
-    if let Some(conflict) = transport_conflict(&cli.command) {
+    if let Some((subcommand, conflict)) = transport_conflict(&cli.command) {
         // A usage error, reported the way clap reports its own (exit status 2).
-        Cli::command()
+        // Shown with the subcommand's own usage line, as clap does for its errors.
+        let mut command = Cli::command();
+        command.build();
+        command
+            .find_subcommand_mut(subcommand)
+            .unwrap_or(&mut Cli::command())
             .error(clap::error::ErrorKind::ArgumentConflict, conflict)
             .exit();
     }
@@ -93,22 +98,23 @@ fn main() -> ExitCode {
     })
 }
 
-/// SNTP exists over UDP only; `both` is for servers.
-fn transport_conflict(command: &Command) -> Option<&'static str> {
-    let (protocol, transport, is_server) = match command {
-        Command::Server(options) => (options.protocol, Some(options.transport), true),
-        Command::Client(options) => (options.protocol, options.transport, false),
-        Command::Check(options) => (options.protocol, Some(options.transport), false),
-        Command::CheckClient(options) => (options.protocol, Some(options.transport), false),
+/// SNTP exists over UDP only; `both` is for servers. The subcommand and the problem.
+fn transport_conflict(command: &Command) -> Option<(&'static str, &'static str)> {
+    let (subcommand, protocol, transport) = match command {
+        Command::Server(options) => ("server", options.protocol, Some(options.transport)),
+        Command::Client(options) => ("client", options.protocol, options.transport),
+        Command::Check(options) => ("check", options.protocol, Some(options.transport)),
+        Command::CheckClient(options) => {
+            ("check-client", options.protocol, Some(options.transport))
+        }
         Command::Demo => return None,
     };
-    match (protocol, transport) {
-        (Protocol::Sntp, Some(Transport::Tcp)) => {
-            Some("SNTP runs over UDP only: use --transport udp")
+    let conflict = match (protocol, transport) {
+        (Protocol::Sntp, Some(Transport::Tcp)) => "SNTP runs over UDP only: use --transport udp",
+        (_, Some(Transport::Both)) if subcommand != "server" => {
+            "--transport both is for servers: choose tcp or udp"
         }
-        (_, Some(Transport::Both)) if !is_server => {
-            Some("--transport both is for servers: choose tcp or udp")
-        }
-        _ => None,
-    }
+        _ => return None,
+    };
+    Some((subcommand, conflict))
 }

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Result;
-use common::cli::{parse_seconds, print_reply};
+use common::cli::{parse_timeout, print_reply};
 use common::input::{Messages, QUIT, prompt_for};
 use common::shutdown::exit_quietly_on_ctrl_c;
 use common::udp_client::UdpClient;
@@ -24,7 +24,7 @@ pub struct Options {
     #[command(flatten)]
     endpoint: Endpoint,
     /// Seconds to wait for each reply before sending again
-    #[arg(long, value_parser = parse_seconds, default_value = "1")]
+    #[arg(long, value_parser = parse_timeout, default_value = "1")]
     timeout: Duration,
     /// How many times to resend a message that got no reply
     #[arg(long, default_value_t = 3)]

@@ -420,3 +420,11 @@ fn wildcard_server_answers_from_the_address_the_client_wrote_to() {
         assert_eq!(output.stdout, b"HELLO\n", "{host} <- {client_ip}");
     }
 }
+
+#[test]
+fn a_zero_timeout_is_a_usage_error() {
+    let output = run(BIN, &["client", "--timeout", "0", "x"], b"");
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("give more than 0"), "{stderr}");
+}
