@@ -128,8 +128,9 @@ pub fn run(options: &Options) -> Result<ExitCode> {
         (None, false) => options.models.iter().copied().map(Some).collect(),
     };
     if !options.json {
+        let width = label_width(options);
         outln!(
-            "{:<10} {:>7} {:>9} {:>10} {:>8} {:>8} {:>9} {:>6} {:>7}",
+            "{:<width$} {:>7} {:>9} {:>10} {:>8} {:>8} {:>9} {:>6} {:>7}",
             "server",
             "clients",
             "messages",
@@ -234,12 +235,21 @@ fn row(options: &Options, label: &str, clients: usize, tally: &Tally, elapsed: f
     }
 }
 
+/// The width of the table's first column: a model's name, or the whole `--target`.
+fn label_width(options: &Options) -> usize {
+    options
+        .target
+        .as_ref()
+        .map_or(10, |target| target.len().max(10))
+}
+
 fn print_row(options: &Options, row: &Row) -> Result<()> {
     if options.json {
         outln!("{}", serde_json::to_string(row)?);
     } else {
+        let width = label_width(options);
         outln!(
-            "{:<10} {:>7} {:>9} {:>10.0} {:>8} {:>8} {:>9} {:>6} {:>7}",
+            "{:<width$} {:>7} {:>9} {:>10.0} {:>8} {:>8} {:>9} {:>6} {:>7}",
             row.label(),
             row.clients,
             row.messages,
