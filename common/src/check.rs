@@ -18,6 +18,7 @@
 pub mod client;
 pub mod report;
 pub mod submission;
+pub mod wording;
 
 use std::fmt::Debug;
 use std::io::{self, Write};
@@ -69,7 +70,36 @@ pub enum Probe {
     Udp(Vec<u8>),
 }
 
+/// Where the checks of a broken run would go: never used, as they are not run.
+const NOWHERE: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
+
 impl Probe {
+    /// Is anything at `address` (a `--target`)? Only a refusal is an answer: a
+    /// server that is slow, or does not answer this probe, is left to the checks.
+    fn not_refused(&self, address: SocketAddr, wait: Duration) -> Result<SocketAddr> {
+        let refused = match self {
+            Probe::Tcp => std::net::TcpStream::connect_timeout(&address, wait)
+                .is_err_and(|error| error.kind() == io::ErrorKind::ConnectionRefused),
+            Probe::Udp(datagram) => {
+                let socket = net::udp_connected(address)?;
+                socket.set_read_timeout(Some(wait))?;
+                let mut reply = [0; 2048];
+                // An ICMP port unreachable comes back as a refused send or recv.
+                socket
+                    .send(datagram)
+                    .and_then(|_| socket.recv(&mut reply))
+                    .is_err_and(|error| error.kind() == io::ErrorKind::ConnectionRefused)
+            }
+        };
+        if refused {
+            bail!(
+                "connection refused by {address}: is the server running? Start it, or check \
+                 the host and port given to --target"
+            );
+        }
+        Ok(address)
+    }
+
     /// Does the server at `address` answer within `wait`?
     fn answered(&self, address: SocketAddr, wait: Duration) -> bool {
         match self {
@@ -100,30 +130,35 @@ const PROBE_WAIT: Duration = Duration::from_millis(200);
 
 impl TargetOptions {
     /// Starts a run of `lab`'s checks: against `--target`, or against the `--server`
-    /// command, started and up (`probe` tells). `Err` holds the exit code of a run
-    /// that could not start, already reported.
-    pub fn start(&self, lab: &str, probe: Probe) -> Result<(Checks, SocketAddr), ExitCode> {
+    /// command, started and up (`probe` tells). If the server cannot be reached at all
+    /// (it never came up, the target refuses the probe), that is said once in an
+    /// `error:` line and the run is [broken](Checks::broken): every check is then
+    /// listed as failed, not run, so the report has the lab's full score.
+    pub fn start(&self, lab: &str, probe: Probe) -> (Checks, SocketAddr) {
         let budget = self.timeout * BUDGET_IN_TIMEOUTS;
         let Some(command) = &self.server else {
             let target = self.target.clone().unwrap_or_default();
-            let mut checks = Checks::new(lab, Subject::Target(target), self.format)
+            let checks = Checks::new(lab, Subject::Target(target.clone()), self.format)
                 .with_bounds(self.timeout, budget);
-            return match net::resolve_target(self.target.as_deref().unwrap_or_default()) {
-                Ok(addresses) => Ok((checks, addresses[0])),
-                Err(error) => {
-                    checks.run("the target resolves", move || Err(error));
-                    Err(checks.finish())
-                }
+            let reached = net::resolve_target(&target)
+                .and_then(|addresses| probe.not_refused(addresses[0], self.timeout));
+            return match reached {
+                Ok(address) => (checks.aimed_at(address), address),
+                Err(error) => (checks.broken(error, Vec::new()), NOWHERE),
             };
         };
-        let mut checks = Checks::new(lab, Subject::Command(command.clone()), self.format)
+        let checks = Checks::new(lab, Subject::Command(command.clone()), self.format)
             .with_bounds(self.timeout, budget);
         match self.start_server(command, &probe) {
             Ok((server, address)) => {
+                let mut checks = checks.aimed_at(address);
                 checks.server = Some(server);
-                Ok((checks, address))
+                (checks, address)
             }
-            Err((error, stderr_tail)) => Err(checks.fail_to_start(error, stderr_tail)),
+            Err((error, stderr_tail)) => {
+                let error = error.context("the server never came up");
+                (checks.broken(error, stderr_tail), NOWHERE)
+            }
         }
     }
 
@@ -149,7 +184,7 @@ impl TargetOptions {
         loop {
             if let Some(exit) = server.exit() {
                 let error = anyhow!(
-                    "the server exited with {} before it answered on {address}",
+                    "it exited with {} before it answered on {address}",
                     exit.describe()
                 );
                 return Err((error, server.stop().0));
@@ -159,8 +194,8 @@ impl TargetOptions {
             }
             if Instant::now() >= deadline {
                 let error = anyhow!(
-                    "the server never answered on {address} within {:.1} s: is {{port}} \
-                     where it takes its port? (a slow start: raise --startup-timeout)",
+                    "it did not answer on {address} within {:.1} s: is {{port}} where it \
+                     takes its port? (a slow start: raise --startup-timeout)",
                     self.startup_timeout.as_secs_f64()
                 );
                 return Err((error, server.stop().0));
@@ -179,6 +214,10 @@ pub struct Checks {
     format: Format,
     report: Report,
     server: Option<Submission>,
+    /// The server's address, to name it in details.
+    target: Option<SocketAddr>,
+    /// Why no check can run (the server never came up), if so.
+    broken: Option<String>,
 }
 
 impl Checks {
@@ -192,6 +231,8 @@ impl Checks {
             format,
             report: Report::new(lab, subject),
             server: None,
+            target: None,
+            broken: None,
         }
     }
 
@@ -200,6 +241,38 @@ impl Checks {
         self.timeout = timeout;
         self.budget = budget;
         self
+    }
+
+    /// The checks talk to the server at `target` (named in their details).
+    pub fn aimed_at(mut self, target: SocketAddr) -> Self {
+        self.target = Some(target);
+        self
+    }
+
+    /// A run that cannot take place: says why in one `error:` line on stderr (with the
+    /// tail of the server's stderr) now, and fails each check given to [`run`](Self::run)
+    /// without running it ("not run: ..."), so that every format still lists all the
+    /// lab's checks and its full `max_score`, and the text ends with its score line.
+    pub fn broken(mut self, error: anyhow::Error, stderr_tail: Vec<String>) -> Self {
+        let reason = format!("{error:#}");
+        let mut line = reason.clone();
+        if !stderr_tail.is_empty() {
+            line.push_str(&format!(
+                "; the last lines of its stderr: {}",
+                stderr_tail.join(" | ")
+            ));
+        }
+        quiet_if_ending();
+        crate::cli::finish(Err(anyhow!(line)));
+        self.report.error = Some(reason.clone());
+        self.report.stderr_tail = stderr_tail;
+        self.broken = Some(reason);
+        self
+    }
+
+    /// Is this run [broken](Self::broken) (its checks not run)?
+    pub fn is_broken(&self) -> bool {
+        self.broken.is_some()
     }
 
     /// The bound on each wait (a connect, a reply) inside a check.
@@ -213,9 +286,12 @@ impl Checks {
         F: FnOnce() -> Result<()> + Send + 'static,
     {
         let started = Instant::now();
-        let outcome = self
-            .outcome(name, check)
-            .map_err(|error| format!("{error:#}"));
+        let outcome = match &self.broken {
+            Some(reason) => Err(format!("not run: {reason}")),
+            None => self
+                .outcome(name, check)
+                .map_err(|error| wording::detail(&error, self.target)),
+        };
         let result = CheckResult::new(name, outcome, started.elapsed());
         if self.format == Format::Text {
             say(&format!("{}\n", result.text_line()));
@@ -278,25 +354,6 @@ impl Checks {
         }
     }
 
-    /// The run could not start: one `error:` line (with the tail of the server's
-    /// stderr), and in the machine formats a report saying so.
-    fn fail_to_start(mut self, error: anyhow::Error, stderr_tail: Vec<String>) -> ExitCode {
-        let mut line = format!("{error:#}");
-        if !stderr_tail.is_empty() {
-            line.push_str(&format!(
-                "; the last lines of its stderr: {}",
-                stderr_tail.join(" | ")
-            ));
-        }
-        crate::cli::finish(Err(anyhow!(line)));
-        if self.format != Format::Text {
-            self.report.error = Some(format!("{error:#}"));
-            self.report.stderr_tail = stderr_tail;
-            say(&self.report.render(self.format));
-        }
-        ExitCode::FAILURE
-    }
-
     /// Stops a `--server` command, prints the report (text: the footer and the score
     /// line); success only if some check passed and none failed.
     pub fn finish(mut self) -> ExitCode {
@@ -324,7 +381,9 @@ impl Checks {
 
 /// Writes to stdout. If that fails (its reader went away: `check ... | head -1`),
 /// stops any running submission first, then ends as [`crate::cli::stdout_failed`] says.
+/// Prints nothing once the grader is ending (see [`quiet_if_ending`]).
 fn say(text: &str) {
+    quiet_if_ending();
     let mut stdout = io::stdout().lock();
     if let Err(error) = stdout
         .write_all(text.as_bytes())
@@ -333,6 +392,17 @@ fn say(text: &str) {
         drop(stdout);
         let _held = submission::stop_all();
         crate::cli::stdout_failed(&error);
+    }
+}
+
+/// Once the grader is ending (Ctrl-C, SIGTERM, a closed stdout), what the checks now
+/// see is our own kill of the submission, not its doing: report none of it, and wait
+/// here for the ending thread to exit the process.
+fn quiet_if_ending() {
+    if submission::grader_ending() {
+        loop {
+            thread::park();
+        }
     }
 }
 

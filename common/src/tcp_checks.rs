@@ -7,8 +7,9 @@ use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::thread;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 
+use crate::check::wording::{connect_failed, plain};
 use crate::check::{Checks, expect_bytes};
 
 /// Runs every wire-rule check against `target`.
@@ -119,7 +120,7 @@ pub fn run_protocol_checks(checks: &mut Checks, target: SocketAddr) {
 /// Connects with every wait (connect, read, write) bounded by `timeout`.
 pub fn connect(target: SocketAddr, timeout: Duration) -> Result<TcpStream> {
     let conn = TcpStream::connect_timeout(&target, timeout)
-        .with_context(|| format!("cannot connect to {target}"))?;
+        .map_err(|error| connect_failed(&error, target, timeout))?;
     conn.set_read_timeout(Some(timeout))?;
     conn.set_write_timeout(Some(timeout))?;
     Ok(conn)
@@ -146,7 +147,10 @@ pub fn read_len(conn: &mut TcpStream, length: usize) -> Result<Vec<u8>> {
                     reply.escape_ascii()
                 );
             }
-            Err(error) => return Err(error.into()),
+            Err(error) => bail!(
+                "{} after {filled} of {length} bytes",
+                plain(&error, conn.peer_addr().ok())
+            ),
         }
     }
     Ok(reply)
@@ -165,6 +169,9 @@ pub fn expect_closed(conn: &mut TcpStream) -> Result<()> {
         Err(error) if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
             bail!("the server did not close the connection")
         }
-        Err(error) => Err(error.into()),
+        Err(error) => bail!(
+            "expected the connection to close: {}",
+            plain(&error, conn.peer_addr().ok())
+        ),
     }
 }

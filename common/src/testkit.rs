@@ -823,15 +823,55 @@ pub fn passed(stdout: &str, check: &str) -> bool {
         .1
 }
 
-/// Asserts that `binary check --server` with a command that never listens ends at
-/// the startup timeout (1 s) in one `error:` line, leaving no process behind.
-pub fn assert_never_listening_server_is_one_error_line(binary: &str, extra: &[&str]) {
-    let mut args = vec!["--startup-timeout", "1"];
+/// Server commands that never come up, as a class hands them in: one that exits at
+/// once, one whose file is missing, one that never listens on {port} (given
+/// `--startup-timeout 1`).
+pub const SERVERS_THAT_NEVER_COME_UP: [&str; 3] = [
+    "python3 -c 'import sys; sys.exit(3)' # {port}",
+    "python3 /nonexistent/socket-labs/server.py {port}",
+    "sleep 30 # {port}",
+];
+
+/// Asserts that `binary check --server CMD extra...`, for each server that never
+/// comes up, reports as a server that fails every check does: each of the lab's
+/// `checks` checks listed as failed ("not run: the server never came up: ..."), the
+/// score line `0 passed, N failed`, one `error:` line on stderr, exit status 1, no
+/// process left; and that every `--format` says the same (full `max_score`).
+pub fn assert_unstartable_server_fails_every_check(binary: &str, extra: &[&str], checks: usize) {
+    for server in SERVERS_THAT_NEVER_COME_UP {
+        let mut args = vec!["--startup-timeout", "1"];
+        args.extend_from_slice(extra);
+        let run = run_check_server(binary, server, &args);
+        let stdout = run.stdout();
+        assert_eq!(run.output.status.code(), Some(1), "{server}: {stdout}");
+        assert_error_line(&run.output, "the server never came up: ");
+        assert_all_not_run(&stdout, checks, "not run: the server never came up: ");
+        assert!(run.took < Duration::from_secs(8), "{:?}", run.took);
+        run.assert_group_gone();
+    }
+    let command = format!("--server={}", SERVERS_THAT_NEVER_COME_UP[0]);
+    let mut args = vec!["check", &command];
     args.extend_from_slice(extra);
-    let run = run_check_server(binary, "sleep 30 # {port}", &args);
-    assert_error_line(&run.output, "never answered on 127.0.0.1:");
-    assert!(run.took < Duration::from_secs(5), "{:?}", run.took);
-    run.assert_group_gone();
+    let verdicts = assert_formats_agree(binary, &args, WAIT * 3);
+    assert_eq!(verdicts.len(), checks);
+}
+
+/// Asserts that a text report lists `checks` checks, every one failed with a detail
+/// starting `detail`, and ends with the score line `0 passed, N failed` (what the
+/// README's grading loop takes with `tail -n 1`).
+pub fn assert_all_not_run(stdout: &str, checks: usize, detail: &str) {
+    let lines: Vec<&str> = stdout.lines().collect();
+    let fails = lines
+        .iter()
+        .filter(|line| line.starts_with("FAIL ") && line.contains(&format!(": {detail}")))
+        .count();
+    assert_eq!(fails, checks, "{stdout}");
+    assert_eq!(text_verdicts(stdout).len(), checks, "{stdout}");
+    assert_eq!(
+        lines.last().copied(),
+        Some(format!("0 passed, {checks} failed").as_str()),
+        "{stdout}"
+    );
 }
 
 /// The course's TCPServer.py (Kurose & Ross 2.7) as a student hands it in, the port

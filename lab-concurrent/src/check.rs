@@ -20,10 +20,7 @@ const AT_ONCE: usize = 20;
 
 /// Runs every check and prints the score.
 pub fn run(options: &Options) -> ExitCode {
-    let (mut checks, target) = match options.target.start(env!("CARGO_PKG_NAME"), Probe::Tcp) {
-        Ok(started) => started,
-        Err(code) => return code,
-    };
+    let (mut checks, target) = options.target.start(env!("CARGO_PKG_NAME"), Probe::Tcp);
     run_protocol_checks(&mut checks, target);
     let timeout = checks.timeout();
     checks.run(

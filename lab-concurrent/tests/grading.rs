@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use common::testkit::{
-    COURSE_TCP_SERVER, WAIT, assert_formats_agree, assert_never_listening_server_is_one_error_line,
+    COURSE_TCP_SERVER, WAIT, assert_formats_agree, assert_unstartable_server_fails_every_check,
     run_check_server, temp_file, text_verdicts, tool_available,
 };
 
@@ -23,8 +23,8 @@ fn check_server_passes_our_fork_server_and_leaves_no_child_behind() {
 }
 
 #[test]
-fn check_server_that_never_listens_is_one_error_line_at_the_startup_timeout() {
-    assert_never_listening_server_is_one_error_line(BIN, &[]);
+fn a_server_that_never_comes_up_fails_every_check_in_every_format() {
+    assert_unstartable_server_fails_every_check(BIN, &[], 15);
 }
 
 #[test]

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
-use anyhow::Context;
+use common::check::wording::reply_failed;
 use common::check::{Checks, Probe, TargetOptions, expect_bytes};
 use common::net;
 use common::tcp_checks::{connect, expect_closed, read_len};
@@ -59,10 +59,7 @@ pub fn run(options: &Options) -> ExitCode {
         Transport::Tcp => Probe::Tcp,
         Transport::Udp => Probe::Udp(b"hi".to_vec()),
     };
-    let (mut checks, target) = match options.target.start(env!("CARGO_PKG_NAME"), probe) {
-        Ok(started) => started,
-        Err(code) => return code,
-    };
+    let (mut checks, target) = options.target.start(env!("CARGO_PKG_NAME"), probe);
     match options.transport {
         Transport::Tcp => tcp_checks(&mut checks, target),
         Transport::Udp => udp_checks(&mut checks, target),
@@ -114,7 +111,9 @@ fn udp_checks(checks: &mut Checks, target: SocketAddr) {
             socket.send(request)?;
             // Room for the largest datagram: a longer answer is shown whole, never cut.
             let mut answer = vec![0; 65_536];
-            let length = socket.recv(&mut answer).context("no answer")?;
+            let length = socket
+                .recv(&mut answer)
+                .map_err(|error| reply_failed(&error, target, timeout))?;
             expect_bytes("answer", &answer[..length], expected)
         });
     }

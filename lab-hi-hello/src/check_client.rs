@@ -26,10 +26,7 @@ type Answer = fn(&[u8]) -> Vec<u8>;
 
 /// Runs every check on the client and prints the score.
 pub fn run(options: &Options) -> ExitCode {
-    let (mut checks, client) = match options.client.start(env!("CARGO_PKG_NAME")) {
-        Ok(started) => started,
-        Err(code) => return code,
-    };
+    let (mut checks, client) = options.client.start(env!("CARGO_PKG_NAME"));
     let transport = options.transport;
     let scripted = move |client: &ClientUnderTest, answer: Answer| match transport {
         Transport::Tcp => client.scripted_tcp(move |session| serve_tcp(session, answer)),

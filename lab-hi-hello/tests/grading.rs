@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use common::testkit::{
-    WAIT, assert_formats_agree, assert_never_listening_server_is_one_error_line, passed,
+    WAIT, assert_formats_agree, assert_unstartable_server_fails_every_check, passed,
     run_check_client, run_check_server, temp_file, text_verdicts, tool_available,
 };
 
@@ -29,8 +29,9 @@ fn check_server_passes_our_server_over_both_transports_and_leaves_no_process() {
 }
 
 #[test]
-fn check_server_that_never_listens_is_one_error_line_at_the_startup_timeout() {
-    assert_never_listening_server_is_one_error_line(BIN, &[]);
+fn a_server_that_never_comes_up_fails_every_check_in_every_format() {
+    assert_unstartable_server_fails_every_check(BIN, &[], 8);
+    assert_unstartable_server_fails_every_check(BIN, &["--transport", "udp"], 7);
 }
 
 /// A hi-hello UDP server as a student writes it: `decode()` raises on bytes that are

@@ -22,10 +22,7 @@ const PIECE_PAUSE: Duration = Duration::from_millis(200);
 
 /// Runs every check on the client and prints the score.
 pub fn run(options: &Options) -> ExitCode {
-    let (mut checks, client) = match options.client.start(env!("CARGO_PKG_NAME")) {
-        Ok(started) => started,
-        Err(code) => return code,
-    };
+    let (mut checks, client) = options.client.start(env!("CARGO_PKG_NAME"));
     let graded = client.clone();
     checks.run("the reply is printed", move || {
         let server = graded.scripted_tcp(answer_every_message)?;

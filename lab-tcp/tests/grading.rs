@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::testkit::{
     COURSE_TCP_SERVER, ServerProcess, Signal, WAIT, assert_formats_agree,
-    assert_never_listening_server_is_one_error_line, group_members, passed, run_check_client,
+    assert_unstartable_server_fails_every_check, group_members, passed, run_check_client,
     run_check_server, temp_file, text_verdicts, tool_available,
 };
 
@@ -77,8 +77,8 @@ fn ctrl_c_on_check_stops_the_server_it_runs() {
 }
 
 #[test]
-fn check_server_that_never_listens_is_one_error_line_at_the_startup_timeout() {
-    assert_never_listening_server_is_one_error_line(BIN, &[]);
+fn a_server_that_never_comes_up_fails_every_check_in_every_format() {
+    assert_unstartable_server_fails_every_check(BIN, &[], 13);
 }
 
 #[test]

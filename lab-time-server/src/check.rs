@@ -1,13 +1,14 @@
 //! `lab-time-server check --target HOST:PORT --protocol P --transport T`: format and
 //! behaviour checks of any time server.
 
-use std::io::ErrorKind;
+use std::io::{self, ErrorKind};
 use std::net::{SocketAddr, TcpStream};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Local, NaiveTime, Timelike};
+use common::check::wording::{connect_failed, reply_failed};
 use common::check::{Checks, Probe, TargetOptions, expect_eq};
 use common::net;
 
@@ -42,10 +43,7 @@ pub fn run(options: &Options) -> ExitCode {
         _ if udp => Probe::Udp(b"\n".to_vec()),
         _ => Probe::Tcp,
     };
-    let (mut checks, target) = match options.target.start(env!("CARGO_PKG_NAME"), probe) {
-        Ok(started) => started,
-        Err(code) => return code,
-    };
+    let (mut checks, target) = options.target.start(env!("CARGO_PKG_NAME"), probe);
     let timeout = checks.timeout();
     let fetch = move || {
         if udp {
@@ -133,44 +131,42 @@ fn sntp_checks(checks: &mut Checks, target: SocketAddr, timeout: Duration) {
         },
     );
     checks.run("a malformed request gets no reply", move || {
-        match ask_udp(
-            target,
-            b"not an NTP packet",
-            timeout.min(Duration::from_millis(500)),
-        ) {
+        let wait = timeout.min(Duration::from_millis(500));
+        match exchange_udp(target, b"not an NTP packet", wait) {
             Ok(reply) => bail!(
                 "got {} bytes back: malformed requests must be dropped",
                 reply.len()
             ),
             // Silence is the pass; a refusal (nothing listening) is not.
-            Err(error) if is_timeout(&error) => Ok(()),
-            Err(error) => Err(error),
+            Err(error) if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                Ok(())
+            }
+            Err(error) => Err(reply_failed(&error, target, wait)),
         }
     });
 }
 
 /// Connects, reads until the server closes (bounded), returns the reply.
 fn read_whole_reply(target: SocketAddr, timeout: Duration) -> Result<Vec<u8>> {
-    let stream = TcpStream::connect_timeout(&target, timeout).context("cannot connect")?;
+    let stream = TcpStream::connect_timeout(&target, timeout)
+        .map_err(|error| connect_failed(&error, target, timeout))?;
     stream.set_read_timeout(Some(timeout))?;
     read_to_close(stream)
 }
 
-/// Did `error` come from a read that timed out (`WouldBlock` on Unix)?
-fn is_timeout(error: &anyhow::Error) -> bool {
-    error
-        .chain()
-        .filter_map(|cause| cause.downcast_ref::<std::io::Error>())
-        .any(|io| matches!(io.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut))
+/// One request, one reply datagram (a read bounded by `timeout`), errors in plain words.
+fn ask_udp(target: SocketAddr, request: &[u8], timeout: Duration) -> Result<Vec<u8>> {
+    exchange_udp(target, request, timeout).map_err(|error| reply_failed(&error, target, timeout))
 }
 
-fn ask_udp(target: SocketAddr, request: &[u8], timeout: Duration) -> Result<Vec<u8>> {
-    let socket = net::udp_connected(target)?;
+/// One request, one reply datagram, as the socket calls return them.
+fn exchange_udp(target: SocketAddr, request: &[u8], timeout: Duration) -> io::Result<Vec<u8>> {
+    let socket = net::udp_connected(target).map_err(io::Error::other)?;
     socket.set_read_timeout(Some(timeout))?;
     socket.send(request)?;
     // Room for the largest datagram: a longer reply must not be cut without a word.
     let mut reply = vec![0; 65_536];
-    let length = socket.recv(&mut reply).context("no reply")?;
+    let length = socket.recv(&mut reply)?;
     reply.truncate(length);
     Ok(reply)
 }

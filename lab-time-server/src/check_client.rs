@@ -42,10 +42,7 @@ fn sent_time() -> SystemTime {
 
 /// Runs the checks for the protocol and transport, and prints the score.
 pub fn run(options: &Options) -> ExitCode {
-    let (mut checks, client) = match options.client.start(env!("CARGO_PKG_NAME")) {
-        Ok(started) => started,
-        Err(code) => return code,
-    };
+    let (mut checks, client) = options.client.start(env!("CARGO_PKG_NAME"));
     let protocol = options.protocol;
     let udp = options.transport == Transport::Udp || protocol == Protocol::Sntp;
     if udp {

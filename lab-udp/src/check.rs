@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use common::check::wording::reply_failed;
 use common::check::{Probe, TargetOptions, expect_bytes, expect_eq};
 use common::net;
 
@@ -18,13 +19,10 @@ pub struct Options {
 
 /// Runs every check and prints the score.
 pub fn run(options: &Options) -> ExitCode {
-    let (mut checks, target) = match options.target.start(
+    let (mut checks, target) = options.target.start(
         env!("CARGO_PKG_NAME"),
         Probe::Udp(b"startup probe".to_vec()),
-    ) {
-        Ok(started) => started,
-        Err(code) => return code,
-    };
+    );
     let timeout = checks.timeout();
     let ask = move |message: &'static [u8], expected: &'static [u8]| {
         move || expect_bytes("reply", &request(target, message, timeout)?, expected)
@@ -60,7 +58,9 @@ pub fn run(options: &Options) -> ExitCode {
         socket.set_read_timeout(Some(timeout))?;
         socket.send_to(b"who", target)?;
         let mut reply = [0; 64];
-        let (_, from) = socket.recv_from(&mut reply).context("no reply")?;
+        let (_, from) = socket
+            .recv_from(&mut reply)
+            .map_err(|error| reply_failed(&error, target, timeout))?;
         expect_eq("reply source", from, target)
     });
     checks.run("two clients each get their own reply", move || {
@@ -74,11 +74,13 @@ pub fn run(options: &Options) -> ExitCode {
         let mut reply = [0; 64];
         let length = second
             .recv(&mut reply)
-            .context("no reply for the second client")?;
+            .map_err(|error| reply_failed(&error, target, timeout))
+            .context("the second client")?;
         expect_bytes("second client's reply", &reply[..length], b"SECOND")?;
         let length = first
             .recv(&mut reply)
-            .context("no reply for the first client")?;
+            .map_err(|error| reply_failed(&error, target, timeout))
+            .context("the first client")?;
         expect_bytes("first client's reply", &reply[..length], b"FIRST")
     });
     checks.finish()
@@ -92,7 +94,7 @@ fn request(target: SocketAddr, message: &[u8], timeout: Duration) -> Result<Vec<
     let mut reply = vec![0; 65_536];
     let length = socket
         .recv(&mut reply)
-        .with_context(|| format!("no reply within {:.1} s", timeout.as_secs_f64()))?;
+        .map_err(|error| reply_failed(&error, target, timeout))?;
     reply.truncate(length);
     Ok(reply)
 }

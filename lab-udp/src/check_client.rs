@@ -33,10 +33,7 @@ pub fn run(options: &Options) -> ExitCode {
     if options.pinger {
         client_options.timeout = client_options.timeout.max(PINGER_TIME_LIMIT);
     }
-    let (mut checks, client) = match client_options.start(env!("CARGO_PKG_NAME")) {
-        Ok(started) => started,
-        Err(code) => return code,
-    };
+    let (mut checks, client) = client_options.start(env!("CARGO_PKG_NAME"));
     if options.pinger {
         return crate::check_pinger::run(checks, client);
     }

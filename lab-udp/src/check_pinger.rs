@@ -28,7 +28,11 @@ const DROPPED: usize = 3;
 
 /// Runs the pinger once against our lossy server, then grades that run.
 pub fn run(mut checks: Checks, client: ClientUnderTest) -> ExitCode {
-    let graded = Arc::new(Graded::of(&client));
+    let graded = Arc::new(if checks.is_broken() {
+        Graded::not_run()
+    } else {
+        Graded::of(&client)
+    });
 
     let pinger = Arc::clone(&graded);
     checks.run(
@@ -78,6 +82,14 @@ impl Graded {
         Graded {
             run,
             dropped: dropped.unwrap_or_default(),
+        }
+    }
+
+    /// No run: the checks are not run either ([`Checks::broken`]).
+    fn not_run() -> Self {
+        Graded {
+            run: Err("not run".to_owned()),
+            dropped: BTreeSet::new(),
         }
     }
 

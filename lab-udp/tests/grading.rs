@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::testkit::{
     WAIT, assert_ended_by_sigpipe, assert_error_line, assert_formats_agree,
-    assert_never_listening_server_is_one_error_line, passed, run_check_client, run_check_server,
+    assert_unstartable_server_fails_every_check, passed, run_check_client, run_check_server,
     run_check_server_with_stdout_closed, temp_file, text_verdicts, tool_available,
 };
 
@@ -34,8 +34,8 @@ fn check_server_on_a_closed_stdout_stops_the_server_and_dies_of_sigpipe() {
 }
 
 #[test]
-fn check_server_that_never_listens_is_one_error_line_at_the_startup_timeout() {
-    assert_never_listening_server_is_one_error_line(BIN, &[]);
+fn a_server_that_never_comes_up_fails_every_check_in_every_format() {
+    assert_unstartable_server_fails_every_check(BIN, &[], 8);
 }
 
 #[test]

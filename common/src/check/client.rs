@@ -12,7 +12,6 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
@@ -45,26 +44,30 @@ pub struct ClientOptions {
 }
 
 impl ClientOptions {
-    /// Starts a run of `lab`'s client checks. `Err` holds the exit code of a run that
-    /// could not start, already reported.
-    pub fn start(&self, lab: &str) -> Result<(Checks, ClientUnderTest), ExitCode> {
-        if self.port.is_none() && !self.client.contains("{port}") {
-            return Err(crate::cli::finish(Err(anyhow!(
-                "the --client command has no {{port}}: put {{host}} and {{port}} where the \
-                 client takes the server's address, or give --port PORT where it expects \
-                 its server"
-            ))));
-        }
+    /// Starts a run of `lab`'s client checks. A command that cannot be graded (no
+    /// `{port}` and no `--port`) makes a [broken](Checks::broken) run: one `error:`
+    /// line, and every check listed as failed, not run.
+    pub fn start(&self, lab: &str) -> (Checks, ClientUnderTest) {
         // The client's time, its stopping, and the grading after it.
         let budget = self.timeout + STOP_GRACE + Duration::from_secs(3);
-        let checks = Checks::new(lab, Subject::Command(self.client.clone()), self.format)
+        let mut checks = Checks::new(lab, Subject::Command(self.client.clone()), self.format)
             .with_bounds(self.timeout, budget);
+        if self.port.is_none() && !self.client.contains("{port}") {
+            checks = checks.broken(
+                anyhow!(
+                    "the --client command has no {{port}}: put {{host}} and {{port}} where \
+                     the client takes the server's address, or give --port PORT where it \
+                     expects its server"
+                ),
+                Vec::new(),
+            );
+        }
         let client = ClientUnderTest {
             command: self.client.as_str().into(),
             time_limit: self.timeout,
             port: self.port.unwrap_or(0),
         };
-        Ok((checks, client))
+        (checks, client)
     }
 }
 

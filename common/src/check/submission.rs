@@ -16,6 +16,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Once, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -252,7 +253,8 @@ impl Drop for Submission {
 fn wait_for(mut child: Child, watch: &Watch) {
     let status = child.wait();
     let mut state = watch.lock();
-    if !state.stopping {
+    // Ending the grader kills the command: that end is ours, not "on its own".
+    if !state.stopping && !grader_ending() {
         let status = status.map(shell_status).unwrap_or(-1);
         let during = state.current.as_ref().map(|(check, _)| check.clone());
         state.exit = Some(Exit { status, during });
@@ -399,6 +401,16 @@ fn keep_tail(mut pipe: impl Read, tail: &Mutex<Tail>) {
 /// The process groups of the submissions running now, stopped on Ctrl-C.
 static RUNNING: Mutex<Vec<i32>> = Mutex::new(Vec::new());
 
+/// Set (before any kill) once the grader is ending: see [`grader_ending`].
+static ENDING: AtomicBool = AtomicBool::new(false);
+
+/// Is the grader ending (Ctrl-C, SIGTERM, a closed stdout)? Then the submissions die
+/// by our hand, and nothing that follows may be reported as their failure. Set before
+/// [`stop_all`] kills anything, so no watcher can see such a death before it is set.
+pub fn grader_ending() -> bool {
+    ENDING.load(Ordering::SeqCst)
+}
+
 fn register(group: Pid) {
     static HANDLER: Once = Once::new();
     HANDLER.call_once(|| {
@@ -424,6 +436,7 @@ fn register(group: Pid) {
 /// caller until it exits, so that the runner, which stops its own submissions
 /// through the list, waits instead of finishing (and exiting) on its own meanwhile.
 pub fn stop_all() -> MutexGuard<'static, Vec<i32>> {
+    ENDING.store(true, Ordering::SeqCst);
     let groups = RUNNING.lock().unwrap_or_else(PoisonError::into_inner);
     for &group in groups.iter() {
         let _ = signal::killpg(Pid::from_raw(group), Signal::SIGKILL);
