@@ -856,6 +856,55 @@ pub fn assert_unstartable_server_fails_every_check(binary: &str, extra: &[&str],
     assert_eq!(verdicts.len(), checks);
 }
 
+/// A loopback port with nothing on it (for TCP and UDP): a connect or a datagram
+/// to it is refused.
+pub fn refusing_address() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let address = listener.local_addr().expect("its address");
+    drop(listener);
+    address
+}
+
+/// Asserts that `binary check --target` at a port where nothing listens says so once
+/// (`error: connection refused by HOST:PORT: is the server running? ...`) and still
+/// prints the full report: each of the lab's `checks` checks failed, not run, the
+/// score line, the same in every `--format`; and no raw OS error text anywhere.
+pub fn assert_refusing_target_fails_every_check(binary: &str, extra: &[&str], checks: usize) {
+    let target = refusing_address().to_string();
+    let mut args = vec!["check", "--target", &target];
+    args.extend_from_slice(extra);
+    let output = run_within(binary, &args, b"", WAIT * 3);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert_error_line(
+        &output,
+        &format!("connection refused by {target}: is the server running?"),
+    );
+    assert_all_not_run(&stdout, checks, "not run: connection refused by ");
+    assert!(!stdout.contains("os error"), "{stdout}");
+    let verdicts = assert_formats_agree(binary, &args, WAIT * 3);
+    assert_eq!(verdicts.len(), checks);
+}
+
+/// Asserts that `binary check-client` with a client command that has no `{port}`
+/// (and no `--port`) says so in one `error:` line, and lists each of the lab's
+/// `checks` checks as failed, not run, with the score line, in every format.
+pub fn assert_client_without_port_fails_every_check(binary: &str, extra: &[&str], checks: usize) {
+    let mut args = vec!["check-client", "--client", "python3 client.py"];
+    args.extend_from_slice(extra);
+    let output = run_within(binary, &args, b"", WAIT * 3);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert_error_line(&output, "the --client command has no {port}");
+    assert_all_not_run(
+        &stdout,
+        checks,
+        "not run: the --client command has no {port}",
+    );
+    let verdicts = assert_formats_agree(binary, &args, WAIT * 3);
+    assert_eq!(verdicts.len(), checks);
+}
+
 /// Asserts that a text report lists `checks` checks, every one failed with a detail
 /// starting `detail`, and ends with the score line `0 passed, N failed` (what the
 /// README's grading loop takes with `tail -n 1`).

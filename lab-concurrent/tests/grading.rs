@@ -6,8 +6,9 @@
 use std::time::Duration;
 
 use common::testkit::{
-    COURSE_TCP_SERVER, WAIT, assert_formats_agree, assert_unstartable_server_fails_every_check,
-    run_check_server, temp_file, text_verdicts, tool_available,
+    COURSE_TCP_SERVER, WAIT, assert_formats_agree, assert_refusing_target_fails_every_check,
+    assert_unstartable_server_fails_every_check, run_check_server, temp_file, text_verdicts,
+    tool_available,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_lab-concurrent");
@@ -20,6 +21,11 @@ fn check_server_passes_our_fork_server_and_leaves_no_child_behind() {
     assert!(run.output.status.success(), "{stdout}");
     assert!(stdout.ends_with("15 passed, 0 failed\n"), "{stdout}");
     run.assert_group_gone();
+}
+
+#[test]
+fn a_target_that_refuses_is_said_once_and_fails_every_check() {
+    assert_refusing_target_fails_every_check(BIN, &[], 15);
 }
 
 #[test]

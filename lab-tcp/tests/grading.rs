@@ -6,7 +6,8 @@
 use std::time::Duration;
 
 use common::testkit::{
-    COURSE_TCP_SERVER, ServerProcess, Signal, WAIT, assert_formats_agree,
+    COURSE_TCP_SERVER, ServerProcess, Signal, WAIT, assert_client_without_port_fails_every_check,
+    assert_formats_agree, assert_refusing_target_fails_every_check,
     assert_unstartable_server_fails_every_check, group_members, passed, run_check_client,
     run_check_server, temp_file, text_verdicts, tool_available,
 };
@@ -50,30 +51,81 @@ while True:
     held.append(s.accept())
 "#;
 
+/// Runs `args` (a `check` or `check-client` whose command notes its process group in
+/// `group_file`), waits for its first check's line, then sends `signal` in the middle of
+/// the next check. Our own kill of the submission must not be reported as its failure:
+/// no more output, exit status 130 (SIGINT) or non-zero, no process left.
+fn interrupt_mid_check(args: &[&str], group_file: &std::path::Path, signal: Signal) {
+    let check = ServerProcess::start(BIN, args, 0);
+    let first = check.next_line().expect("the first check's line");
+    assert!(first.starts_with("FAIL "), "{first}");
+    // The submission of the check now running (check-client starts one per check).
+    let deadline = std::time::Instant::now() + WAIT;
+    let group = loop {
+        let group: i32 = std::fs::read_to_string(group_file)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap_or(0);
+        if group > 0 && !group_members(group).is_empty() {
+            break group;
+        }
+        assert!(std::time::Instant::now() < deadline, "the submission runs");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let (status, _, rest) = check.stop_with(signal);
+    assert_eq!(
+        rest,
+        Vec::<String>::new(),
+        "{signal:?}: nothing after the signal"
+    );
+    match signal {
+        Signal::SIGINT => assert_eq!(status.code(), Some(130)),
+        _ => assert!(!status.success(), "{status:?}"),
+    }
+    assert_eq!(group_members(group), Vec::<u32>::new());
+}
+
 #[test]
-fn ctrl_c_on_check_stops_the_server_it_runs() {
+fn ctrl_c_or_sigterm_on_check_stops_the_server_and_blames_it_for_nothing() {
     if !tool_available("python3") {
         return;
     }
     let script = temp_file("silent.py", SILENT_SERVER);
-    let group_file = temp_file("group", "");
-    let command = format!(
-        "echo $$ > {}; exec python3 {} {{port}}",
-        group_file.display(),
-        script.display()
-    );
-    let check = ServerProcess::start(BIN, &["check", "--server", &command, "--timeout", "1"], 0);
-    let first = check.next_line().expect("the first check's line");
-    assert!(first.starts_with("FAIL "), "{first}");
-    let group: i32 = std::fs::read_to_string(&group_file)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    assert!(!group_members(group).is_empty(), "the server runs");
-    let (status, _, _) = check.stop_with(Signal::SIGINT);
-    assert_eq!(status.code(), Some(130));
-    assert_eq!(group_members(group), Vec::<u32>::new());
+    for signal in [Signal::SIGINT, Signal::SIGTERM] {
+        let group_file = temp_file("group", "");
+        let command = format!(
+            "echo $$ > {}; exec python3 {} {{port}}",
+            group_file.display(),
+            script.display()
+        );
+        let args = ["check", "--server", &command, "--timeout", "1"];
+        interrupt_mid_check(&args, &group_file, signal);
+    }
+}
+
+#[test]
+fn ctrl_c_or_sigterm_on_check_client_stops_the_client_and_blames_it_for_nothing() {
+    for signal in [Signal::SIGINT, Signal::SIGTERM] {
+        let group_file = temp_file("group", "");
+        // A client that never ends: each check stops it at the 1 s time limit.
+        let command = format!(
+            "echo $$ > {}; exec sleep 30 # {{port}}",
+            group_file.display()
+        );
+        let args = ["check-client", "--client", &command, "--timeout", "1"];
+        interrupt_mid_check(&args, &group_file, signal);
+    }
+}
+
+#[test]
+fn a_target_that_refuses_is_said_once_and_fails_every_check() {
+    assert_refusing_target_fails_every_check(BIN, &[], 13);
+}
+
+#[test]
+fn a_client_without_port_fails_every_check_in_every_format() {
+    assert_client_without_port_fails_every_check(BIN, &[], 4);
 }
 
 #[test]
@@ -226,4 +278,24 @@ fn check_client_serves_a_client_with_its_port_in_its_code_on_that_port() {
     let (ok, stdout) = run_check_client(BIN, &client, &["--port", &port.to_string()]);
     assert!(ok, "{stdout}");
     assert!(stdout.ends_with("4 passed, 0 failed\n"), "{stdout}");
+}
+
+#[test]
+fn a_server_gone_after_the_probe_is_a_refusal_in_plain_words() {
+    // Accepts the probe's connection, then closes its listener: every later connect
+    // is refused.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let server = std::thread::spawn(move || drop(listener.accept().unwrap()));
+    let (ok, stdout) = common::testkit::run_check(BIN, address, &[]);
+    server.join().unwrap();
+    assert!(!ok, "{stdout}");
+    assert!(!stdout.contains("os error"), "{stdout}");
+    let refusal =
+        format!("cannot connect: connection refused: is the server running on {address}?");
+    let refused = stdout
+        .lines()
+        .filter(|line| line.ends_with(&refusal))
+        .count();
+    assert_eq!(refused, 13, "{stdout}");
 }

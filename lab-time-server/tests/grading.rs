@@ -6,7 +6,8 @@
 use std::time::Duration;
 
 use common::testkit::{
-    WAIT, assert_formats_agree, assert_unstartable_server_fails_every_check, passed,
+    WAIT, assert_client_without_port_fails_every_check, assert_formats_agree,
+    assert_refusing_target_fails_every_check, assert_unstartable_server_fails_every_check, passed,
     run_check_client, run_check_server, temp_file, text_verdicts, tool_available,
 };
 
@@ -38,6 +39,18 @@ fn check_server_passes_our_server_for_every_protocol_and_leaves_no_process() {
         );
         run.assert_group_gone();
     }
+}
+
+#[test]
+fn a_target_that_refuses_is_said_once_and_fails_every_check() {
+    assert_refusing_target_fails_every_check(BIN, &["--transport", "udp"], 2);
+    assert_refusing_target_fails_every_check(BIN, &["--protocol", "sntp", "--transport", "udp"], 4);
+    assert_refusing_target_fails_every_check(BIN, &[], 3);
+}
+
+#[test]
+fn a_client_without_port_fails_every_check_in_every_format() {
+    assert_client_without_port_fails_every_check(BIN, &[], 2);
 }
 
 #[test]

@@ -6,7 +6,8 @@
 use std::time::Duration;
 
 use common::testkit::{
-    WAIT, assert_ended_by_sigpipe, assert_error_line, assert_formats_agree,
+    WAIT, assert_client_without_port_fails_every_check, assert_ended_by_sigpipe, assert_error_line,
+    assert_formats_agree, assert_refusing_target_fails_every_check,
     assert_unstartable_server_fails_every_check, passed, run_check_client, run_check_server,
     run_check_server_with_stdout_closed, temp_file, text_verdicts, tool_available,
 };
@@ -31,6 +32,17 @@ fn check_server_on_a_closed_stdout_stops_the_server_and_dies_of_sigpipe() {
     let run = run_check_server_with_stdout_closed(BIN, &our_server(), &[]);
     assert_ended_by_sigpipe(&run.output, "check --server | true");
     run.assert_group_gone();
+}
+
+#[test]
+fn a_target_that_refuses_is_said_once_and_fails_every_check() {
+    assert_refusing_target_fails_every_check(BIN, &[], 8);
+}
+
+#[test]
+fn a_client_without_port_fails_every_check_in_every_format() {
+    assert_client_without_port_fails_every_check(BIN, &[], 4);
+    assert_client_without_port_fails_every_check(BIN, &["--pinger"], 4);
 }
 
 #[test]
@@ -243,5 +255,89 @@ fn check_client_serves_a_client_with_its_port_in_its_code_on_that_port() {
         stdout.matches("still running after 2.0 s").count(),
         3,
         "{stdout}"
+    );
+}
+
+#[test]
+fn a_silent_server_fails_each_check_with_no_reply_within_the_timeout() {
+    // Bound and held, never answering: each read times out (EAGAIN on Linux).
+    let (_silent, address) = common::testkit::stand_in_udp_socket();
+    let (ok, stdout) = common::testkit::run_check(BIN, address, &["--timeout", "0.3"]);
+    assert!(!ok, "{stdout}");
+    assert!(stdout.contains("no reply within 0.3 s"), "{stdout}");
+    assert!(!stdout.contains("os error"), "{stdout}");
+    assert!(stdout.ends_with("0 passed, 8 failed\n"), "{stdout}");
+}
+
+#[test]
+fn a_server_gone_after_the_probe_is_a_refusal_in_plain_words() {
+    // Answers the probe, then closes its socket: every later datagram is refused
+    // (an ICMP port unreachable), which is not a timeout.
+    let (socket, address) = common::testkit::stand_in_udp_socket();
+    let server = std::thread::spawn(move || {
+        let mut probe = [0; 64];
+        let (length, from) = socket.recv_from(&mut probe).unwrap();
+        socket.send_to(&probe[..length], from).unwrap();
+    });
+    let (ok, stdout) = common::testkit::run_check(BIN, address, &["--timeout", "0.5"]);
+    server.join().unwrap();
+    assert!(!ok, "{stdout}");
+    assert!(!stdout.contains("os error"), "{stdout}");
+    // Every check on a connected socket hears the refusal; the one on an unconnected
+    // socket (send_to) is told nothing of it (UNP 8.11) and times out.
+    let refusal = format!("connection refused: is the server running on {address}?");
+    let refused = stdout
+        .lines()
+        .filter(|line| line.ends_with(&refusal))
+        .count();
+    assert_eq!(refused, 7, "{stdout}");
+    let timed_out = "FAIL the reply comes from the server's own address: no reply within 0.5 s";
+    assert!(stdout.contains(timed_out), "{stdout}");
+}
+
+/// The README's grading loop ("A folder of submissions"), as written there, with
+/// target/release/lab-udp replaced by the binary under test.
+const README_LOOP: &str = r#"
+echo "submission,passed,failed" > scores.csv
+for dir in submissions/*/; do
+  score=$(target/release/lab-udp check --server "cd '$dir' && python3 UDPServer.py {port}" | tail -n 1)
+  echo "$(basename "$dir"),$(echo "$score" | awk '{print $1 "," $3}')" >> scores.csv
+done
+"#;
+
+#[test]
+fn the_readme_grading_loop_scores_every_submission_even_one_that_never_comes_up() {
+    if !tool_available("python3") {
+        return;
+    }
+    let class = temp_file("scores.csv", "").parent().unwrap().to_path_buf();
+    let submission = |name: &str, server: Option<String>| {
+        let dir = class.join("submissions").join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        if let Some(server) = server {
+            std::fs::write(dir.join("UDPServer.py"), server).unwrap();
+        }
+    };
+    // Ours, started from the student's file; one that exits at once; one missing.
+    submission(
+        "alice",
+        Some(format!(
+            "import os, sys\nos.execv({BIN:?}, [{BIN:?}, 'server', '--port', sys.argv[1]])\n"
+        )),
+    );
+    submission("bob", Some("import sys\nsys.exit(3)\n".to_owned()));
+    submission("carol", None);
+    let script = README_LOOP.replace("target/release/lab-udp", BIN);
+    let output = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(&script)
+        .current_dir(&class)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let csv = std::fs::read_to_string(class.join("scores.csv")).unwrap();
+    assert_eq!(
+        csv,
+        "submission,passed,failed\nalice,8,0\nbob,0,8\ncarol,0,8\n"
     );
 }
