@@ -55,7 +55,7 @@ fn check_server_that_exits_at_once_says_so_with_its_stderr() {
     let run = run_check_server(BIN, "ls /no-such-directory # {port}", &[]);
     assert_error_line(
         &run.output,
-        "the server exited with status 2 before it answered",
+        "the server never came up: it exited with status 2 before it answered",
     );
     assert_error_line(&run.output, "no-such-directory");
     run.assert_group_gone();
