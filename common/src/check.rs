@@ -342,7 +342,7 @@ impl Checks {
             (Ok(()), _) => Ok(()),
             (Err(error), Some(exit)) => {
                 let seen = error
-                    .map(|error| format!(" ({error:#})"))
+                    .map(|error| format!(" ({})", wording::detail(&error, self.target)))
                     .unwrap_or_default();
                 bail!(
                     "the server exited with {} during this check{seen}",

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use anyhow::{Result, anyhow, bail};
 use common::check::client::{ClientRun, ClientUnderTest, Received, recv_datagram};
-use common::check::{Checks, shown};
+use common::check::{Checks, shown, wording};
 use common::upper::uppercase;
 
 use crate::netem::{self, DelayRange, Fate, Netem};
@@ -70,7 +70,7 @@ impl Graded {
         let dropped = pings_to_drop();
         let run = dropped
             .as_ref()
-            .map_err(|error| anyhow!("{error:#}"))
+            .map_err(|error| anyhow!("{}", wording::detail(error, None)))
             .and_then(|dropped| {
                 let dropped = dropped.clone();
                 let server = client.scripted_udp(move |socket, received| {
@@ -78,7 +78,7 @@ impl Graded {
                 })?;
                 client.run(server, b"")
             })
-            .map_err(|error| format!("{error:#}"));
+            .map_err(|error| wording::detail(&error, None));
         Graded {
             run,
             dropped: dropped.unwrap_or_default(),

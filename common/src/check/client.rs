@@ -21,6 +21,7 @@ use anyhow::{Context, Result, anyhow, bail};
 
 use super::report::{Format, Subject};
 use super::submission::{self, STOP_GRACE, Streams, Submission};
+use super::wording::plain;
 use super::{Checks, shown};
 use crate::cli::parse_seconds;
 
@@ -464,6 +465,11 @@ impl Session {
     pub fn send(&mut self, bytes: &[u8]) -> Result<()> {
         self.stream
             .write_all(bytes)
-            .map_err(|error| anyhow!("the client went away: {error}"))
+            .map_err(|error| match error.kind() {
+                ErrorKind::BrokenPipe | ErrorKind::ConnectionReset => {
+                    anyhow!("the client went away: it closed the connection before our reply")
+                }
+                _ => anyhow!("cannot send to the client: {}", plain(&error, None)),
+            })
     }
 }
