@@ -11,6 +11,13 @@
 //! - `check-client --client 'CMD'` ([`client`]) runs a client against a scripted
 //!   server of ours, once per check, and grades what it sent and printed.
 //!
+//! - A run that cannot take place (a server that never came up, a `--target` that
+//!   refuses, a `--client` without `{port}`) is said once in an `error:` line, and
+//!   every check is listed as failed, not run: the report, in every format, has the
+//!   lab's full list of checks and `max_score`, and the text its score line.
+//! - Grading that is interrupted (Ctrl-C, SIGTERM, a closed stdout) stops the
+//!   submission and reports nothing more: its death is our doing, not its failure.
+//!
 //! Each check runs on a thread of its own and is abandoned if it outlives its budget,
 //! so a server that hangs or spins fails that check instead of hanging the grader.
 //! [`report`] prints the outcome as text, JSON, JUnit XML or Gradescope's format.
