@@ -39,7 +39,7 @@ use anyhow::{Result, anyhow, bail};
 
 use self::report::{CheckResult, Format, Report, Subject};
 use self::submission::{Streams, Submission};
-use crate::cli::parse_seconds;
+use crate::cli::parse_timeout;
 use crate::net;
 
 /// `--target HOST:PORT` or `--server CMD`, and `--timeout`, `--startup-timeout`,
@@ -58,10 +58,10 @@ pub struct TargetOptions {
     #[arg(long, value_name = "CMD")]
     pub server: Option<String>,
     /// Seconds to wait for each connection and reply
-    #[arg(long, value_parser = parse_seconds, default_value = "2")]
+    #[arg(long, value_parser = parse_timeout, default_value = "2")]
     pub timeout: Duration,
     /// Seconds a --server command has to start answering
-    #[arg(long, value_parser = parse_seconds, default_value = "10")]
+    #[arg(long, value_parser = parse_timeout, default_value = "10")]
     pub startup_timeout: Duration,
     /// How to print the results
     #[arg(long, value_enum, default_value_t)]

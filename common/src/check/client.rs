@@ -23,7 +23,7 @@ use super::report::{Format, Subject};
 use super::submission::{self, STOP_GRACE, Streams, Submission};
 use super::wording::plain;
 use super::{Checks, shown};
-use crate::cli::parse_seconds;
+use crate::cli::parse_timeout;
 
 /// `--client CMD`, `--timeout`, `--format`: the options of every lab's `check-client`.
 #[derive(clap::Args, Debug, Clone)]
@@ -33,7 +33,7 @@ pub struct ClientOptions {
     #[arg(long, value_name = "CMD")]
     pub client: String,
     /// Seconds the client may run in each check before it is stopped
-    #[arg(long, value_parser = parse_seconds, default_value = "10")]
+    #[arg(long, value_parser = parse_timeout, default_value = "10")]
     pub timeout: Duration,
     /// Our scripted servers listen on this port instead of a free one: for a client
     /// whose server port is written in its code ({port} is then not needed)
