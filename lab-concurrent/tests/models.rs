@@ -261,6 +261,30 @@ fn max_clients_turns_the_third_client_away() {
 }
 
 #[test]
+fn a_client_that_sends_before_reading_still_gets_server_busy() {
+    for model in BOUNDED {
+        let server = server(model, &["--max-clients", "1", "--workers", "1"]);
+        let mut held = connect(server.address());
+        held.write_all(b"in\n").unwrap();
+        assert_eq!(read_len(&mut held, 3).unwrap(), b"IN\n", "{model}");
+        // As `echo x | nc -N` does: the line and the half-close go out before any read.
+        // Closed with those bytes unread, the server's socket would send RST, which
+        // can cost the client the reply; it must read them and send FIN instead.
+        for _ in 0..20 {
+            let mut turned_away = connect(server.address());
+            turned_away.write_all(b"x\n").unwrap();
+            // Fails if the server has closed already (its FIN came, then our line
+            // met a closed socket); the reply is in our buffer all the same.
+            let _ = turned_away.shutdown(Shutdown::Write);
+            let mut reply = Vec::new();
+            let read = turned_away.read_to_end(&mut reply);
+            assert!(read.is_ok(), "{model}: {read:?} after {reply:?}");
+            assert_eq!(reply, b"server busy\n", "{model}");
+        }
+    }
+}
+
+#[test]
 fn a_client_that_sends_10_mib_and_never_reads_does_not_stop_the_event_loop() {
     let server = server("event", &[]);
     let mut hog = connect(server.address());

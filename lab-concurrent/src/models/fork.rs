@@ -32,7 +32,7 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork};
 use signal_hook::consts::{SIGCHLD, SIGINT, SIGTERM};
 
-use super::{Config, turn_away_blocking};
+use super::{Config, turn_away};
 
 /// How long the children get to exit after SIGTERM before SIGKILL.
 const CHILDREN_GRACE: Duration = Duration::from_millis(500);
@@ -110,7 +110,7 @@ pub fn serve(listener: std::net::TcpListener, config: &Config, signals: Signals)
             }
         };
         if children.len() >= config.admission.limit() {
-            turn_away_blocking(conn, peer, settings.log);
+            turn_away(conn, peer, settings.log);
             continue;
         }
         // The accepted socket may inherit O_NONBLOCK (BSD): the child's loop blocks.

@@ -21,13 +21,14 @@ pub mod pool;
 pub mod prefork;
 pub mod thread;
 
-use std::io::Write;
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, AsRawFd};
 use std::sync::Arc;
 
 use common::admission::Admission;
 use common::connection::Settings;
 use common::report::Log;
+use nix::sys::socket::{self, MsgFlags};
 
 /// Which model serves.
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,17 +108,33 @@ pub struct Config {
 /// count, but guard pages and address space are per thread).
 pub const THREAD_STACK: usize = 64 * 1024;
 
-/// The reply to a client over the bound: `server busy`, then close. `connection`
-/// must be non-blocking: the write never waits, and a client too slow to take these
-/// 12 bytes at once just misses them.
-pub fn turn_away(mut connection: impl Write, peer: SocketAddr, log: Log) {
-    let _ = connection.write_all(b"server busy\n");
+/// The reply to a client over the bound: `server busy`, then close. No call waits
+/// (`MSG_DONTWAIT`), so any model may call it from its accepting thread or loop: a
+/// client too slow to take these 12 bytes at once just misses them.
+///
+/// Closing a socket whose receive buffer still holds unread bytes (a client that sent
+/// its line before reading, as `echo x | nc` does) makes the kernel send RST instead
+/// of FIN (RFC 1122 4.2.2.13), and a client that gets the RST first may lose the reply.
+/// So: the reply, then FIN (`shutdown(SHUT_WR)`), then the client's bytes are read
+/// and discarded before `close`.
+pub fn turn_away(connection: impl AsFd, peer: SocketAddr, log: Log) {
+    let fd = connection.as_fd().as_raw_fd();
+    // send(): the reply; MSG_NOSIGNAL: a client already gone is no SIGPIPE.
+    let _ = socket::send(
+        fd,
+        b"server busy\n",
+        MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL,
+    );
+    // shutdown(SHUT_WR): FIN right after the reply.
+    let _ = socket::shutdown(fd, socket::Shutdown::Write);
+    // recv(): discard what the client has sent so far (bounded: 64 KiB at most).
+    let mut discard = [0; 4096];
+    for _ in 0..16 {
+        match socket::recv(fd, &mut discard, MsgFlags::MSG_DONTWAIT) {
+            Ok(length) if length > 0 => {}
+            _ => break,
+        }
+    }
     log.line(format_args!("Server busy: turned {peer} away"));
     // close(): `connection` is dropped here.
-}
-
-/// [`turn_away`] for a blocking model's socket.
-pub fn turn_away_blocking(connection: TcpStream, peer: SocketAddr, log: Log) {
-    let _ = connection.set_nonblocking(true);
-    turn_away(connection, peer, log);
 }

@@ -17,7 +17,7 @@ use common::admission::Ticket;
 use common::connection::{self, Buffers, Settings, survive_accept_error};
 use common::net;
 
-use super::{Config, THREAD_STACK, turn_away_blocking};
+use super::{Config, THREAD_STACK, turn_away};
 
 /// A connection waiting for a worker, with its place among `--max-clients`.
 type Job = (TcpStream, SocketAddr, Ticket);
@@ -57,7 +57,7 @@ pub fn serve(listener: &TcpListener, config: &Config) -> Result<()> {
             }
         };
         let Some(ticket) = config.admission.try_admit() else {
-            turn_away_blocking(conn, peer, settings.log);
+            turn_away(conn, peer, settings.log);
             continue;
         };
         // Hand the connection to the pool; the main thread goes back to accept at once.

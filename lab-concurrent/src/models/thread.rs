@@ -9,7 +9,7 @@ use anyhow::Result;
 use common::connection::{self, Buffers, survive_accept_error};
 use common::net;
 
-use super::{Config, THREAD_STACK, turn_away_blocking};
+use super::{Config, THREAD_STACK, turn_away};
 
 /// Accepts clients and starts a thread for each, until shutdown.
 pub fn serve(listener: &TcpListener, config: &Config) -> Result<()> {
@@ -29,7 +29,7 @@ pub fn serve(listener: &TcpListener, config: &Config) -> Result<()> {
             }
         };
         let Some(ticket) = config.admission.try_admit() else {
-            turn_away_blocking(conn, peer, settings.log);
+            turn_away(conn, peer, settings.log);
             continue;
         };
         let for_thread = settings.clone();
