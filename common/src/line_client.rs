@@ -15,6 +15,10 @@ use anyhow::{Result, anyhow};
 /// The largest reply one bare read takes (the course clients use 1024 or 2048).
 const BARE_REPLY_BUFFER: usize = 64 * 1024;
 
+/// What a server over its `--max-clients` bound says before it closes (SPEC, "server
+/// busy"). No uppercase reply can be mistaken for it: it has lowercase letters.
+pub const SERVER_BUSY: &[u8] = b"server busy\n";
+
 /// A connection to a server, read through a buffer so replies can be taken line by line.
 #[derive(Debug)]
 pub struct LineConnection {
@@ -30,6 +34,8 @@ pub enum Failure {
     Closed,
     /// No reply within the read timeout.
     Timeout,
+    /// The server turned this client away ([`SERVER_BUSY`]).
+    Busy,
     /// Anything else.
     Other(anyhow::Error),
 }
@@ -46,9 +52,15 @@ impl Failure {
                  try again, or raise --timeout",
                 timeout.as_secs_f64()
             ),
+            Failure::Busy => busy(server),
             Failure::Other(error) => error,
         }
     }
+}
+
+/// The sentence for a client that a server turned away.
+pub fn busy(server: SocketAddr) -> anyhow::Error {
+    anyhow!("the server {server} is busy (it serves as many clients as it may): try again later")
 }
 
 impl From<std::io::Error> for Failure {
@@ -108,9 +120,12 @@ impl LineConnection {
         } else {
             // recv() until the newline: the reply may come in several pieces.
             self.reader.read_until(b'\n', &mut reply)?;
-            if reply.pop() != Some(b'\n') {
-                return Err(Failure::Closed);
-            }
+        }
+        if reply == SERVER_BUSY {
+            return Err(Failure::Busy);
+        }
+        if !self.bare && reply.pop() != Some(b'\n') {
+            return Err(Failure::Closed);
         }
         Ok(reply)
     }

@@ -32,9 +32,9 @@ pub struct Options {
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub threads: u32,
     /// Sessions held at once, queued ones included; one more is told `server busy`
-    /// (default: 10,000 for event and async, 1,024 for the others; prefork holds
-    /// --workers and leaves the rest in the backlog)
-    #[arg(long)]
+    /// (default: 10,000 for event and async, 1,024 for the others; iterative holds one
+    /// and prefork --workers, and they leave the rest in the backlog)
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub max_clients: Option<usize>,
     /// Close a connection that neither sends nor reads for this many seconds (0: never)
     #[arg(long, value_parser = parse_seconds, default_value = "300")]

@@ -26,6 +26,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 use common::cli::stdout_failed;
 use common::input::{QUIT, without_line_ending};
+use common::line_client::{self, SERVER_BUSY};
 
 /// How much input is read, sent and received at a time: one system call moves
 /// thousands of short lines.
@@ -164,6 +165,10 @@ fn print_replies(
             Err(error) => return Err(error).context("cannot receive from the server"),
         };
         let replies_in = &buffer[..received];
+        if replies == 0 && replies_in.starts_with(SERVER_BUSY) {
+            // Turned away before any line was answered: not a reply to print.
+            return Err(line_client::busy(server));
+        }
         replies += replies_in.iter().filter(|&&byte| byte == b'\n').count() as u64;
         if let Err(error) = stdout.write_all(replies_in) {
             // Nobody reads our output any more (`| head`): end as SIGPIPE would.

@@ -456,3 +456,20 @@ fn a_zero_timeout_is_a_usage_error() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("give more than 0"), "{stderr}");
 }
+
+#[test]
+fn a_client_turned_away_with_server_busy_says_so_and_fails() {
+    fn busy(mut connection: TcpStream) {
+        let _ = connection.write_all(b"server busy\n");
+    }
+    let server = spawn_tcp_server(busy);
+    for (extra, stdin) in [
+        (&["hello"][..], &b""[..]),
+        (&["--bare", "hello"], b""),
+        (&[], b"one\ntwo\n"),
+    ] {
+        let output = run_client(BIN, server, extra, stdin);
+        assert_error_line(&output, "is busy");
+        assert!(output.stdout.is_empty(), "{extra:?}: {output:?}");
+    }
+}

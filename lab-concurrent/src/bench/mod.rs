@@ -166,15 +166,23 @@ pub fn run(options: &Options) -> Result<ExitCode> {
     }
     if let Some(path) = &options.plot {
         plot::draw(path, &rows)?;
+        // On stderr: stdout holds the results (a table, or --json lines).
+        let _ = writeln!(stderr(), "chart written to {}", path.display());
     }
-    // A run that exchanged nothing (`--duration 0`) measured nothing: not a success.
-    Ok(
-        if rows.iter().all(|row| row.errors == 0 && row.messages > 0) {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::FAILURE
-        },
-    )
+    // A run with errors, or one that exchanged nothing (`--duration 0`, every client
+    // starved), measured nothing sound: not a success, and the user is told why.
+    let failed: Vec<String> = rows
+        .iter()
+        .filter(|row| row.errors > 0 || row.messages == 0)
+        .map(|row| match row.errors {
+            0 => format!("{}: no message was answered", row.label()),
+            errors => format!("{}: {errors} errors", row.label()),
+        })
+        .collect();
+    if failed.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    bail!("{}", failed.join("; "))
 }
 
 /// Loads one server with `clients` clients; its row.

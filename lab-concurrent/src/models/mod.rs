@@ -27,6 +27,7 @@ use std::sync::Arc;
 
 use common::admission::Admission;
 use common::connection::Settings;
+use common::line_client::SERVER_BUSY;
 use common::report::Log;
 use nix::sys::socket::{self, MsgFlags};
 
@@ -122,7 +123,7 @@ pub fn turn_away(connection: impl AsFd, peer: SocketAddr, log: Log) {
     // send(): the reply; MSG_NOSIGNAL: a client already gone is no SIGPIPE.
     let _ = socket::send(
         fd,
-        b"server busy\n",
+        SERVER_BUSY,
         MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL,
     );
     // shutdown(SHUT_WR): FIN right after the reply.
