@@ -28,10 +28,10 @@ const RELEASED: Duration = Duration::from_secs(5);
 
 /// Runs the demo; exits 0 if the models behaved as they should.
 pub fn run() -> Result<ExitCode> {
-    let shutdown = Shutdown::new();
-    let mut servers = Vec::new();
     let mut outcomes = Vec::new();
     for model in [Model::Iterative, Model::Thread, Model::Pool] {
+        // A shutdown of its own: each server's summary closes its part of the demo.
+        let shutdown = Shutdown::new();
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         let address = listener.local_addr()?;
         let config = Config {
@@ -40,9 +40,7 @@ pub fn run() -> Result<ExitCode> {
             workers: 1,
             threads: 1,
         };
-        servers.push(thread::spawn(move || {
-            server::serve(model, listener, &config)
-        }));
+        let server = thread::spawn(move || server::serve(model, listener, &config));
         match model {
             Model::Pool => outln!("-- pool server with one worker on {address}"),
             _ => outln!("-- {} server on {address}", model.name()),
@@ -84,12 +82,10 @@ pub fn run() -> Result<ExitCode> {
                 }
             }
         }
-    }
-    shutdown.request();
-    for server in servers {
+        shutdown.request();
         match server.join() {
             Ok(outcome) => outcome?,
-            Err(_) => bail!("a demo server crashed"),
+            Err(_) => bail!("the demo's {} server crashed", model.name()),
         }
     }
     let expected = [

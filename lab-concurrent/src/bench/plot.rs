@@ -71,6 +71,7 @@ fn chart(
         .x_desc("clients")
         .y_desc(y_label)
         .x_label_formatter(&|clients| format!("{clients:.0}"))
+        .y_labels(12)
         .y_label_formatter(&|value| format!("{value:.0}"))
         .light_line_style(WHITE)
         .draw()?;
