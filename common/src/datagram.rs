@@ -25,6 +25,7 @@ use std::io::{self, IoSlice, IoSliceMut};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 
+use crate::net;
 use anyhow::{Context, Result};
 use nix::sys::socket::{
     ControlMessage, ControlMessageOwned, MsgFlags, SockaddrIn, SockaddrIn6, SockaddrStorage,
@@ -37,8 +38,13 @@ use nix::sys::socket::{
 pub struct Request {
     /// Bytes of the datagram, at the start of the buffer given to [`recv_request`].
     pub length: usize,
-    /// The sender's address: where the reply goes.
+    /// The sender's address as people read it (plain IPv4 for an IPv4 client of a
+    /// dual-stack socket: [`net::plain`]), for logs and counts.
     pub client: SocketAddr,
+    /// The sender's address as the socket gave it (IPv4-mapped on a dual-stack
+    /// socket): where [`send_reply`] sends, since an IPv6 socket cannot send to a
+    /// plain IPv4 address.
+    reply_to: SocketAddr,
     /// The address the datagram was sent to: where the reply comes from.
     pub destination: Option<Destination>,
 }
@@ -109,29 +115,26 @@ pub fn recv_request(socket: &UdpSocket, buffer: &mut [u8]) -> io::Result<Request
     }
     Ok(Request {
         length: message.bytes,
-        client,
+        client: net::plain(client),
+        reply_to: client,
         destination,
     })
 }
 
-/// `sendmsg()`: sends `reply` to `client`, from `destination` (the address the request
-/// was sent to, from [`recv_request`]); with `None`, the kernel chooses, as `sendto`.
-/// A multicast destination is not a source address: the kernel chooses then too.
+/// `sendmsg()`: sends `reply` to the client that sent `request`, from the address the
+/// request was sent to (from [`recv_request`]); when that is unknown, the kernel
+/// chooses, as for `sendto`. A multicast destination is not a source address: the
+/// kernel chooses then too.
 ///
 /// # Errors
 ///
 /// Those of `sendmsg`: `EMSGSIZE` for a reply larger than a datagram, `ENOBUFS`, ...
-pub fn send_reply(
-    socket: &UdpSocket,
-    reply: &[u8],
-    client: SocketAddr,
-    destination: Option<Destination>,
-) -> io::Result<usize> {
+pub fn send_reply(socket: &UdpSocket, reply: &[u8], request: &Request) -> io::Result<usize> {
     let iov = [IoSlice::new(reply)];
     let fd = socket.as_raw_fd();
     let flags = MsgFlags::empty();
-    let source = destination.filter(|local| !local.ip.is_multicast());
-    let sent = match (client, source) {
+    let source = request.destination.filter(|local| !local.ip.is_multicast());
+    let sent = match (request.reply_to, source) {
         (
             SocketAddr::V4(client),
             Some(Destination {
@@ -170,7 +173,7 @@ pub fn send_reply(
             let control = [ControlMessage::Ipv6PacketInfo(&info)];
             sendmsg(fd, &iov, &control, flags, Some(&SockaddrIn6::from(client)))
         }
-        _ => return socket.send_to(reply, client),
+        (client, _) => return socket.send_to(reply, client),
     };
     Ok(sent?)
 }
@@ -207,7 +210,7 @@ mod tests {
         let mut buffer = [0; 64];
         let request = recv_request(server, &mut buffer).unwrap();
         let reply = buffer[..request.length].to_ascii_uppercase();
-        send_reply(server, &reply, request.client, request.destination).unwrap();
+        send_reply(server, &reply, &request).unwrap();
         let length = client.recv(&mut buffer).unwrap();
         (buffer[..length].to_vec(), request)
     }

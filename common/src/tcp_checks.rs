@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Result, bail};
 
-use crate::check::wording::{connect_failed, plain};
+use crate::check::wording::{connect_failed, in_words};
 use crate::check::{Checks, expect_bytes};
 
 /// Runs every wire-rule check against `target`.
@@ -149,7 +149,7 @@ pub fn read_len(conn: &mut TcpStream, length: usize) -> Result<Vec<u8>> {
             }
             Err(error) => bail!(
                 "{} after {filled} of {length} bytes",
-                plain(&error, conn.peer_addr().ok())
+                in_words(&error, conn.peer_addr().ok())
             ),
         }
     }
@@ -171,7 +171,7 @@ pub fn expect_closed(conn: &mut TcpStream) -> Result<()> {
         }
         Err(error) => bail!(
             "expected the connection to close: {}",
-            plain(&error, conn.peer_addr().ok())
+            in_words(&error, conn.peer_addr().ok())
         ),
     }
 }

@@ -233,10 +233,7 @@ pub fn serve_udp(socket: &UdpSocket, log: Log, shutdown: &Shutdown) -> Result<()
         let Ok(request) = received else {
             continue;
         };
-        // The sender as people read it, for the log (plain IPv4 on a dual-stack
-        // socket); the reply goes to `request.client` itself, which the socket can
-        // send to.
-        let client = net::plain(request.client);
+        let client = request.client;
         let length = request.length.min(crate::greeting::MAX_MESSAGE);
         let message = Message::from_datagram(&buffer[..length]);
         if !log.is_quiet() {
@@ -244,9 +241,7 @@ pub fn serve_udp(socket: &UdpSocket, log: Log, shutdown: &Shutdown) -> Result<()
         }
         let (reply, _) = message.reply();
         // sendmsg(): back to the sender's address, from the address it wrote to.
-        if let Err(error) =
-            datagram::send_reply(socket, &reply, request.client, request.destination)
-        {
+        if let Err(error) = datagram::send_reply(socket, &reply, &request) {
             log.warn(format_args!("cannot reply to {client}: {error}"));
         }
         stats.datagram_from(client);

@@ -184,17 +184,12 @@ fn serve_udp(socket: &UdpSocket, service: Service, shutdown: &Shutdown, stats: &
         let Ok(request) = received else {
             continue;
         };
-        // The sender as people read it, for the log (plain IPv4 on a dual-stack
-        // socket); the reply goes to `request.client` itself, which the socket can
-        // send to.
-        let client = net::plain(request.client);
+        let client = request.client;
         let Some(reply) = udp_reply(&buffer[..request.length], arrival, service, client) else {
             continue;
         };
         // sendmsg(): the reply goes back to the sender, from the address it wrote to.
-        if let Err(error) =
-            datagram::send_reply(socket, &reply, request.client, request.destination)
-        {
+        if let Err(error) = datagram::send_reply(socket, &reply, &request) {
             service
                 .log
                 .warn(format_args!("cannot reply to {client}: {error}"));

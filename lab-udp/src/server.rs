@@ -15,7 +15,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::process::ExitCode;
 
 use anyhow::Result;
-use common::datagram::{self, Destination};
+use common::datagram::{self, Request};
 use common::net;
 use common::report::{Log, Stats, printable};
 use common::shutdown::Shutdown;
@@ -134,10 +134,7 @@ fn answer(
                 continue;
             }
         };
-        // The sender as people read it, for the log (plain IPv4 on a dual-stack
-        // socket); the reply goes to `request.client` itself, which the socket can
-        // send to.
-        let client = net::plain(request.client);
+        let client = request.client;
         let message = &buffer[..request.length];
         if !log.is_quiet() {
             log.line(format_args!("{client}: {}", printable(message)));
@@ -148,8 +145,7 @@ fn answer(
         }
         replies.dispatch(Reply {
             datagram: uppercase_reply(message, largest_reply, log),
-            client: request.client,
-            destination: request.destination,
+            request,
         });
     }
     Ok(())
@@ -159,21 +155,18 @@ fn answer(
 #[derive(Debug)]
 struct Reply {
     datagram: Vec<u8>,
-    /// Where the reply goes, as the socket gives it (IPv4-mapped on a dual-stack socket).
-    client: SocketAddr,
-    /// The address the request was sent to: the reply leaves from it.
-    destination: Option<Destination>,
+    /// The request it answers: who sent it (the reply goes there), and to which of our
+    /// addresses (the reply leaves from it).
+    request: Request,
 }
 
 impl Reply {
     /// Sends the reply now (from the receive loop, or from the delay line's thread).
     fn send(self, socket: &UdpSocket, log: Log, stats: &Stats) {
-        let client = net::plain(self.client);
+        let client = self.request.client;
         // sendmsg(): the reply goes back to the address the datagram came from, sent
         // from the address it went to: a client's connected socket accepts only that.
-        if let Err(error) =
-            datagram::send_reply(socket, &self.datagram, self.client, self.destination)
-        {
+        if let Err(error) = datagram::send_reply(socket, &self.datagram, &self.request) {
             log.warn(format_args!("cannot reply to {client}: {error}"));
         }
         stats.datagram_from(client);
@@ -192,7 +185,7 @@ struct Replies<'a> {
 
 impl Replies<'_> {
     fn dispatch(&mut self, reply: Reply) {
-        let (client, log, stats) = (net::plain(reply.client), self.log, self.stats);
+        let (client, log, stats) = (reply.request.client, self.log, self.stats);
         match (self.netem.next_fate(), self.delay_line) {
             (Fate::Dropped, _) => dropped(client, "simulated loss", log, stats),
             (Fate::SentAfter(delay), Some(line)) if !delay.is_zero() => {

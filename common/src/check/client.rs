@@ -21,7 +21,7 @@ use anyhow::{Context, Result, anyhow, bail};
 
 use super::report::{Format, Subject};
 use super::submission::{self, STOP_GRACE, Streams, Submission};
-use super::wording::plain;
+use super::wording::in_words;
 use super::{Checks, shown};
 use crate::cli::parse_timeout;
 
@@ -469,7 +469,7 @@ impl Session {
                 ErrorKind::BrokenPipe | ErrorKind::ConnectionReset => {
                     anyhow!("the client went away: it closed the connection before our reply")
                 }
-                _ => anyhow!("cannot send to the client: {}", plain(&error, None)),
+                _ => anyhow!("cannot send to the client: {}", in_words(&error, None)),
             })
     }
 }

@@ -20,7 +20,7 @@ pub fn connect_failed(error: &io::Error, target: SocketAddr, timeout: Duration) 
              accepting (or a firewall drops the connection)",
             timeout.as_secs_f64()
         ),
-        _ => anyhow!("cannot connect: {}", plain(error, Some(target))),
+        _ => anyhow!("cannot connect: {}", in_words(error, Some(target))),
     }
 }
 
@@ -30,13 +30,13 @@ pub fn reply_failed(error: &io::Error, target: SocketAddr, timeout: Duration) ->
         ErrorKind::TimedOut | ErrorKind::WouldBlock => {
             anyhow!("no reply within {:.1} s", timeout.as_secs_f64())
         }
-        _ => anyhow!("no reply: {}", plain(error, Some(target))),
+        _ => anyhow!("no reply: {}", in_words(error, Some(target))),
     }
 }
 
 /// What `error`, met on a socket talking to `target` (when known), means, in a few
 /// words.
-pub fn plain(error: &io::Error, target: Option<SocketAddr>) -> String {
+pub fn in_words(error: &io::Error, target: Option<SocketAddr>) -> String {
     let server = target.map_or_else(|| "the server".to_owned(), |target| target.to_string());
     match error.kind() {
         // TCP: a RST to our SYN; UDP: an ICMP port unreachable for an earlier datagram.
@@ -75,7 +75,7 @@ pub fn detail(error: &anyhow::Error, target: Option<SocketAddr>) -> String {
     error
         .chain()
         .map(|cause| match cause.downcast_ref::<io::Error>() {
-            Some(io) => plain(io, target),
+            Some(io) => in_words(io, target),
             None => cause.to_string(),
         })
         .collect::<Vec<_>>()
