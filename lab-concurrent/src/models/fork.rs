@@ -12,6 +12,10 @@
 //! this model starts no thread at all. Signals set a flag and write a byte to a pipe
 //! (signal-hook's safe self-pipe); the parent `poll`s the listener and that pipe
 //! together, so a signal is never missed between a check and a blocking call.
+//!
+//! A child is born with those handlers, which serve only the parent: [`fork_child`]
+//! blocks the signals across `fork` so that none reaches a child before it has put
+//! back the default actions.
 #![allow(unsafe_code)]
 
 use std::collections::HashSet;
@@ -27,7 +31,7 @@ use common::connection::{self, Buffers, Settings, survive_accept_error};
 use common::net;
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, Signal};
+use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork};
 use signal_hook::consts::{SIGCHLD, SIGINT, SIGTERM};
@@ -117,7 +121,7 @@ pub fn serve(listener: std::net::TcpListener, config: &Config, signals: Signals)
         conn.set_nonblocking(false)?;
         // SAFETY: this process has one thread (this model starts none, and the
         // ctrlc handler is never installed), so the child's memory is consistent.
-        match unsafe { fork() } {
+        match unsafe { fork_child() } {
             Ok(ForkResult::Child) => {
                 serve_in_child(listener, conn, peer, settings, &mut buffers, &tally_writer)
             }
@@ -152,7 +156,6 @@ fn serve_in_child(
     buffers: &mut Buffers,
     tally: &UnixDatagram,
 ) -> ! {
-    restore_default_signals();
     // The child never accepts: close its copy of the listening socket.
     drop(listener);
     // The counters are the parent's, copied by fork: report only what this child adds
@@ -233,11 +236,45 @@ pub(super) fn end_children(children: &mut HashSet<Pid>, tally: &UnixDatagram, se
     children.clear();
 }
 
+/// The signals [`Signals::install`] catches.
+const CAUGHT: [Signal; 3] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGCHLD];
+
+/// fork(), with the child starting on the default signal actions.
+///
+/// A child is born with its parent's handlers, which only set the parent's flag and
+/// write to the parent's pipe. A SIGTERM that reached a child before it put back the
+/// defaults would be swallowed, and the child would live on until the parent gave
+/// up and sent SIGKILL: that happens when Ctrl-C comes while the parent is forking
+/// (it then SIGTERMs children that have not yet run a line of their own). So the
+/// caught signals are blocked around fork(), and one sent meanwhile stays pending
+/// (APUE 10.12, sigprocmask). The child starts with no signal pending (APUE 8.3) and
+/// the parent's mask; it puts back the defaults, then unblocks: a SIGTERM or SIGINT
+/// sent to it meanwhile is delivered then, and ends it at once. The parent unblocks
+/// right after fork(), and its handlers run for whatever came in between.
+///
+/// # Safety
+///
+/// As for fork(): the calling process must have a single thread.
+pub(super) unsafe fn fork_child() -> Result<ForkResult> {
+    let caught: SigSet = CAUGHT.into_iter().collect();
+    // sigprocmask(SIG_BLOCK): hold the caught signals; keep the mask as it was.
+    let mask_before = caught.thread_swap_mask(SigmaskHow::SIG_BLOCK)?;
+    // SAFETY: the caller's promise: this process has one thread.
+    let forked = unsafe { fork() };
+    if let Ok(ForkResult::Child) = forked {
+        restore_default_signals();
+    }
+    // sigprocmask(SIG_SETMASK): the mask as it was, in the parent and in the child;
+    // a signal pending meanwhile is delivered now. (It cannot fail: the set is valid.)
+    let _ = mask_before.thread_set_mask();
+    Ok(forked?)
+}
+
 /// In a child: the parent's signal handlers write to the parent's pipe; the child
 /// must die on SIGINT/SIGTERM like any program (Ctrl-C reaches the whole group).
-pub(super) fn restore_default_signals() {
+fn restore_default_signals() {
     let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
-    for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGCHLD] {
+    for sig in CAUGHT {
         // SAFETY: installing the default action runs no code of ours in a handler.
         let _ = unsafe { signal::sigaction(sig, &default) };
     }

@@ -31,10 +31,10 @@ use common::shutdown::Shutdown;
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::wait::WaitStatus;
-use nix::unistd::{ForkResult, Pid, fork};
+use nix::unistd::{ForkResult, Pid};
 
 use super::Config;
-use super::fork::{Signals, drain, end_children, reap, report_tally, restore_default_signals};
+use super::fork::{Signals, drain, end_children, fork_child, reap, report_tally};
 
 /// Forks the workers, then watches them until SIGINT/SIGTERM.
 pub fn serve(listener: TcpListener, config: &Config, signals: Signals) -> Result<()> {
@@ -121,7 +121,8 @@ fn start_worker(
 ) -> Result<Pid> {
     // SAFETY: this process has one thread (this model starts none, and the ctrlc
     // handler is never installed in the parent), so the child's memory is consistent.
-    match unsafe { fork() }.context("cannot fork a worker")? {
+    // The child starts on the default signal actions: see `fork_child`.
+    match unsafe { fork_child() }.context("cannot fork a worker")? {
         ForkResult::Child => {
             // close(): only the parent may hold this end, or the pipe never closes.
             drop(lifeline.take());
@@ -133,7 +134,6 @@ fn start_worker(
 
 /// A worker's whole life: serve clients until told to stop, report, exit.
 fn worker(ends: &WorkerEnds, settings: &Settings) -> ! {
-    restore_default_signals();
     // The counters are the parent's, copied by fork: report only what this worker adds.
     let (clients, messages) = (settings.stats.clients(), settings.stats.messages());
     if let Err(error) = serve_clients(ends, settings) {
