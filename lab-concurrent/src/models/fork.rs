@@ -38,8 +38,12 @@ use signal_hook::consts::{SIGCHLD, SIGINT, SIGTERM};
 
 use super::{Config, turn_away};
 
-/// How long the children get to exit after SIGTERM before SIGKILL.
-const CHILDREN_GRACE: Duration = Duration::from_millis(500);
+/// How long the children get to exit after SIGTERM before SIGKILL. It costs nothing
+/// when they exit at once, as they do: a fork child on SIGTERM's default action, a
+/// prefork worker as soon as its session is shut down. It is there for a worker the
+/// machine is slow to schedule, which must still report its counts (SIGKILL would
+/// lose them from the summary), and as a last resort against one that hangs.
+const CHILDREN_GRACE: Duration = Duration::from_secs(2);
 
 /// SIGINT, SIGTERM and SIGCHLD, caught without a thread: each sets a flag (the
 /// first two) and writes a byte to a pipe that the parent polls.
