@@ -708,8 +708,11 @@ fn demo_shows_the_iterative_and_pool_trade_offs() {
 fn every_model_closes_an_idle_client() {
     for model in MODELS {
         let server = server(model, &["--idle-timeout", "0.3"]);
-        let mut silent = connect(server.address());
+        // The clock starts before connect(): the server may start its idle timer as
+        // soon as the handshake is done, before connect() returns here, and a test
+        // thread scheduled late would then see the close come early.
         let started = Instant::now();
+        let mut silent = connect(server.address());
         expect_closed(&mut silent).unwrap_or_else(|error| panic!("{model}: {error}"));
         let waited = started.elapsed();
         assert!(
