@@ -519,6 +519,25 @@ fn prefork_replaces_a_worker_that_is_killed() {
 }
 
 #[test]
+fn a_sigint_while_the_server_forks_stops_it_at_once() {
+    // Prefork forks its workers after the listening line: a SIGINT sent as soon as
+    // the line is read comes while the parent forks, and it then SIGTERMs workers
+    // that have just been born. Those must die of it at once (with the parent's
+    // handler, inherited, they once swallowed it and lived on until SIGKILL).
+    for _ in 0..5 {
+        let server = server("prefork", &["--workers", "16"]);
+        server.assert_stops_cleanly(Signal::SIGINT);
+    }
+    // The fork model forks as clients arrive: a SIGINT while they still do.
+    for _ in 0..5 {
+        let server = server("fork", &[]);
+        let clients: Vec<TcpStream> = (0..20).map(|_| connect(server.address())).collect();
+        server.assert_stops_cleanly(Signal::SIGINT);
+        drop(clients);
+    }
+}
+
+#[test]
 fn sigint_exits_zero_within_a_second_idle_or_busy() {
     for model in MODELS {
         for busy in [false, true] {
