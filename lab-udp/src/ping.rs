@@ -14,7 +14,8 @@
 //!
 //! The socket calls, all in [`Pinger`]: one socket `connect`ed to the server, `send`
 //! for each ping, and `recv` with a timeout that runs to the next thing to do (the next
-//! ping's send time, or the oldest waiting ping's deadline).
+//! ping's send time, or the oldest waiting ping's deadline); after a refusal, a
+//! non-blocking `recv` for the replies queued ahead of it.
 
 use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};
@@ -48,6 +49,9 @@ pub struct Options {
     #[arg(short = 'W', long, value_parser = parse_timeout, default_value = "1")]
     timeout: Duration,
 }
+
+/// Larger than any UDP payload: a reply is never cut short.
+const REPLY_BUFFER: usize = 65_536;
 
 /// What one run of the pinger does.
 #[derive(Debug, Clone, Copy)]
@@ -168,7 +172,7 @@ impl<'a> Pinger<'a> {
     /// the socket is closed (close()) when the `Pinger` is dropped.
     fn run(&mut self) -> Result<Outcome> {
         let start = Instant::now();
-        let mut reply = vec![0; 65_536];
+        let mut reply = vec![0; REPLY_BUFFER];
         loop {
             let now = Instant::now();
             self.expire(now);
@@ -201,18 +205,14 @@ impl<'a> Pinger<'a> {
             self.socket.set_read_timeout(Some(wait))?;
             // recv(): the next reply, or a timeout (`WouldBlock` on Unix).
             match self.socket.recv(&mut reply) {
-                Ok(length) => {
-                    let received_at = Instant::now();
-                    self.expire(received_at);
-                    self.take_reply(&reply[..length], received_at);
-                }
+                Ok(length) => self.on_datagram(&reply[..length]),
                 Err(error)
                     if matches!(
                         error.kind(),
                         ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
                     ) => {}
                 Err(error) if error.kind() == ErrorKind::ConnectionRefused => {
-                    if self.nothing_listens() {
+                    if self.nothing_listens()? {
                         return Ok(Outcome::Refused);
                     }
                 }
@@ -243,7 +243,7 @@ impl<'a> Pinger<'a> {
             .as_ref()
             .is_err_and(|error| error.kind() == ErrorKind::ConnectionRefused)
         {
-            if self.nothing_listens() {
+            if self.nothing_listens()? {
                 return Ok(false);
             }
             at = Instant::now();
@@ -283,6 +283,14 @@ impl<'a> Pinger<'a> {
         }
     }
 
+    /// A datagram just received: the pings past their deadline time out first, then it
+    /// is matched to its ping.
+    fn on_datagram(&mut self, datagram: &[u8]) {
+        let received_at = Instant::now();
+        self.expire(received_at);
+        self.take_reply(datagram, received_at);
+    }
+
     /// Matches a reply to its ping by sequence number and text.
     fn take_reply(&mut self, reply: &[u8], received_at: Instant) {
         let Some((seq, sent)) = reply_seq(reply)
@@ -316,15 +324,41 @@ impl<'a> Pinger<'a> {
     /// After an ICMP port unreachable: does it mean nothing listens at this address
     /// (nothing was heard from it yet: try the next one)? If not, the server stopped
     /// midway; that is reported and the pings go on.
-    fn nothing_listens(&mut self) -> bool {
+    fn nothing_listens(&mut self) -> Result<bool> {
+        // Linux reports the refusal (a pending socket error) before the replies queued
+        // ahead of it: those were heard, and are taken first.
+        self.take_queued_replies()?;
         if !self.printed {
-            return true;
+            return Ok(true);
         }
         let server = self.server;
         self.print(&format!(
             "port unreachable: {server} refused a ping (has the server stopped?)"
         ));
-        false
+        Ok(false)
+    }
+
+    /// Takes every datagram already waiting on the socket, without waiting for more.
+    fn take_queued_replies(&mut self) -> Result<()> {
+        let mut buffer = vec![0; REPLY_BUFFER];
+        // fcntl(O_NONBLOCK): recv returns `WouldBlock` at once when nothing is queued.
+        self.socket.set_nonblocking(true)?;
+        let taken = loop {
+            match self.socket.recv(&mut buffer) {
+                Ok(length) => self.on_datagram(&buffer[..length]),
+                // Another refusal came meanwhile: the one being reported says it.
+                Err(error)
+                    if matches!(
+                        error.kind(),
+                        ErrorKind::ConnectionRefused | ErrorKind::Interrupted
+                    ) => {}
+                Err(error) if error.kind() == ErrorKind::WouldBlock => break Ok(()),
+                Err(error) => break Err(anyhow!("cannot receive from {}: {error}", self.server)),
+            }
+        };
+        // Back to blocking: the event loop's recv waits with a timeout.
+        self.socket.set_nonblocking(false)?;
+        taken
     }
 
     /// Prints one line, under the tally's lock so a Ctrl-C summary never splits it.
@@ -358,10 +392,14 @@ mod tests {
         assert_eq!(reply_seq(b"\xff"), None);
     }
 
+    /// Any one wait in these tests.
+    const WAIT: Duration = Duration::from_secs(10);
+
     /// An uppercase server on a free loopback port that answers `replies` datagrams,
     /// then closes its socket.
     fn answer_then_close(replies: usize) -> (SocketAddr, std::thread::JoinHandle<()>) {
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.set_read_timeout(Some(WAIT)).unwrap();
         let address = socket.local_addr().unwrap();
         let server = std::thread::spawn(move || {
             let mut buffer = [0; 64];
@@ -406,17 +444,44 @@ mod tests {
         );
     }
 
+    /// Ping 1 is answered, then the server is gone: the later pings are refused or
+    /// time out, and the run still ends normally. (The timeout only bounds reply 1.)
     #[test]
     fn a_server_that_stops_midway_is_reported_and_the_pings_go_on() {
         let (address, server) = answer_then_close(1);
         let tally = Mutex::new(Tally::new(address));
         let settings = Settings {
-            timeout: Duration::from_millis(200),
+            timeout: Duration::from_secs(2),
             ..quick(3)
         };
         ping(&[address], settings, &tally).unwrap();
         server.join().unwrap();
         let tally = tally.into_inner().unwrap();
         assert_eq!((tally.transmitted(), tally.received()), (3, 1));
+    }
+
+    /// Linux reports a refusal (ICMP port unreachable) before a reply queued ahead of
+    /// it: that reply was still heard, so the address is not one where nothing listens.
+    #[test]
+    fn a_reply_queued_before_a_refusal_still_counts() {
+        let (address, server) = answer_then_close(1);
+        let tally = Mutex::new(Tally::new(address));
+        let settings = Settings {
+            count: 2,
+            interval: Duration::ZERO,
+            timeout: Duration::from_secs(2),
+        };
+        let mut pinger = Pinger::new(address, settings, &tally).unwrap();
+        assert!(pinger.send_next().unwrap());
+        // Ping 1 answered, the server's socket closed; peek waits until reply 1 is
+        // queued and leaves it there.
+        server.join().unwrap();
+        pinger.socket.set_read_timeout(Some(WAIT)).unwrap();
+        pinger.socket.peek(&mut [0; 1]).unwrap();
+        // Ping 2 goes out at once (interval 0) and is refused; the next recv reports
+        // the refusal (as soon as the ICMP message is in) ahead of reply 1.
+        assert!(matches!(pinger.run().unwrap(), Outcome::Done));
+        let tally = tally.into_inner().unwrap();
+        assert_eq!((tally.transmitted(), tally.received()), (2, 1));
     }
 }
