@@ -210,18 +210,22 @@ fn delayed_replies_have_rtts_in_the_delay_band() {
     }
 }
 
-/// If the server slept before each delayed reply, each ping would wait for the replies
-/// before it: 500, 950, 1400, 1850 ms. Held in the delay line, each takes its 500 ms.
+/// If the server slept before each delayed reply, ping N (sent at 50 (N - 1) ms) would
+/// wait for the N replies before it: an RTT of at least 450 N + 50 ms, 500, 950, 1400,
+/// 1850, 2300... 3650 ms for ping 8. Held in the delay line, each takes its 500 ms,
+/// all at once. The bound, 2000 ms, leaves 1.5 s for a loaded machine and is still
+/// below what serial sleeping gives from ping 5 on.
 #[test]
 fn a_delayed_reply_does_not_delay_the_replies_behind_it() {
     let server = server(&["--delay", "500"]);
     let pings = ping(
         server.address(),
-        &["--count", "4", "--interval", "0.05", "--timeout", "5"],
+        &["--count", "8", "--interval", "0.05", "--timeout", "5"],
     );
-    pings.each_ping_once(4);
+    pings.each_ping_once(8);
+    assert_eq!(pings.replies.len(), 8, "{pings:?}");
     for &(seq, rtt) in &pings.replies {
-        assert!((500.0..900.0).contains(&rtt), "seq={seq} time={rtt} ms");
+        assert!((500.0..2_000.0).contains(&rtt), "seq={seq} time={rtt} ms");
     }
 }
 
@@ -250,7 +254,9 @@ fn ping_over_ipv6_and_to_a_dual_stack_server() {
 }
 
 /// A stand-in server that sits on the reply to ping 1 and sends it, late, just before
-/// the reply to ping 2: the pinger must not take it for ping 2's.
+/// the reply to ping 2: the pinger must not take it for ping 2's. With `--interval`
+/// equal to `--timeout`, ping 1 is timed out before ping 2 goes out, and both replies
+/// have ping 2's whole second to arrive in.
 #[test]
 fn a_late_reply_is_reported_and_not_matched_to_the_next_ping() {
     let (socket, address) = stand_in_udp_socket();
@@ -266,7 +272,7 @@ fn a_late_reply_is_reported_and_not_matched_to_the_next_ping() {
     });
     let pings = ping(
         address,
-        &["--count", "2", "--interval", "0.3", "--timeout", "0.2"],
+        &["--count", "2", "--interval", "1", "--timeout", "1"],
     );
     server.join().unwrap();
     assert_eq!(pings.timed_out, BTreeSet::from([1]), "{pings:?}");
@@ -276,19 +282,20 @@ fn a_late_reply_is_reported_and_not_matched_to_the_next_ping() {
     assert!(pings.output.status.success());
 }
 
-/// The same with our server: every reply comes 300 ms late, after its ping's 100 ms
-/// timeout, while the next ping waits.
+/// The same with our server: every reply is held 300 ms, never less, so it always
+/// comes after its ping's 100 ms timeout, while later pings wait. The run goes on
+/// for 1.9 s (ten pings 0.2 s apart), which leaves reply 1 1.6 s to arrive in.
 #[test]
 fn replies_past_the_timeout_are_late_never_received() {
     let server = server(&["--delay", "300"]);
     let pings = ping(
         server.address(),
-        &["--count", "3", "--interval", "0.2", "--timeout", "0.1"],
+        &["--count", "10", "--interval", "0.2", "--timeout", "0.1"],
     );
     assert_eq!(pings.output.status.code(), Some(1), "{pings:?}");
     assert!(pings.replies.is_empty(), "{pings:?}");
     assert!(pings.late.contains(&1), "{pings:?}");
-    pings.summary_says("3 packets transmitted, 0 received, 100% packet loss");
+    pings.summary_says("10 packets transmitted, 0 received, 100% packet loss");
 }
 
 #[test]
@@ -322,6 +329,7 @@ fn two_clients_pinging_at_once_each_get_their_own_replies() {
 }
 
 /// A reply that is not the uppercase of a ping (an echo server) is reported, not counted.
+/// Both pings time out; the timeout is long so that both echoes come before the end.
 #[test]
 fn replies_that_are_not_uppercase_pings_are_not_counted() {
     let (echo, address) = stand_in_udp_socket();
@@ -333,7 +341,7 @@ fn replies_that_are_not_uppercase_pings_are_not_counted() {
     });
     let pings = ping(
         address,
-        &["--count", "2", "--interval", "0.05", "--timeout", "0.2"],
+        &["--count", "2", "--interval", "0.05", "--timeout", "2"],
     );
     assert_eq!(pings.output.status.code(), Some(1), "{pings:?}");
     assert_eq!(pings.other.len(), 2, "{pings:?}");
@@ -357,12 +365,16 @@ fn no_server_is_one_error_line_at_once() {
 }
 
 /// As ping(8): Ctrl-C prints the summary so far; exit 0 if a reply came, 1 if none.
+/// Without loss the timeout is long (a slow reply is still a reply; Ctrl-C comes after
+/// three replies, so it costs nothing); with full loss it is short, timeouts being
+/// the lines to wait for.
 #[test]
 fn ctrl_c_prints_the_summary_so_far() {
-    for (loss, line_start, status, received) in [
-        ("0", "reply from ", 0, " received, "),
+    for (loss, timeout, line_start, status, received) in [
+        ("0", "5", "reply from ", 0, " received, "),
         (
             "1",
+            "0.05",
             "Request timed out (seq=",
             1,
             " 0 received, 100% packet loss",
@@ -371,7 +383,14 @@ fn ctrl_c_prints_the_summary_so_far() {
         let server = server(&["--loss", loss]);
         let args = ping_args(
             server.address(),
-            &["--count", "1000", "--interval", "0.05", "--timeout", "0.05"],
+            &[
+                "--count",
+                "1000",
+                "--interval",
+                "0.05",
+                "--timeout",
+                timeout,
+            ],
         );
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let pinger = RunningProcess::start(BIN, &args);
