@@ -122,7 +122,10 @@ const SILENT: &str = "a silent server ends in an error and a non-zero exit";
 
 #[test]
 fn check_client_passes_our_client_in_every_format() {
-    let client = format!("{BIN} client --host {{host}} --port {{port}} --timeout 0.2 --retries 2");
+    // Each try waits 0.2 s (the loss and late checks need a try to time out), and ten
+    // tries give a reply 2 s to come: only the silent server is waited out that long,
+    // well within the checks' 5 s.
+    let client = format!("{BIN} client --host {{host}} --port {{port}} --timeout 0.2 --retries 9");
     let (ok, stdout) = check_client(&client);
     assert!(ok, "{stdout}");
     assert!(stdout.ends_with("4 passed, 0 failed\n"), "{stdout}");
