@@ -277,15 +277,16 @@ fn a_server_gone_after_the_probe_is_a_refusal_in_plain_words() {
     // Takes the probe without answering and closes its socket: every later datagram
     // is refused (an ICMP port unreachable), which is not a timeout. Against a
     // --target only a refused probe stops the run, so the checks start once the
-    // probe's wait (--timeout) is over, well after the socket is gone. (Answering the
-    // probe instead would race the first check's datagram against the close: one that
-    // lands in the socket before it closes is dropped with it, unanswered.)
+    // probe's wait (--timeout) is over, well after the socket is gone: the stand-in has
+    // those 2 s to take the probe and close. (Answering the probe instead would race
+    // the first check's datagram against the close: one that lands in the socket
+    // before it closes is dropped with it, unanswered.)
     let (socket, address) = common::testkit::stand_in_udp_socket();
     let server = std::thread::spawn(move || {
         let mut probe = [0; 64];
         socket.recv_from(&mut probe).unwrap();
     });
-    let (ok, stdout) = common::testkit::run_check(BIN, address, &["--timeout", "0.5"]);
+    let (ok, stdout) = common::testkit::run_check(BIN, address, &["--timeout", "2"]);
     server.join().unwrap();
     assert!(!ok, "{stdout}");
     assert!(!stdout.contains("os error"), "{stdout}");
@@ -297,7 +298,7 @@ fn a_server_gone_after_the_probe_is_a_refusal_in_plain_words() {
         .filter(|line| line.ends_with(&refusal))
         .count();
     assert_eq!(refused, 7, "{stdout}");
-    let timed_out = "FAIL the reply comes from the server's own address: no reply within 0.5 s";
+    let timed_out = "FAIL the reply comes from the server's own address: no reply within 2.0 s";
     assert!(stdout.contains(timed_out), "{stdout}");
 }
 
