@@ -11,6 +11,8 @@ use common::testkit::{
     assert_unstartable_server_fails_every_check, passed, run_check_client, run_check_server,
     run_check_server_with_stdout_closed, temp_file, text_verdicts, tool_available,
 };
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 
 const BIN: &str = env!("CARGO_BIN_EXE_lab-udp");
 
@@ -224,12 +226,34 @@ fn check_client_fails_a_wrong_client_for_each_check() {
 }
 
 /// A free UDP port on 127.0.0.1, for a client whose server port is written in its code.
-fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// `check-client --port` binds it anew for each check, so it must stay free from here
+/// to the last check: it is drawn outside the kernel's ephemeral range
+/// (ip_local_port_range), where no socket bound to port 0 or sending unbound (any
+/// test's, any process's) can land, and is none of the labs' default ports. A port
+/// bound explicitly by something else is skipped for another.
+fn fixed_udp_port() -> u16 {
+    let range =
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap_or_default();
+    let ephemeral: Vec<u16> = range
+        .split_whitespace()
+        .filter_map(|bound| bound.parse().ok())
+        .collect();
+    let (low, high) = match ephemeral[..] {
+        [low, high] => (low, high),
+        _ => (32_768, 60_999), // Linux's default
+    };
+    let candidates: Vec<u16> = (10_000..=u16::MAX)
+        .filter(|port| !(low..=high).contains(port) && ![12_000, 50_000].contains(port))
+        .collect();
+    assert!(!candidates.is_empty(), "no port outside {low}-{high}");
+    let mut rng = ChaCha8Rng::from_os_rng();
+    for _ in 0..100 {
+        let port = candidates[rng.random_range(0..candidates.len())];
+        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("100 ports outside {low}-{high} all in use");
 }
 
 #[test]
@@ -237,7 +261,7 @@ fn check_client_serves_a_client_with_its_port_in_its_code_on_that_port() {
     if !tool_available("python3") {
         return;
     }
-    let port = free_udp_port();
+    let port = fixed_udp_port();
     // The course's client as handed in: the server's address written in the code.
     let client = COURSE_CLIENT.replace(
         "(sys.argv[1], int(sys.argv[2]))",
