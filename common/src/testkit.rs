@@ -12,6 +12,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::os::fd::OwnedFd;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Output, Stdio};
@@ -80,15 +81,13 @@ impl ServerProcess {
         command.args(args).stdin(Stdio::null());
         let (stdout, child): (Box<dyn Read + Send>, Child) = if lines_to_read.is_some() {
             // `2>&1 |`: both streams into one pipe that only this process reads.
-            // std's pipe is close-on-exec: a child another test starts meanwhile
-            // does not inherit (and hold open) either end.
-            let (read_end, write_end) = std::io::pipe().expect("a pipe");
+            let (read_end, write_end) = cloexec_pipe();
             let stderr_end = write_end.try_clone().expect("a second write end");
             command.stdout(write_end).stderr(stderr_end);
             let child = spawn(&mut command, binary);
             // The write ends in `command` are closed with it.
             drop(command);
-            (Box::new(read_end), child)
+            (Box::new(std::fs::File::from(read_end)), child)
         } else {
             command.stdout(Stdio::piped()).stderr(Stdio::inherit());
             let mut child = spawn(&mut command, binary);
@@ -266,11 +265,17 @@ pub fn run_within(binary: &str, args: &[&str], stdin: &[u8], limit: Duration) ->
 /// Runs a command to its end as [`run`] does, but with its stdout a pipe whose read
 /// end is closed before it starts (`command | true`): its first write to stdout fails.
 pub fn run_with_stdout_closed(binary: &str, args: &[&str], stdin: &[u8]) -> Output {
-    // Close-on-exec (std's pipe), or a child another test starts before the drop
-    // below inherits the read end and keeps the pipe open.
-    let (read_end, write_end) = std::io::pipe().expect("a pipe");
+    let (read_end, write_end) = cloexec_pipe();
     drop(read_end);
     run_to_end(binary, args, stdin, Stdio::from(write_end), WAIT)
+}
+
+/// A pipe, (read end, write end), both ends close-on-exec from the start (pipe2 with
+/// `O_CLOEXEC`, atomically): a child another test starts meanwhile does not inherit
+/// (and hold open) either end. (`std::io::pipe` does the same, but only from Rust
+/// 1.87, past this workspace's `rust-version`.)
+fn cloexec_pipe() -> (OwnedFd, OwnedFd) {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("a pipe")
 }
 
 fn run_to_end(binary: &str, args: &[&str], stdin: &[u8], stdout: Stdio, limit: Duration) -> Output {
