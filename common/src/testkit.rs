@@ -865,13 +865,59 @@ pub fn assert_unstartable_server_fails_every_check(binary: &str, extra: &[&str],
     assert_eq!(verdicts.len(), checks);
 }
 
-/// A loopback port with nothing on it (for TCP and UDP): a connect or a datagram
-/// to it is refused.
-pub fn refusing_address() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
-    let address = listener.local_addr().expect("its address");
-    drop(listener);
-    address
+/// A loopback port that refuses TCP and UDP alike, held for as long as this guard
+/// lives: a connect to [`Refusing::address`] is refused, a datagram sent to it is
+/// answered with ICMP port unreachable (the sender's next call on a connected socket
+/// fails with `ECONNREFUSED`), and no other socket can be given the port meanwhile.
+///
+/// A port found free and then let go (bind, read the port, close) is not: another
+/// test's server or client, on a loaded machine, can be handed it before the test
+/// uses it, and then answers.
+#[derive(Debug)]
+pub struct Refusing {
+    /// Bound, never listening: the port is taken for TCP, yet with no listener the
+    /// kernel answers every SYN with RST.
+    _tcp: socket2::Socket,
+    /// Bound, and connected to its own address: a connected UDP socket takes only
+    /// datagrams from its peer, and no other socket can have this address, so
+    /// every datagram to it finds no socket and is answered ICMP port unreachable.
+    udp: UdpSocket,
+}
+
+impl Refusing {
+    /// Takes a loopback port for both TCP and UDP (the two have separate port
+    /// spaces; a port free for one may be in use for the other: then another).
+    pub fn new() -> Refusing {
+        for _ in 0..100 {
+            let tcp = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+                .expect("a TCP socket");
+            // No SO_REUSEADDR: nothing else may bind the port while we hold it.
+            let any_port: SocketAddr = "127.0.0.1:0".parse().expect("an address");
+            tcp.bind(&any_port.into()).expect("a loopback TCP port");
+            let address = tcp
+                .local_addr()
+                .expect("its address")
+                .as_socket()
+                .expect("an IP address");
+            let Ok(udp) = UdpSocket::bind(address) else {
+                continue; // in use for UDP: try another port
+            };
+            udp.connect(address).expect("UDP connected to itself");
+            return Refusing { _tcp: tcp, udp };
+        }
+        panic!("no loopback port free for both TCP and UDP in 100 tries");
+    }
+
+    /// The refusing address, `127.0.0.1:PORT`.
+    pub fn address(&self) -> SocketAddr {
+        self.udp.local_addr().expect("its address")
+    }
+}
+
+impl Default for Refusing {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// Asserts that `binary check --target` at a port where nothing listens says so once
@@ -879,7 +925,8 @@ pub fn refusing_address() -> SocketAddr {
 /// prints the full report: each of the lab's `checks` checks failed, not run, the
 /// score line, the same in every `--format`; and no raw OS error text anywhere.
 pub fn assert_refusing_target_fails_every_check(binary: &str, extra: &[&str], checks: usize) {
-    let target = refusing_address().to_string();
+    let refusing = Refusing::new();
+    let target = refusing.address().to_string();
     let mut args = vec!["check", "--target", &target];
     args.extend_from_slice(extra);
     let output = run_within(binary, &args, b"", WAIT * 3);
@@ -948,3 +995,41 @@ while True:
     connectionSocket.send(capitalizedSentence.encode())
     connectionSocket.close()
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::ErrorKind;
+
+    #[test]
+    fn refusing_refuses_tcp_connections() {
+        let refusing = Refusing::new();
+        for _ in 0..3 {
+            let error = TcpStream::connect_timeout(&refusing.address(), WAIT).unwrap_err();
+            assert_eq!(error.kind(), ErrorKind::ConnectionRefused, "{error}");
+        }
+    }
+
+    #[test]
+    fn refusing_refuses_datagrams() {
+        let refusing = Refusing::new();
+        let client = crate::net::udp_connected(refusing.address()).unwrap();
+        client.set_read_timeout(Some(WAIT)).unwrap();
+        for _ in 0..3 {
+            // The ICMP port unreachable comes back as the next call's error.
+            client.send(b"hi").unwrap();
+            let error = client.recv(&mut [0; 16]).unwrap_err();
+            assert_eq!(error.kind(), ErrorKind::ConnectionRefused, "{error}");
+        }
+    }
+
+    #[test]
+    fn refusing_keeps_its_port_taken() {
+        let refusing = Refusing::new();
+        let address = refusing.address();
+        let tcp = std::net::TcpListener::bind(address).unwrap_err();
+        assert_eq!(tcp.kind(), ErrorKind::AddrInUse, "{tcp}");
+        let udp = UdpSocket::bind(address).unwrap_err();
+        assert_eq!(udp.kind(), ErrorKind::AddrInUse, "{udp}");
+    }
+}
