@@ -332,9 +332,8 @@ mod tests {
     #[test]
     fn connect_any_skips_a_refused_address() {
         let live = TcpListener::bind("127.0.0.1:0").unwrap();
-        let dead = TcpListener::bind("127.0.0.1:0").unwrap();
-        let dead_address = dead.local_addr().unwrap();
-        drop(dead);
+        let dead = crate::testkit::Refusing::new();
+        let dead_address = dead.address();
         let addresses = [dead_address, live.local_addr().unwrap()];
         let stream = connect_any(&addresses, Duration::from_secs(2)).unwrap();
         assert_eq!(stream.peer_addr().unwrap(), live.local_addr().unwrap());
@@ -342,9 +341,8 @@ mod tests {
 
     #[test]
     fn connect_any_reports_refusal_of_the_last_address() {
-        let dead = TcpListener::bind("127.0.0.1:0").unwrap();
-        let address = dead.local_addr().unwrap();
-        drop(dead);
+        let dead = crate::testkit::Refusing::new();
+        let address = dead.address();
         let error = connect_any(&[address], Duration::from_secs(2))
             .unwrap_err()
             .to_string();

@@ -190,9 +190,8 @@ mod tests {
 
     #[test]
     fn tries_each_address_of_the_server_until_one_answers() {
-        let dead = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let dead_address = dead.local_addr().unwrap();
-        drop(dead);
+        let dead = crate::testkit::Refusing::new();
+        let dead_address = dead.address();
         let live = UdpSocket::bind("127.0.0.1:0").unwrap();
         let live_address = live.local_addr().unwrap();
         let answering = thread::spawn(move || {

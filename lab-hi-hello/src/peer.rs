@@ -270,9 +270,8 @@ mod tests {
 
     #[test]
     fn greeting_a_peer_that_is_not_up_waits_between_tries() {
-        let dead = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let remote = dead.local_addr().unwrap();
-        drop(dead);
+        let dead = common::testkit::Refusing::new();
+        let remote = dead.address();
         let mut peer = Peer::bind("127.0.0.1:0".parse().unwrap()).unwrap();
         peer.connect(remote).unwrap();
         let before = thread_cpu();

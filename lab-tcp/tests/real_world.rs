@@ -8,7 +8,7 @@ use std::net::{SocketAddr, TcpStream};
 use common::net;
 use common::tcp_checks::read_len;
 use common::testkit::{
-    ProcNetSocket, RunningProcess, ServerProcess, Signal, assert_ended_by_sigpipe,
+    ProcNetSocket, Refusing, RunningProcess, ServerProcess, Signal, assert_ended_by_sigpipe,
     assert_error_line, connect, run_check, run_client, run_with_stdout_closed, send_signal,
     wait_for_socket,
 };
@@ -151,9 +151,8 @@ fn a_bare_empty_message_is_refused_not_answered_by_nobody() {
 
 #[test]
 fn check_shows_an_ipv4_mapped_target_plain() {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = closed.local_addr().unwrap().port();
-    drop(closed);
+    let closed = Refusing::new();
+    let port = closed.address().port();
     let (passed, output) = run_check(
         BIN,
         format!("[::ffff:127.0.0.1]:{port}").parse().unwrap(),

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::tcp_checks::{expect_closed, read_len};
 use common::testkit::{
-    ServerProcess, Signal, WAIT, assert_error_line, connect, run, run_check, run_client,
+    Refusing, ServerProcess, Signal, WAIT, assert_error_line, connect, run, run_check, run_client,
     spawn_tcp_server, tool_available,
 };
 
@@ -274,9 +274,8 @@ fn port_in_use_is_one_error_line() {
 
 #[test]
 fn client_errors_are_one_line() {
-    let closed = TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = closed.local_addr().unwrap();
-    drop(closed);
+    let closed = Refusing::new();
+    let address = closed.address();
     assert_error_line(&run_client(BIN, address, &["x"], b""), "connection refused");
     assert_error_line(
         &run(BIN, &["client", "--host", "no-such-host.invalid", "x"], b""),

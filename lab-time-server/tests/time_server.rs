@@ -3,13 +3,13 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::Command;
 
 use chrono::{NaiveDateTime, Utc};
 use common::testkit::{
-    MULTI_HOMED, ServerProcess, Signal, WAIT, assert_error_line, at_ip, run, run_check, run_client,
-    spawn_tcp_server, tool_available,
+    MULTI_HOMED, Refusing, ServerProcess, Signal, WAIT, assert_error_line, at_ip, run, run_check,
+    run_client, spawn_tcp_server, tool_available,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_lab-time-server");
@@ -291,9 +291,8 @@ fn check_and_client_reject_wrong_servers() {
 
 #[test]
 fn client_reports_a_server_that_is_not_running() {
-    let closed = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = closed.local_addr().unwrap().port().to_string();
-    drop(closed);
+    let closed = Refusing::new();
+    let port = closed.address().port().to_string();
     assert_error_line(
         &run(BIN, &["client", "--port", &port], b""),
         "connection refused",

@@ -3,7 +3,7 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeSet;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::process::Output;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -351,9 +351,8 @@ fn replies_that_are_not_uppercase_pings_are_not_counted() {
 
 #[test]
 fn no_server_is_one_error_line_at_once() {
-    let closed = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let address = closed.local_addr().unwrap();
-    drop(closed);
+    let closed = common::testkit::Refusing::new();
+    let address = closed.address();
     let started = Instant::now();
     let pings = ping(address, &["--count", "3"]);
     assert!(

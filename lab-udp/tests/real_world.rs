@@ -2,8 +2,6 @@
 //! waits for, a dual-stack server's IPv4 clients shown as plain IPv4.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::UdpSocket;
-
 use common::testkit::{
     RunningProcess, ServerProcess, Signal, ask_udp, assert_ended_by_sigpipe, assert_error_line,
     run, run_with_stdout_closed, send_signal, stand_in_udp_socket, wait_for_socket,
@@ -127,9 +125,8 @@ fn a_dual_stack_server_shows_its_ipv4_clients_plain() {
 
 #[test]
 fn a_client_shows_an_ipv4_mapped_server_address_plain() {
-    let closed = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let port = closed.local_addr().unwrap().port().to_string();
-    drop(closed);
+    let closed = common::testkit::Refusing::new();
+    let port = closed.address().port().to_string();
     let output = run(
         BIN,
         &[

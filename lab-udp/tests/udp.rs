@@ -88,9 +88,8 @@ fn quit_is_answered_unless_exit_on_quit() {
 
 #[test]
 fn closed_port_is_reported_at_once() {
-    let closed = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let address = closed.local_addr().unwrap();
-    drop(closed);
+    let closed = common::testkit::Refusing::new();
+    let address = closed.address();
     let started = Instant::now();
     let output = run_client(BIN, address, &["--timeout", "2", "hello"], b"");
     assert!(
