@@ -888,12 +888,26 @@ impl Refusing {
     /// Takes a loopback port for both TCP and UDP (the two have separate port
     /// spaces; a port free for one may be in use for the other: then another).
     pub fn new() -> Refusing {
+        Self::taking(|| 0)
+    }
+
+    /// As [`Refusing::new`], but on a port below the kernel's ephemeral range, for a
+    /// program that must be told its port before it starts (see [`fixed_port`]):
+    /// held until the guard is dropped, then free for that program to bind.
+    pub fn below_ephemeral_range() -> Refusing {
+        Self::taking(random_port_below_ephemeral_range)
+    }
+
+    /// Tries ports from `port` (0: the kernel picks) until one is free for both.
+    fn taking(port: impl Fn() -> u16) -> Refusing {
         for _ in 0..100 {
             let tcp = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
                 .expect("a TCP socket");
             // No SO_REUSEADDR: nothing else may bind the port while we hold it.
-            let any_port: SocketAddr = "127.0.0.1:0".parse().expect("an address");
-            tcp.bind(&any_port.into()).expect("a loopback TCP port");
+            let wanted = SocketAddr::from(([127, 0, 0, 1], port()));
+            if tcp.bind(&wanted.into()).is_err() {
+                continue; // in use for TCP: try another port
+            }
             let address = tcp
                 .local_addr()
                 .expect("its address")
@@ -918,6 +932,50 @@ impl Default for Refusing {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// A loopback port, free for TCP and UDP, for a program that must be told its port
+/// before it starts (a submission with its port in its code, a peer the other must
+/// know): a port found free and let go is the race [`Refusing`] avoids, so this one
+/// comes from below the kernel's ephemeral range (`ip_local_port_range`), which
+/// bind(0) and connect never hand out: once free, only a program that asks for this
+/// very number can take it. Still, a caller that can tell (the program says the port
+/// is already in use) retries with another: see [`with_fixed_port`].
+pub fn fixed_port() -> u16 {
+    Refusing::below_ephemeral_range().address().port()
+}
+
+/// Runs `attempt` with a [`fixed_port`], then with another while it returns `None`
+/// (the port turned out to be in use, taken by number by some other program), at
+/// most 10 times.
+pub fn with_fixed_port<T>(mut attempt: impl FnMut(u16) -> Option<T>) -> T {
+    for _ in 0..10 {
+        if let Some(result) = attempt(fixed_port()) {
+            return result;
+        }
+    }
+    panic!("every fixed port tried was in use");
+}
+
+/// A random port in the upper half of the ports below the kernel's ephemeral range
+/// (with Linux's default range, 32768-60999: 16384-32767).
+fn random_port_below_ephemeral_range() -> u16 {
+    use std::hash::{BuildHasher, RandomState};
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .unwrap_or_else(|_| "32768 60999".to_owned());
+    let first_ephemeral: u16 = range
+        .split_whitespace()
+        .next()
+        .and_then(|port| port.parse().ok())
+        .expect("ip_local_port_range starts with a port");
+    assert!(
+        first_ephemeral >= 2048,
+        "the ephemeral range starts at {first_ephemeral}: no room below it for fixed ports"
+    );
+    let lowest = first_ephemeral / 2;
+    // std's RandomState: a random hash of nothing is a random number, with no crate.
+    let random = RandomState::new().hash_one(());
+    lowest + u16::try_from(random % u64::from(first_ephemeral - lowest)).expect("below a u16")
 }
 
 /// Asserts that `binary check --target` at a port where nothing listens says so once
@@ -1021,6 +1079,21 @@ mod tests {
             let error = client.recv(&mut [0; 16]).unwrap_err();
             assert_eq!(error.kind(), ErrorKind::ConnectionRefused, "{error}");
         }
+    }
+
+    #[test]
+    fn fixed_ports_refuse_while_held_and_are_below_the_ephemeral_range() {
+        let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap();
+        let first_ephemeral: u16 = range.split_whitespace().next().unwrap().parse().unwrap();
+        let refusing = Refusing::below_ephemeral_range();
+        assert!(refusing.address().port() < first_ephemeral, "{refusing:?}");
+        let error = TcpStream::connect_timeout(&refusing.address(), WAIT).unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::ConnectionRefused, "{error}");
+        let port = fixed_port();
+        assert!(port < first_ephemeral, "{port}");
+        // Let go: a program told the port can bind it.
+        drop(std::net::TcpListener::bind(("127.0.0.1", port)).unwrap());
+        drop(UdpSocket::bind(("127.0.0.1", port)).unwrap());
     }
 
     #[test]
