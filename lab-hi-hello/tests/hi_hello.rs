@@ -2,7 +2,7 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::thread;
@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use common::tcp_checks::{expect_closed, read_len};
 use common::testkit::{
-    MULTI_HOMED, ServerProcess, Signal, WAIT, ask_udp, assert_error_line, at_ip, connect, run,
-    run_client, spawn_tcp_server, wait_for_exit,
+    MULTI_HOMED, Refusing, ServerProcess, Signal, WAIT, ask_udp, assert_error_line, at_ip, connect,
+    parse_listening_line, run, run_client, spawn_tcp_server, wait_for_exit,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_lab-hi-hello");
@@ -214,6 +214,12 @@ impl PeerProcess {
         panic!("the peer never printed {expected:?}");
     }
 
+    /// The address of the peer's first line, `listening on ADDRESS (udp)`.
+    fn listening_address(&self) -> SocketAddr {
+        let line = self.lines.recv_timeout(WAIT).expect("the listening line");
+        parse_listening_line(&line).unwrap_or_else(|| panic!("not a listening line: {line}"))
+    }
+
     fn type_line(&mut self, line: &str) {
         writeln!(self.stdin.as_mut().unwrap(), "{line}").unwrap();
     }
@@ -232,20 +238,20 @@ impl Drop for PeerProcess {
     }
 }
 
-/// A free UDP port on loopback: bound by the system, then released for the peer.
-fn free_udp_address() -> SocketAddr {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
-
 fn peers_greet_and_talk(second_starts_after: Duration) {
-    let (a, b) = (free_udp_address(), free_udp_address());
-    let mut first = PeerProcess::start(a, b);
-    first.expect_line(&format!("listening on {a} (udp)"));
+    // The first peer must be told the second's port before the second exists: a port
+    // below the ephemeral range, held refusing until the second starts (a free port
+    // let go for that while could be handed to another test's socket, which would
+    // take the `hi`s, and the port). The first peer's own port is any: it says it.
+    let b_held = Refusing::below_ephemeral_range();
+    let b = b_held.address();
+    let mut first = PeerProcess::start("127.0.0.1:0".parse().unwrap(), b);
+    let a = first.listening_address();
     // The first peer is alone: its `hi`s are refused (ICMP) until the second starts.
     thread::sleep(second_starts_after);
+    // Let go of b for the second peer: only a program asking for that very number
+    // could take it now (bind(0) and connect never hand it out).
+    drop(b_held);
     let mut second = PeerProcess::start(b, a);
     first.expect_line(&format!("connected to {b}"));
     second.expect_line(&format!("connected to {a}"));

@@ -9,7 +9,7 @@ use common::testkit::{
     COURSE_TCP_SERVER, ServerProcess, Signal, WAIT, assert_client_without_port_fails_every_check,
     assert_formats_agree, assert_refusing_target_fails_every_check,
     assert_unstartable_server_fails_every_check, group_members, passed, run_check_client,
-    run_check_server, temp_file, text_verdicts, tool_available,
+    run_check_server, temp_file, text_verdicts, tool_available, with_fixed_port,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_lab-tcp");
@@ -27,14 +27,14 @@ fn check_server_passes_our_server_and_leaves_no_process() {
 #[test]
 fn check_server_with_a_fixed_port_given_by_target() {
     // A submission whose port is written in its code: --target says where it listens.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let server = format!("{BIN} server --port {port}");
-    let target = format!("127.0.0.1:{port}");
-    let run = run_check_server(BIN, &server, &["--target", &target]);
+    // The port is a fixed one (below the ephemeral range, never handed to another
+    // test's socket); if some other program holds it by number, another port.
+    let run = with_fixed_port(|port| {
+        let server = format!("{BIN} server --port {port}");
+        let target = format!("127.0.0.1:{port}");
+        let run = run_check_server(BIN, &server, &["--target", &target]);
+        (!run.stdout().contains("already in use")).then_some(run)
+    });
     assert!(run.output.status.success(), "{}", run.stdout());
     run.assert_group_gone();
 }
@@ -269,13 +269,13 @@ fn check_client_fails_a_wrong_client_for_each_check() {
 
 #[test]
 fn check_client_serves_a_client_with_its_port_in_its_code_on_that_port() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let client = format!("{BIN} client --port {port}");
-    let (ok, stdout) = run_check_client(BIN, &client, &["--port", &port.to_string()]);
+    // A fixed port (below the ephemeral range, never handed to another test's
+    // socket); if some other program holds it by number, another port.
+    let (ok, stdout) = with_fixed_port(|port| {
+        let client = format!("{BIN} client --port {port}");
+        let (ok, stdout) = run_check_client(BIN, &client, &["--port", &port.to_string()]);
+        (!stdout.contains("already in use")).then_some((ok, stdout))
+    });
     assert!(ok, "{stdout}");
     assert!(stdout.ends_with("4 passed, 0 failed\n"), "{stdout}");
 }
