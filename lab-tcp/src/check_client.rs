@@ -16,8 +16,9 @@ pub struct Options {
     client: ClientOptions,
 }
 
-/// The pause between the pieces of a cut reply: long enough that a client reading
-/// once gets only the first piece.
+/// The pause between the pieces of a cut reply, each sent once the client has read
+/// the one before: a client reading once gets only the first piece, and one that
+/// reads on must wait for the rest.
 const PIECE_PAUSE: Duration = Duration::from_millis(200);
 
 /// Runs every check on the client and prints the score.

@@ -33,7 +33,8 @@ pub struct Options {
 /// The time the scripted servers send: 2001-02-03 04:05:06 UTC.
 const SENT_UNIX_SECONDS: u64 = 981_173_106;
 
-/// The pause between the two segments of a cut reply.
+/// The pause between the two segments of a cut reply (the second is sent once the
+/// client has read the first, then after this pause).
 const PIECE_PAUSE: Duration = Duration::from_millis(200);
 
 fn sent_time() -> SystemTime {
