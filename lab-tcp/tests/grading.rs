@@ -190,14 +190,17 @@ fn check_client_passes_our_client_in_every_format() {
     );
 }
 
-/// The course's TCPClient.py: one message, bare, one `recv(1024)` for the reply.
+/// The course's TCPClient.py: one message, bare, one `recv(1024)` for the reply. With
+/// `slow` as its third argument, slow to call `recv` (as on a loaded machine).
 const COURSE_CLIENT: &str = r#"
-import sys
+import sys, time
 from socket import *
 clientSocket = socket(AF_INET, SOCK_STREAM)
 clientSocket.connect((sys.argv[1], int(sys.argv[2])))
 sentence = input('Input lowercase sentence:')
 clientSocket.send(sentence.encode())
+if sys.argv[3:] == ['slow']:
+    time.sleep(1)
 modifiedSentence = clientSocket.recv(1024)
 print('From Server: ', modifiedSentence.decode())
 clientSocket.close()
@@ -212,6 +215,13 @@ fn the_course_client_passes_the_plain_check_and_fails_the_segments_check() {
     let (ok, stdout) = check_client(&format!("python3 {} {{host}} {{port}}", script.display()));
     assert!(!ok);
     assert!(passed(&stdout, PLAIN), "{stdout}");
+    assert!(!passed(&stdout, SEGMENTS), "{stdout}");
+    // Slow to call recv, it finds the whole reply there if the stand-in only pauses
+    // between the pieces; it waits until each piece is read.
+    let (_, stdout) = check_client(&format!(
+        "python3 {} {{host}} {{port}} slow",
+        script.display()
+    ));
     assert!(!passed(&stdout, SEGMENTS), "{stdout}");
 }
 

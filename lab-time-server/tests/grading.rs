@@ -135,17 +135,27 @@ fn check_client_passes_our_client_for_every_protocol() {
         ("time", "udp", 2),
         ("sntp", "udp", 3),
     ] {
+        // Over UDP the lost-request check needs the client to give up waiting and
+        // send again well within the check's limit: a short timeout. Over TCP no
+        // check waits for the client's timeout: the default (2 s per read), as a
+        // short one would only race the pause inside the split reply.
+        let timeout = if transport == "udp" {
+            " --timeout 0.3"
+        } else {
+            ""
+        };
         let client = format!(
             "{BIN} client --host {{host}} --port {{port}} --protocol {protocol} \
-             --transport {transport} --timeout 0.3"
+             --transport {transport}{timeout}"
         );
+        // A bound on a client that passes: generous, it costs nothing.
         let args = [
             "--protocol",
             protocol,
             "--transport",
             transport,
             "--timeout",
-            "2",
+            "5",
         ];
         let (ok, stdout) = run_check_client(BIN, &client, &args);
         assert!(ok, "{protocol}/{transport}: {stdout}");
@@ -159,12 +169,15 @@ fn check_client_passes_our_client_for_every_protocol() {
 }
 
 /// The course's time client (seed 003): one `recv(1024)`. With `local` as its third
-/// argument, a wrong client that prints its own clock instead of the server's.
+/// argument, a wrong client that prints its own clock instead of the server's; with
+/// `slow`, the same client slow to call `recv` (as on a loaded machine).
 const COURSE_CLIENT: &str = r#"
 import sys, time
 from socket import *
 s = socket(AF_INET, SOCK_STREAM)
 s.connect((sys.argv[1], int(sys.argv[2])))
+if sys.argv[3:] == ['slow']:
+    time.sleep(0.5)
 tm = s.recv(1024)
 s.close()
 if sys.argv[3:] == ['local']:
@@ -177,7 +190,7 @@ const NO_RETRY_CLIENT: &str = r#"
 import sys
 from socket import *
 s = socket(AF_INET, SOCK_DGRAM)
-s.settimeout(0.3)
+s.settimeout(2)
 s.sendto(b'\n', (sys.argv[1], int(sys.argv[2])))
 print(s.recvfrom(1024)[0].decode())
 "#;
@@ -195,6 +208,14 @@ fn check_client_fails_the_course_client_on_a_split_reply_and_wrong_clients() {
     );
     assert!(!ok);
     assert!(passed(&stdout, PLAIN), "{stdout}");
+    assert!(!passed(&stdout, SPLIT), "{stdout}");
+    // Slow to call recv, it finds the whole reply there if the stand-in only pauses
+    // between the pieces; it waits until the first piece is read.
+    let (_, stdout) = run_check_client(
+        BIN,
+        &format!("python3 {} {{host}} {{port}} slow", course.display()),
+        &[],
+    );
     assert!(!passed(&stdout, SPLIT), "{stdout}");
     let (_, stdout) = run_check_client(
         BIN,
