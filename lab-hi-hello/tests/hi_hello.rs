@@ -42,14 +42,21 @@ fn tcp_hi_hello_bye_goodbye_bare_and_line_forms() {
 }
 
 #[test]
-fn tcp_greeting_split_over_segments_is_one_line() {
+fn tcp_greeting_split_over_reads_is_one_line() {
+    // `hi` and 8000 spaces (trimmed; past the 1 KiB kept of a message they are
+    // dropped): longer than the server's 4 KiB reads, so the line takes two reads
+    // or more, yet sent in one write, so the rest is there as soon as the server
+    // looks for it. (Pieces sent with a pause between them would race the server's
+    // bare-message wait: a test thread late by that much is a bare message.)
     let server = server("tcp");
     let mut conn = connect(server.address());
-    conn.set_nodelay(true).unwrap();
-    conn.write_all(b"h").unwrap();
-    thread::sleep(Duration::from_millis(20)); // its own segment, well within the bare wait
-    conn.write_all(b"i\n").unwrap();
+    let line = [&b"hi"[..], &[b' '; 8000], b"\n"].concat();
+    conn.write_all(&line).unwrap();
+    // Not `hello` for the first read and `unknown greeting: ` for the rest.
     assert_eq!(read_len(&mut conn, 6).unwrap(), b"hello\n");
+    conn.write_all(b"bye\n").unwrap();
+    assert_eq!(read_len(&mut conn, 8).unwrap(), b"goodbye\n");
+    expect_closed(&mut conn).unwrap();
 }
 
 #[test]
