@@ -130,8 +130,10 @@ fn client_that_never_reads_is_dropped_after_the_idle_timeout() {
 #[test]
 fn silent_client_is_closed_after_the_idle_timeout() {
     let server = server(&["--idle-timeout", "0.3"]);
-    let mut silent = connect(server.address());
+    // Before connect: the server's clock can start as soon as the handshake is done,
+    // before connect() returns here (and this thread may run late after it).
     let started = Instant::now();
+    let mut silent = connect(server.address());
     expect_closed(&mut silent).unwrap();
     let waited = started.elapsed();
     assert!(
@@ -197,6 +199,9 @@ fn sigint_and_sigterm_stop_a_busy_server() {
         let mut conn = connect(server.address());
         let stop = Arc::new(AtomicBool::new(false));
         let mut writer = conn.try_clone().unwrap();
+        // Paced (4 KiB a millisecond): bytes always on their way, so the server never
+        // sits idle in recv, yet the load leaves the CPU to the server (an unpaced
+        // loop on a 2-core machine measured the test's threads, not the server).
         let busy = {
             let stop = stop.clone();
             thread::spawn(move || {
@@ -205,13 +210,19 @@ fn sigint_and_sigterm_stop_a_busy_server() {
                     if writer.write_all(&[b'q'; 4096]).is_err() {
                         break;
                     }
+                    thread::sleep(Duration::from_millis(1));
                 }
             })
         };
+        let (flowing, replies) = std::sync::mpsc::channel();
         let draining = thread::spawn(move || {
             let mut sink = vec![0; 1 << 16];
-            while matches!(conn.read(&mut sink), Ok(read) if read > 0) {}
+            while matches!(conn.read(&mut sink), Ok(read) if read > 0) {
+                let _ = flowing.send(());
+            }
         });
+        // The signal comes while the server is answering, not before it started.
+        replies.recv_timeout(WAIT).expect("the server answers");
         server.assert_stops_cleanly(signal);
         stop.store(true, Ordering::Relaxed);
         busy.join().unwrap();
