@@ -895,7 +895,10 @@ impl Refusing {
     /// program that must be told its port before it starts (see [`fixed_port`]):
     /// held until the guard is dropped, then free for that program to bind.
     pub fn below_ephemeral_range() -> Refusing {
-        Self::taking(random_port_below_ephemeral_range)
+        Self::taking(|| {
+            crate::check::submission::random_port_below_ephemeral_range()
+                .expect("room for fixed ports below the ephemeral range")
+        })
     }
 
     /// Tries ports from `port` (0: the kernel picks) until one is free for both.
@@ -955,27 +958,6 @@ pub fn with_fixed_port<T>(mut attempt: impl FnMut(u16) -> Option<T>) -> T {
         }
     }
     panic!("every fixed port tried was in use");
-}
-
-/// A random port in the upper half of the ports below the kernel's ephemeral range
-/// (with Linux's default range, 32768-60999: 16384-32767).
-fn random_port_below_ephemeral_range() -> u16 {
-    use std::hash::{BuildHasher, RandomState};
-    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .unwrap_or_else(|_| "32768 60999".to_owned());
-    let first_ephemeral: u16 = range
-        .split_whitespace()
-        .next()
-        .and_then(|port| port.parse().ok())
-        .expect("ip_local_port_range starts with a port");
-    assert!(
-        first_ephemeral >= 2048,
-        "the ephemeral range starts at {first_ephemeral}: no room below it for fixed ports"
-    );
-    let lowest = first_ephemeral / 2;
-    // std's RandomState: a random hash of nothing is a random number, with no crate.
-    let random = RandomState::new().hash_one(());
-    lowest + u16::try_from(random % u64::from(first_ephemeral - lowest)).expect("below a u16")
 }
 
 /// Asserts that `binary check --target` at a port where nothing listens says so once

@@ -328,15 +328,52 @@ fn join_within<T>(reader: JoinHandle<T>) -> Option<T> {
 }
 
 /// A free loopback port for a submission to listen on, free for TCP and UDP both.
+///
+/// It is free when we look, and the submission binds it a moment later (it must be
+/// told its port first): in between, another program could take it. So it is not one
+/// the kernel hands out by itself (to a bind to port 0, or as a connect's local
+/// port, from its ephemeral range) but one from below that range: meanwhile only a
+/// program that asks for this very number can take it.
 pub fn free_port() -> Result<u16> {
-    for _ in 0..20 {
-        let listener = TcpListener::bind("127.0.0.1:0").context("cannot find a free port")?;
+    for _ in 0..100 {
+        // Port 0 (the kernel picks) only if there is no room below its range.
+        let wanted = random_port_below_ephemeral_range().unwrap_or(0);
+        // bind(): free for TCP now? Let go at once: the submission binds it.
+        let Ok(listener) = TcpListener::bind(("127.0.0.1", wanted)) else {
+            continue;
+        };
         let port = listener.local_addr()?.port();
+        // And for UDP?
         if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
             return Ok(port);
         }
     }
     bail!("cannot find a port free for both TCP and UDP on 127.0.0.1")
+}
+
+/// A random port from the upper half of those below the kernel's ephemeral range
+/// (16384-32767 with Linux's default range, 32768-60999); `None` if the range
+/// starts too low to leave room.
+pub(crate) fn random_port_below_ephemeral_range() -> Option<u16> {
+    use std::hash::{BuildHasher, RandomState};
+    let first_ephemeral = first_ephemeral_port();
+    if first_ephemeral < 2048 {
+        return None;
+    }
+    let lowest = first_ephemeral / 2;
+    // std's RandomState is randomly seeded: a hash of nothing is a random number.
+    let random = RandomState::new().hash_one(());
+    let offset = random % u64::from(first_ephemeral - lowest);
+    u16::try_from(offset).ok().map(|offset| lowest + offset)
+}
+
+/// The first port of the kernel's ephemeral range, as Linux shows it; elsewhere
+/// Linux's default, 32768 (macOS's range, 49152-65535, is above it too).
+fn first_ephemeral_port() -> u16 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32768)
 }
 
 /// The last lines of a stream, each cut to a bounded length.
@@ -464,6 +501,16 @@ fn unregister(group: Pid) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_free_port_is_below_the_ephemeral_range_and_free_for_both() {
+        for _ in 0..20 {
+            let port = free_port().unwrap();
+            assert!(port < first_ephemeral_port(), "{port}");
+            drop(TcpListener::bind(("127.0.0.1", port)).unwrap());
+            drop(UdpSocket::bind(("127.0.0.1", port)).unwrap());
+        }
+    }
 
     #[test]
     fn tail_keeps_the_last_lines_bounded() {
