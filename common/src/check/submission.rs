@@ -503,12 +503,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_free_port_is_below_the_ephemeral_range_and_free_for_both() {
+    fn a_free_port_is_below_the_ephemeral_range() {
+        // (That it is free is seen by binding it, inside free_port; binding it again
+        // here would race any other program that asks for the same number.)
         for _ in 0..20 {
             let port = free_port().unwrap();
-            assert!(port < first_ephemeral_port(), "{port}");
-            drop(TcpListener::bind(("127.0.0.1", port)).unwrap());
-            drop(UdpSocket::bind(("127.0.0.1", port)).unwrap());
+            assert!((first_ephemeral_port() / 2..first_ephemeral_port()).contains(&port));
         }
     }
 
