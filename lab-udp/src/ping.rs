@@ -396,11 +396,8 @@ mod tests {
     const WAIT: Duration = Duration::from_secs(10);
 
     /// An uppercase server on a free loopback port that answers `replies` datagrams,
-    /// then refuses the rest: its socket connected to itself (as testkit's
-    /// `Refusing`), so every other sender gets ICMP port unreachable, and the port,
-    /// held until the caller drops the socket the thread returns, cannot be handed
-    /// to another test's socket meanwhile (as it could be once closed).
-    fn answer_then_refuse(replies: usize) -> (SocketAddr, std::thread::JoinHandle<UdpSocket>) {
+    /// then closes its socket.
+    fn answer_then_close(replies: usize) -> (SocketAddr, std::thread::JoinHandle<()>) {
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
         socket.set_read_timeout(Some(WAIT)).unwrap();
         let address = socket.local_addr().unwrap();
@@ -412,8 +409,6 @@ mod tests {
                     .send_to(&buffer[..length].to_ascii_uppercase(), client)
                     .unwrap();
             }
-            socket.connect(address).unwrap();
-            socket
         });
         (address, server)
     }
@@ -430,10 +425,10 @@ mod tests {
     fn an_address_that_refuses_is_skipped_for_the_next() {
         let refusing = common::testkit::Refusing::new();
         let dead = refusing.address();
-        let (live, server) = answer_then_refuse(2);
+        let (live, server) = answer_then_close(2);
         let tally = Mutex::new(Tally::new(dead));
         ping(&[dead, live], quick(2), &tally).unwrap();
-        let _held = server.join().unwrap();
+        server.join().unwrap();
         let tally = tally.into_inner().unwrap();
         assert_eq!((tally.transmitted(), tally.received()), (2, 2));
         assert!(
@@ -453,14 +448,14 @@ mod tests {
     /// time out, and the run still ends normally. (The timeout only bounds reply 1.)
     #[test]
     fn a_server_that_stops_midway_is_reported_and_the_pings_go_on() {
-        let (address, server) = answer_then_refuse(1);
+        let (address, server) = answer_then_close(1);
         let tally = Mutex::new(Tally::new(address));
         let settings = Settings {
             timeout: Duration::from_secs(2),
             ..quick(3)
         };
         ping(&[address], settings, &tally).unwrap();
-        let _held = server.join().unwrap();
+        server.join().unwrap();
         let tally = tally.into_inner().unwrap();
         assert_eq!((tally.transmitted(), tally.received()), (3, 1));
     }
