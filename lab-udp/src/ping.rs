@@ -396,8 +396,10 @@ mod tests {
     const WAIT: Duration = Duration::from_secs(10);
 
     /// An uppercase server on a free loopback port that answers `replies` datagrams,
-    /// then closes its socket.
-    fn answer_then_close(replies: usize) -> (SocketAddr, std::thread::JoinHandle<()>) {
+    /// then refuses every later one: its socket, returned by the thread, is connected
+    /// to itself (Linux answers any other sender with ICMP port unreachable) and keeps
+    /// the port, which a closed socket would let another test's socket take.
+    fn answer_then_refuse(replies: usize) -> (SocketAddr, std::thread::JoinHandle<UdpSocket>) {
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
         socket.set_read_timeout(Some(WAIT)).unwrap();
         let address = socket.local_addr().unwrap();
@@ -409,6 +411,8 @@ mod tests {
                     .send_to(&buffer[..length].to_ascii_uppercase(), client)
                     .unwrap();
             }
+            socket.connect(address).unwrap();
+            socket
         });
         (address, server)
     }
@@ -425,10 +429,10 @@ mod tests {
     fn an_address_that_refuses_is_skipped_for_the_next() {
         let refusing = common::testkit::Refusing::new();
         let dead = refusing.address();
-        let (live, server) = answer_then_close(2);
+        let (live, server) = answer_then_refuse(2);
         let tally = Mutex::new(Tally::new(dead));
         ping(&[dead, live], quick(2), &tally).unwrap();
-        server.join().unwrap();
+        let _refusing = server.join().unwrap();
         let tally = tally.into_inner().unwrap();
         assert_eq!((tally.transmitted(), tally.received()), (2, 2));
         assert!(
@@ -448,14 +452,14 @@ mod tests {
     /// time out, and the run still ends normally. (The timeout only bounds reply 1.)
     #[test]
     fn a_server_that_stops_midway_is_reported_and_the_pings_go_on() {
-        let (address, server) = answer_then_close(1);
+        let (address, server) = answer_then_refuse(1);
         let tally = Mutex::new(Tally::new(address));
         let settings = Settings {
             timeout: Duration::from_secs(2),
             ..quick(3)
         };
         ping(&[address], settings, &tally).unwrap();
-        server.join().unwrap();
+        let _refusing = server.join().unwrap();
         let tally = tally.into_inner().unwrap();
         assert_eq!((tally.transmitted(), tally.received()), (3, 1));
     }
@@ -464,7 +468,7 @@ mod tests {
     /// it: that reply was still heard, so the address is not one where nothing listens.
     #[test]
     fn a_reply_queued_before_a_refusal_still_counts() {
-        let (address, server) = answer_then_close(1);
+        let (address, server) = answer_then_refuse(1);
         let tally = Mutex::new(Tally::new(address));
         let settings = Settings {
             count: 2,
@@ -473,9 +477,9 @@ mod tests {
         };
         let mut pinger = Pinger::new(address, settings, &tally).unwrap();
         assert!(pinger.send_next().unwrap());
-        // Ping 1 answered, the server's socket closed; peek waits until reply 1 is
+        // Ping 1 answered, the server now refusing; peek waits until reply 1 is
         // queued and leaves it there.
-        server.join().unwrap();
+        let _refusing = server.join().unwrap();
         pinger.socket.set_read_timeout(Some(WAIT)).unwrap();
         pinger.socket.peek(&mut [0; 1]).unwrap();
         // Ping 2 goes out at once (interval 0) and is refused; the next recv reports

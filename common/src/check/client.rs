@@ -100,6 +100,7 @@ impl ClientUnderTest {
             address,
             received,
             thread,
+            time_limit: self.time_limit,
         })
     }
 
@@ -128,6 +129,7 @@ impl ClientUnderTest {
             address,
             received,
             thread,
+            time_limit: self.time_limit,
         })
     }
 
@@ -156,11 +158,15 @@ pub struct ScriptedServer {
     address: SocketAddr,
     received: Received,
     thread: thread::JoinHandle<()>,
+    /// The bound on each of the script's waits (its socket's read timeout).
+    time_limit: Duration,
 }
 
 impl ScriptedServer {
     /// Ends the script and frees the port (bounded): a script blocked in `accept` or
-    /// `recv_from` is woken by a connection or a datagram that it then ignores.
+    /// `recv_from` is woken by a connection or a datagram that it then ignores. The
+    /// next check may bind the same port (`--port`), so this waits as long as one of
+    /// the script's reads can block, not less: a slow machine may take its time.
     fn stop(self) {
         self.received.stop();
         if self.thread.is_finished() {
@@ -170,7 +176,7 @@ impl ScriptedServer {
         if let Ok(socket) = UdpSocket::bind("127.0.0.1:0") {
             let _ = socket.send_to(b"", self.address);
         }
-        let deadline = std::time::Instant::now() + Duration::from_secs(1);
+        let deadline = std::time::Instant::now() + self.time_limit;
         while !self.thread.is_finished() && std::time::Instant::now() < deadline {
             thread::sleep(Duration::from_millis(5));
         }

@@ -26,6 +26,8 @@ use nix::errno::Errno;
 use nix::sys::signal::{self, Signal};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 
 /// How long a stopped command has between SIGTERM and SIGKILL.
 pub const STOP_GRACE: Duration = Duration::from_secs(2);
@@ -355,16 +357,12 @@ pub fn free_port() -> Result<u16> {
 /// (16384-32767 with Linux's default range, 32768-60999); `None` if the range
 /// starts too low to leave room.
 pub(crate) fn random_port_below_ephemeral_range() -> Option<u16> {
-    use std::hash::{BuildHasher, RandomState};
     let first_ephemeral = first_ephemeral_port();
     if first_ephemeral < 2048 {
         return None;
     }
     let lowest = first_ephemeral / 2;
-    // std's RandomState is randomly seeded: a hash of nothing is a random number.
-    let random = RandomState::new().hash_one(());
-    let offset = random % u64::from(first_ephemeral - lowest);
-    u16::try_from(offset).ok().map(|offset| lowest + offset)
+    Some(ChaCha8Rng::from_os_rng().random_range(lowest..first_ephemeral))
 }
 
 /// The first port of the kernel's ephemeral range, as Linux shows it; elsewhere
