@@ -169,8 +169,14 @@ fn bench_cut_short_by_a_closed_stdout_leaves_no_server_behind() {
     assert!(line.starts_with("server"), "{line:?}");
     let status = wait_for_exit(&mut bench);
     assert_eq!(status.signal(), Some(Signal::SIGPIPE as i32), "{status:?}");
-    // The bench is reaped: whatever is left in its group, it started. Bounded, as a
-    // server that was sent SIGTERM but not waited for may take a moment to go.
+    assert_group_empties(&bench);
+}
+
+/// Asserts that nothing is left, within [`WAIT`], in the process group of `bench`
+/// (reaped): whatever is there, it started. Bounded, as a server that was sent
+/// SIGTERM but not waited for may take a moment to go.
+#[cfg(target_os = "linux")]
+fn assert_group_empties(bench: &std::process::Child) {
     let group = i32::try_from(bench.id()).unwrap();
     let deadline = Instant::now() + WAIT;
     loop {
@@ -183,5 +189,34 @@ fn bench_cut_short_by_a_closed_stdout_leaves_no_server_behind() {
             "a bench server was left running: {left:?}"
         );
         thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn bench_killed_alone_stops_its_server_and_dies_of_the_signal() {
+    // `kill -INT` or `kill -TERM` of the bench only (a script, `timeout`), not of the
+    // terminal's whole group: the server it started must not be left running.
+    for signal in [Signal::SIGINT, Signal::SIGTERM] {
+        let mut bench = Command::new(BIN)
+            .args(["bench", "--models", "thread", "--duration", "60"])
+            // A process group of its own, to find the server in; the signal goes to
+            // the bench's PID only.
+            .process_group(0)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let group = i32::try_from(bench.id()).unwrap();
+        let deadline = Instant::now() + WAIT;
+        while group_members(group).len() < 2 {
+            assert!(Instant::now() < deadline, "the bench started no server");
+            thread::sleep(Duration::from_millis(20));
+        }
+        let pid = nix::unistd::Pid::from_raw(group);
+        nix::sys::signal::kill(pid, signal).unwrap();
+        let status = wait_for_exit(&mut bench);
+        assert_eq!(status.signal(), Some(signal as i32), "{signal}: {status:?}");
+        assert_group_empties(&bench);
     }
 }

@@ -7,20 +7,22 @@
 //! - this file: the options, the runs (each model, or `--target`, at each client
 //!   count of `--sweep`), the rows, the progress line;
 //! - [`load`]: the clients themselves and what they measure;
+//! - [`local_server`]: each model's server, a child process, never left behind;
 //! - [`plot`]: the chart of a sweep (`--plot FILE.svg`).
 
 mod load;
+mod local_server;
 mod plot;
 
-use std::io::{BufRead, BufReader, IsTerminal, Write, stderr};
+use std::io::{IsTerminal, Write, stderr};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::ExitCode;
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use common::cli::parse_seconds;
 use common::net;
 use common::outln;
@@ -28,6 +30,7 @@ use serde::Serialize;
 
 use crate::models::Model;
 use load::{Plan, Tally};
+use local_server::LocalServer;
 
 /// Command-line options of `lab-concurrent bench`.
 #[derive(clap::Args, Debug)]
@@ -319,52 +322,5 @@ impl Drop for Progress {
         if let Some(drawer) = self.drawer.take() {
             let _ = drawer.join();
         }
-    }
-}
-
-/// One of our models, started as a child process on a free loopback port.
-struct LocalServer {
-    child: Child,
-    address: SocketAddr,
-}
-
-impl LocalServer {
-    /// Starts `model`, holding `clients` clients (and a slow one) below its bound.
-    fn start(model: Model, clients: usize) -> Result<LocalServer> {
-        let program =
-            std::env::current_exe().context("cannot find this program to start a server")?;
-        let max_clients = model.default_max_clients().max(clients + 1).to_string();
-        let mut child = Command::new(program)
-            .args(["server", "--model", model.name(), "--port", "0", "--quiet"])
-            .args(["--max-clients", &max_clients])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .context("cannot start a server")?;
-        let stdout = child.stdout.take().context("no stdout")?;
-        let mut first_line = String::new();
-        BufReader::new(stdout).read_line(&mut first_line)?;
-        let address = first_line
-            .strip_prefix("listening on ")
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|address| address.parse().ok())
-            .with_context(|| {
-                format!("the {} server did not start: {first_line:?}", model.name())
-            })?;
-        Ok(LocalServer { child, address })
-    }
-}
-
-impl Drop for LocalServer {
-    fn drop(&mut self) {
-        // SIGTERM, as a user's Ctrl-C would; the server exits cleanly.
-        if let Ok(pid) = i32::try_from(self.child.id()) {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGTERM,
-            );
-        }
-        let _ = self.child.wait();
     }
 }
