@@ -51,7 +51,7 @@ use crate::net;
 pub struct TargetOptions {
     /// The server to check, as HOST:PORT (with --server: where that command listens,
     /// for a server whose port is fixed)
-    #[arg(long, value_name = "HOST:PORT")]
+    #[arg(long, value_name = "HOST:PORT", value_parser = net::target_argument)]
     pub target: Option<String>,
     /// Run this server command (through sh -c) and check it; {port} and {host} in it
     /// are replaced by a free port and 127.0.0.1. Example: 'python3 server.py {port}'
@@ -141,7 +141,19 @@ impl TargetOptions {
     /// (it never came up, the target refuses the probe), that is said once in an
     /// `error:` line and the run is [broken](Checks::broken): every check is then
     /// listed as failed, not run, so the report has the lab's full score.
+    ///
+    /// A `--server` command with no `{port}` and no `--target` is a usage error: one
+    /// `error:` line and exit status 2, as clap's own, and no report (the grading
+    /// command is wrong, not the submission: a score of 0 would hide it).
     pub fn start(&self, lab: &str, probe: Probe) -> (Checks, SocketAddr) {
+        if let (Some(command), None) = (&self.server, &self.target) {
+            if !command.contains("{port}") {
+                crate::cli::usage_error(
+                    "the --server command has no {port}: put {port} where the server takes \
+                     its port, or give --target HOST:PORT where it listens",
+                );
+            }
+        }
         let budget = self.timeout * BUDGET_IN_TIMEOUTS;
         let Some(command) = &self.server else {
             let target = self.target.clone().unwrap_or_default();
@@ -177,10 +189,6 @@ impl TargetOptions {
     ) -> Result<(Submission, SocketAddr), (anyhow::Error, Vec<String>)> {
         let address = match &self.target {
             Some(target) => net::resolve_target(target).map(|addresses| addresses[0]),
-            None if !command.contains("{port}") => Err(anyhow!(
-                "the --server command has no {{port}}: put {{port}} where the server takes \
-                 its port, or give --target HOST:PORT where it listens"
-            )),
             None => submission::free_port()
                 .map(|port| SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port)),
         }

@@ -56,6 +56,17 @@ pub fn parse<Cli: clap::Parser>() -> Cli {
     })
 }
 
+/// Ends the program on a usage error that clap cannot see by itself (one found by
+/// looking at several arguments together): `error: MESSAGE` on stderr and exit status
+/// 2, as for clap's own usage errors.
+pub fn usage_error(message: &str) -> ! {
+    clap::Error::raw(
+        clap::error::ErrorKind::ArgumentConflict,
+        format!("{message}\n"),
+    )
+    .exit()
+}
+
 /// Ends a subcommand: its error becomes one `error: ...` line on stderr and exit
 /// status 1.
 pub fn finish(outcome: anyhow::Result<ExitCode>) -> ExitCode {

@@ -210,13 +210,30 @@ pub fn connect_error(error: &io::Error, address: SocketAddr, timeout: Duration) 
 
 /// Parses a `HOST:PORT` target (`[::1]:12000` for IPv6) into every address it has.
 pub fn resolve_target(target: &str) -> Result<Vec<SocketAddr>> {
+    let (host, port) = split_target(target).map_err(|error| anyhow!(error))?;
+    resolve(host, port)
+}
+
+/// A `HOST:PORT` argument, checked for its form without resolving the host (a clap
+/// value parser: a malformed one is a usage error, exit status 2).
+///
+/// # Errors
+///
+/// The sentence to show when `text` is not `HOST:PORT` or its port is not a number
+/// from 0 to 65535.
+pub fn target_argument(text: &str) -> Result<String, String> {
+    split_target(text).map(|_| text.to_owned())
+}
+
+/// `HOST:PORT` split at its last colon (an IPv6 host keeps its own colons).
+fn split_target(target: &str) -> Result<(&str, u16), String> {
     let (host, port) = target
         .rsplit_once(':')
-        .with_context(|| format!("'{target}' is not HOST:PORT, e.g. 127.0.0.1:12000"))?;
+        .ok_or_else(|| format!("'{target}' is not HOST:PORT, e.g. 127.0.0.1:12000"))?;
     let port = port
         .parse()
-        .with_context(|| format!("the port in '{target}' is not a number from 0 to 65535"))?;
-    resolve(host, port)
+        .map_err(|_| format!("the port in '{target}' is not a number from 0 to 65535"))?;
+    Ok((host, port))
 }
 
 /// The wildcard address with port 0 of `like`'s family: bind it to let the kernel

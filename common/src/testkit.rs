@@ -983,22 +983,47 @@ pub fn assert_refusing_target_fails_every_check(binary: &str, extra: &[&str], ch
 }
 
 /// Asserts that `binary check-client` with a client command that has no `{port}`
-/// (and no `--port`) says so in one `error:` line, and lists each of the lab's
-/// `checks` checks as failed, not run, with the score line, in every format.
-pub fn assert_client_without_port_fails_every_check(binary: &str, extra: &[&str], checks: usize) {
-    let mut args = vec!["check-client", "--client", "python3 client.py"];
-    args.extend_from_slice(extra);
-    let output = run_within(binary, &args, b"", WAIT * 3);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(output.status.code(), Some(1), "{stdout}");
-    assert_error_line(&output, "the --client command has no {port}");
-    assert_all_not_run(
-        &stdout,
-        checks,
-        "not run: the --client command has no {port}",
-    );
-    let verdicts = assert_formats_agree(binary, &args, WAIT * 3);
-    assert_eq!(verdicts.len(), checks);
+/// (and no `--port`) is a usage error, in every format: one `error:` line saying so,
+/// exit status 2, no report (the grading command is wrong, not the submission).
+pub fn assert_client_without_port_is_a_usage_error(binary: &str, extra: &[&str]) {
+    for format in ["text", "json", "junit", "gradescope"] {
+        let mut args = vec!["check-client", "--client", "python3 client.py"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--format", format]);
+        assert_usage_error(binary, &args, "the --client command has no {port}");
+    }
+}
+
+/// Asserts that the instructor's mistakes in a `binary check` command are usage
+/// errors (exit status 2, one `error:` line, no report), not a score of 0: a
+/// `--server` command with no `{port}` and no `--target`, a `--target` that is not
+/// `HOST:PORT`.
+pub fn assert_check_mistakes_are_usage_errors(binary: &str) {
+    for format in ["text", "gradescope"] {
+        let args = ["check", "--server", "python3 server.py", "--format", format];
+        assert_usage_error(binary, &args, "the --server command has no {port}");
+        let args = ["check", "--target", "localhost", "--format", format];
+        assert_usage_error(binary, &args, "'localhost' is not HOST:PORT");
+        let args = ["check", "--target", "localhost:http", "--format", format];
+        assert_usage_error(
+            binary,
+            &args,
+            "the port in 'localhost:http' is not a number",
+        );
+    }
+}
+
+/// Runs `binary args` and asserts a usage error as clap reports one: exit status 2,
+/// nothing on stdout, stderr starting with an `error:` line containing `text` (clap
+/// may add its hint, `For more information, try '--help'.`).
+fn assert_usage_error(binary: &str, args: &[&str], text: &str) {
+    let output = run_within(binary, args, b"", WAIT);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+    assert!(output.stdout.is_empty(), "{args:?}: {output:?}");
+    let first = stderr.lines().next().unwrap_or_default();
+    assert!(first.starts_with("error: "), "{args:?}: {stderr}");
+    assert!(first.contains(text), "expected {text:?} in {stderr:?}");
 }
 
 /// Asserts that a text report lists `checks` checks, every one failed with a detail

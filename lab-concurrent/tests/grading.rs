@@ -6,9 +6,9 @@
 use std::time::Duration;
 
 use common::testkit::{
-    COURSE_TCP_SERVER, WAIT, assert_formats_agree, assert_refusing_target_fails_every_check,
-    assert_unstartable_server_fails_every_check, run_check_server, temp_file, text_verdicts,
-    tool_available,
+    COURSE_TCP_SERVER, WAIT, assert_check_mistakes_are_usage_errors, assert_formats_agree,
+    assert_refusing_target_fails_every_check, assert_unstartable_server_fails_every_check,
+    run_check_server, temp_file, text_verdicts, tool_available,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_lab-concurrent");
@@ -55,4 +55,9 @@ fn check_server_names_the_check_a_course_server_dies_on_and_fails_the_rest_fast(
     run.assert_group_gone();
     let verdicts = assert_formats_agree(BIN, &["check", "--server", &server], WAIT * 3);
     assert_eq!(verdicts, text_verdicts(&stdout));
+}
+
+#[test]
+fn grading_command_mistakes_are_usage_errors_not_a_score_of_0() {
+    assert_check_mistakes_are_usage_errors(BIN);
 }

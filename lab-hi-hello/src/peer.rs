@@ -28,10 +28,10 @@ use signal_hook::iterator::Signals;
 #[derive(clap::Args, Debug)]
 pub struct Options {
     /// This peer's address, e.g. 127.0.0.1:6001 (port 0: any free port)
-    #[arg(long)]
+    #[arg(long, value_name = "HOST:PORT", value_parser = net::target_argument)]
     bind: String,
     /// The other peer's address, e.g. 127.0.0.1:6002
-    #[arg(long)]
+    #[arg(long, value_name = "HOST:PORT", value_parser = net::target_argument)]
     peer: String,
     /// Seconds to wait for the other peer to answer before giving up
     #[arg(long, value_parser = parse_timeout, default_value = "60")]

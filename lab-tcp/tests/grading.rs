@@ -6,10 +6,11 @@
 use std::time::Duration;
 
 use common::testkit::{
-    COURSE_TCP_SERVER, ServerProcess, Signal, WAIT, assert_client_without_port_fails_every_check,
-    assert_formats_agree, assert_refusing_target_fails_every_check,
-    assert_unstartable_server_fails_every_check, group_members, passed, run_check_client,
-    run_check_server, temp_file, text_verdicts, tool_available, with_fixed_port,
+    COURSE_TCP_SERVER, ServerProcess, Signal, WAIT, assert_check_mistakes_are_usage_errors,
+    assert_client_without_port_is_a_usage_error, assert_formats_agree,
+    assert_refusing_target_fails_every_check, assert_unstartable_server_fails_every_check,
+    group_members, passed, run_check_client, run_check_server, temp_file, text_verdicts,
+    tool_available, with_fixed_port,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_lab-tcp");
@@ -125,8 +126,9 @@ fn a_target_that_refuses_is_said_once_and_fails_every_check() {
 }
 
 #[test]
-fn a_client_without_port_fails_every_check_in_every_format() {
-    assert_client_without_port_fails_every_check(BIN, &[], 4);
+fn grading_command_mistakes_are_usage_errors_not_a_score_of_0() {
+    assert_check_mistakes_are_usage_errors(BIN);
+    assert_client_without_port_is_a_usage_error(BIN, &[]);
 }
 
 #[test]

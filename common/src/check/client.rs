@@ -46,23 +46,20 @@ pub struct ClientOptions {
 
 impl ClientOptions {
     /// Starts a run of `lab`'s client checks. A command that cannot be graded (no
-    /// `{port}` and no `--port`) makes a [broken](Checks::broken) run: one `error:`
-    /// line, and every check listed as failed, not run.
+    /// `{port}` and no `--port`) is a usage error: one `error:` line and exit status
+    /// 2, as clap's own, and no report (the grading command is wrong, not the
+    /// submission: a score of 0 would hide it).
     pub fn start(&self, lab: &str) -> (Checks, ClientUnderTest) {
-        // The client's time, its stopping, and the grading after it.
-        let budget = self.timeout + STOP_GRACE + Duration::from_secs(3);
-        let mut checks = Checks::new(lab, Subject::Command(self.client.clone()), self.format)
-            .with_bounds(self.timeout, budget);
         if self.port.is_none() && !self.client.contains("{port}") {
-            checks = checks.broken(
-                anyhow!(
-                    "the --client command has no {{port}}: put {{host}} and {{port}} where \
-                     the client takes the server's address, or give --port PORT where it \
-                     expects its server"
-                ),
-                Vec::new(),
+            crate::cli::usage_error(
+                "the --client command has no {port}: put {host} and {port} where the client \
+                 takes the server's address, or give --port PORT where it expects its server",
             );
         }
+        // The client's time, its stopping, and the grading after it.
+        let budget = self.timeout + STOP_GRACE + Duration::from_secs(3);
+        let checks = Checks::new(lab, Subject::Command(self.client.clone()), self.format)
+            .with_bounds(self.timeout, budget);
         let client = ClientUnderTest {
             command: self.client.as_str().into(),
             time_limit: self.timeout,

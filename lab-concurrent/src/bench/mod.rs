@@ -36,7 +36,7 @@ use local_server::LocalServer;
 #[derive(clap::Args, Debug)]
 pub struct Options {
     /// The server to load, as HOST:PORT (default: start each model in turn on loopback)
-    #[arg(long)]
+    #[arg(long, value_name = "HOST:PORT", value_parser = net::target_argument)]
     target: Option<String>,
     /// Only these models, when no --target is given
     #[arg(long, value_enum, value_delimiter = ',')]
