@@ -5,17 +5,19 @@
 //! foreground process group gets SIGINT), but a `kill -INT` or `kill -TERM` of the
 //! bench alone (a script, a timeout, a grader) would leave the server running and
 //! holding its port. So the bench catches those two signals on a thread of its own,
-//! stops the server it is running, and only then dies of the signal as it would
-//! have (APUE 10.17, signal handling with cleanup).
+//! stops the server it is running and waits for it to exit, and only then dies of
+//! the signal as it would have (APUE 10.17, signal handling with cleanup).
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, Once, PoisonError};
 use std::thread;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use nix::sys::signal::{Signal, kill};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
@@ -95,14 +97,39 @@ fn stop_the_server_on_a_signal() {
                 // Waits for a server being started: its PID is then recorded.
                 let running = RUNNING.lock().unwrap_or_else(PoisonError::into_inner);
                 if let Some(pid) = *running {
-                    let _ = kill(pid, Signal::SIGTERM);
+                    stop_and_reap(pid);
                 }
                 // Die of the signal (default action restored, raised again), so a
-                // shell or script sees what it sent; the server's own summary
-                // follows on stderr as it exits.
+                // shell or script sees what it sent.
                 let _ = signal_hook::low_level::emulate_default_handler(signal);
                 std::process::exit(128 + signal);
             }
         });
     });
+}
+
+/// How long the server gets to exit after SIGTERM before SIGKILL (it exits at once:
+/// within a second, as every model must on SIGTERM).
+const SERVER_GRACE: Duration = Duration::from_secs(2);
+
+/// SIGTERM to the server, then waitpid() until it has exited (SIGKILL after
+/// [`SERVER_GRACE`]): when the bench is gone, so is its server, port and all.
+fn stop_and_reap(pid: Pid) {
+    let _ = kill(pid, Signal::SIGTERM);
+    let deadline = Instant::now() + SERVER_GRACE;
+    loop {
+        // waitpid(WNOHANG): reaped, or still running?
+        match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) if Instant::now() < deadline => {
+                thread::sleep(Duration::from_millis(5));
+            }
+            Ok(WaitStatus::StillAlive) => {
+                let _ = kill(pid, Signal::SIGKILL);
+                let _ = waitpid(pid, None);
+                return;
+            }
+            // Exited and reaped, or already reaped by the main thread.
+            _ => return,
+        }
+    }
 }
