@@ -198,8 +198,17 @@ impl TargetOptions {
         let deadline = Instant::now() + self.startup_timeout;
         loop {
             if let Some(exit) = server.exit() {
+                // Status 0: it ended as if done. A server left in the background
+                // (`... &`, a script that starts it and returns) is the usual cause.
+                let hint = match exit.status {
+                    0 => {
+                        ": the command must keep running while it serves (no trailing \
+                          '&'; a script should end with 'exec' of the server)"
+                    }
+                    _ => "",
+                };
                 let error = anyhow!(
-                    "it exited with {} before it answered on {address}",
+                    "it exited with {} before it answered on {address}{hint}",
                     exit.describe()
                 );
                 return Err((error, server.stop().0));

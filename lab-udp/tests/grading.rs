@@ -63,6 +63,21 @@ fn check_server_that_exits_at_once_says_so_with_its_stderr() {
     run.assert_group_gone();
 }
 
+#[test]
+fn check_server_left_in_the_background_is_told_to_stay_in_the_foreground() {
+    // `... &`: sh returns at once with status 0; the server is still stopped with
+    // the rest of the command's process group. (Its start is put off, as a slow
+    // interpreter's would be, so that sh's exit is seen before any answer.)
+    let server = format!("sleep 5 && {BIN} server --port {{port}} &");
+    let run = run_check_server(BIN, &server, &[]);
+    assert_error_line(
+        &run.output,
+        "it exited with status 0 before it answered on 127.0.0.1:",
+    );
+    assert_error_line(&run.output, "no trailing '&'");
+    run.assert_group_gone();
+}
+
 /// The course's UDPServer.py, as a student hands it in (the port from the command
 /// line): `decode()` raises on bytes that are not UTF-8, and the server dies.
 const COURSE_SERVER: &str = r#"
