@@ -171,19 +171,11 @@ impl<'a> Pinger<'a> {
     /// in between wait for replies. Ends when every ping is sent and none is waiting;
     /// the socket is closed (close()) when the `Pinger` is dropped.
     fn run(&mut self) -> Result<Outcome> {
-        let start = Instant::now();
         let mut reply = vec![0; REPLY_BUFFER];
         loop {
             let now = Instant::now();
             self.expire(now);
-            // From one send to the next, as ping(8): with `--interval` equal to
-            // `--timeout`, ping N times out at the very instant ping N+1 is due, and
-            // is reported first.
-            let next_send = (self.sent.len() < self.settings.count as usize).then(|| {
-                self.sent
-                    .last()
-                    .map_or(start, |last| last.at + self.settings.interval)
-            });
+            let next_send = self.next_send(now);
             if next_send.is_some_and(|at| at <= now) {
                 if !self.send_next()? {
                     return Ok(Outcome::Refused);
@@ -219,6 +211,28 @@ impl<'a> Pinger<'a> {
                 Err(error) => return Err(anyhow!("cannot receive from {}: {error}", self.server)),
             }
         }
+    }
+
+    /// When the next ping is due, if one is left to send: ping 1 at once (`now`), ping N
+    /// at ping 1's send time + (N - 1) × `--interval`. A fixed schedule, as ping(8)'s:
+    /// a ping sent late (the wait overran, the machine was busy) does not push the
+    /// later ones back, and a ping already due goes at once. (Counting from the last
+    /// send instead adds every ping's lateness to all the pings after it.) With
+    /// `--interval` equal to `--timeout`, ping 1 times out at the very instant ping 2
+    /// is due, and is reported first (expiry comes first in the loop).
+    fn next_send(&self, now: Instant) -> Option<Instant> {
+        let seq = u32::try_from(self.sent.len() + 1).ok()?;
+        if seq > self.settings.count {
+            return None;
+        }
+        let Some(first) = self.sent.first() else {
+            return Some(now);
+        };
+        // Beyond what `Instant` can count (an absurd --interval): never due, so the run
+        // ends once the pings sent are answered or timed out.
+        first
+            .at
+            .checked_add(self.settings.interval.checked_mul(seq - 1)?)
     }
 
     /// Sends the next ping, `Ping SEQ TIME` (TIME: seconds since the Unix epoch, as
