@@ -499,6 +499,110 @@ mod tests {
         assert_eq!((tally.transmitted(), tally.received()), (3, 1));
     }
 
+    /// The schedule is fixed by ping 1's send: however late pings 2 and 3 went out,
+    /// ping N is due at ping 1's send time + (N - 1) intervals. (Counted from the last
+    /// send, as it once was, ping 3 would be due 30 ms late and ping 4 60 ms.)
+    #[test]
+    fn late_sends_do_not_shift_the_schedule() {
+        let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let address = server.local_addr().unwrap();
+        let tally = Mutex::new(Tally::new(address));
+        let interval = Duration::from_millis(200);
+        let settings = Settings {
+            count: 4,
+            interval,
+            timeout: WAIT,
+        };
+        let mut pinger = Pinger::new(address, settings, &tally).unwrap();
+        let first = Instant::now();
+        assert_eq!(pinger.next_send(first), Some(first), "ping 1 at once");
+        let late = Duration::from_millis(30);
+        for seq in 1..=3 {
+            let on_time = first + interval * (seq - 1);
+            let at = if seq == 1 { on_time } else { on_time + late };
+            pinger.sent.push(Sent {
+                expected_reply: Vec::new(),
+                at,
+                state: State::Waiting,
+            });
+            let due = pinger.next_send(at + late);
+            assert_eq!(due, Some(first + interval * seq), "ping {}", seq + 1);
+        }
+        pinger.sent.push(Sent {
+            expected_reply: Vec::new(),
+            at: first + interval * 3,
+            state: State::Waiting,
+        });
+        assert_eq!(pinger.next_send(first + interval * 4), None, "all 4 sent");
+    }
+
+    /// A pinger stalled for 1 s at ping 1 (the stand-in server holds the tally's lock,
+    /// which the pinger takes after each send and for each reply) catches up: the
+    /// pings then overdue go at once, the rest on the schedule of ping 1. Never early:
+    /// ping N leaves no sooner than ping 1 + (N - 1) intervals, on the pinger's own
+    /// clock (exact, whatever the machine's load). Not shifted: ping 11 leaves less
+    /// than 0.6 s after its time (ping 1 + 2 s), which fails only if the pinger wakes
+    /// 0.6 s late; counted from the last send, as it once was, ping 11 left 0.8 s late
+    /// or more (one gap of at least 1 s, the stall, and nine of at least 0.2 s).
+    #[test]
+    fn a_stalled_pinger_catches_up_on_its_schedule() {
+        const PINGS: u32 = 11;
+        const STALL: Duration = Duration::from_secs(1);
+        let interval = Duration::from_millis(200);
+        let (socket, address) = {
+            let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+            socket.set_read_timeout(Some(WAIT)).unwrap();
+            let address = socket.local_addr().unwrap();
+            (socket, address)
+        };
+        let tally = Mutex::new(Tally::new(address));
+        let settings = Settings {
+            count: PINGS,
+            interval,
+            timeout: WAIT,
+        };
+        let mut pinger = Pinger::new(address, settings, &tally).unwrap();
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                let mut buffer = [0; 64];
+                for seq in 1..=PINGS {
+                    let (length, client) = socket.recv_from(&mut buffer).unwrap();
+                    let stalled = (seq == 1).then(|| lock(&tally));
+                    socket
+                        .send_to(&buffer[..length].to_ascii_uppercase(), client)
+                        .unwrap();
+                    if stalled.is_some() {
+                        std::thread::sleep(STALL);
+                    }
+                }
+            });
+            assert!(matches!(pinger.run().unwrap(), Outcome::Done));
+        });
+        let first = pinger.sent[0].at;
+        for (n, sent) in (0..).zip(&pinger.sent) {
+            let due = first + interval * n;
+            assert!(
+                sent.at >= due,
+                "ping {} early by {:?}",
+                n + 1,
+                due - sent.at
+            );
+        }
+        let last = pinger.sent[PINGS as usize - 1].at - first;
+        let on_time = interval * (PINGS - 1);
+        assert!(
+            last < on_time + Duration::from_millis(600),
+            "ping {PINGS} left {:?} after ping 1, not {on_time:?}: the schedule shifted",
+            last
+        );
+        drop(pinger);
+        let tally = tally.into_inner().unwrap();
+        assert_eq!(
+            (tally.transmitted(), tally.received()),
+            (PINGS, PINGS as usize)
+        );
+    }
+
     /// Linux reports a refusal (ICMP port unreachable) before a reply queued ahead of
     /// it: that reply was still heard, so the address is not one where nothing listens.
     #[test]
