@@ -47,7 +47,7 @@ pub struct Options {
     /// How many pings to send
     #[arg(short, long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     count: u32,
-    /// Seconds from one ping's send to the next
+    /// Seconds between pings (ping N goes at ping 1's send + (N - 1) intervals)
     #[arg(short, long, value_parser = parse_seconds, default_value = "1")]
     interval: Duration,
     /// Seconds to wait for each reply
@@ -63,7 +63,7 @@ const REPLY_BUFFER: usize = 65_536;
 pub struct Settings {
     /// Pings to send.
     pub count: u32,
-    /// From one send to the next.
+    /// Between pings: ping N is due at ping 1's send + (N - 1) intervals.
     pub interval: Duration,
     /// How long each reply is waited for.
     pub timeout: Duration,
