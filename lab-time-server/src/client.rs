@@ -2,7 +2,8 @@
 //!
 //! Over TCP it connects and reads until the server closes (the whole reply, however
 //! many segments it takes: not one 1024-byte `recv` as in the course's client). Over
-//! UDP it sends one datagram and waits for one back, resending if it is lost.
+//! UDP it sends one datagram and waits for one back, resending if it is lost; SNTP
+//! builds each resend anew, with its own transmit timestamp (`sntp_client`).
 
 use std::io::Read;
 use std::net::{SocketAddr, TcpStream};
@@ -17,7 +18,8 @@ use common::outln;
 use common::shutdown::exit_quietly_on_ctrl_c;
 use common::udp_client::UdpClient;
 
-use crate::protocol::{self, DaytimeFormat, NtpTimestamp};
+use crate::protocol::{self, DaytimeFormat};
+use crate::sntp_client::{self, Exchange};
 use crate::{Endpoint, Protocol, Transport};
 
 /// Command-line options of `lab-time-server client`.
@@ -86,77 +88,90 @@ pub fn query(
     timeout: Duration,
     retries: u32,
 ) -> Result<Answer> {
+    let tries = retries.saturating_add(1);
+    match protocol {
+        Protocol::Daytime => {
+            let (reply, _, _) = fetch(servers, transport, timeout, tries)?;
+            daytime_answer(&reply)
+        }
+        Protocol::Time => {
+            let (reply, sent, received) = fetch(servers, transport, timeout, tries)?;
+            time_answer(&reply, sent, received)
+        }
+        // UDP only (`main` refuses --transport tcp): each try is a new request.
+        Protocol::Sntp => sntp_answer(sntp_client::exchange(servers, timeout, tries)?),
+    }
+}
+
+/// Daytime or time: the reply, and the local clock before asking and after it came.
+fn fetch(
+    servers: &[SocketAddr],
+    transport: Transport,
+    timeout: Duration,
+    tries: u32,
+) -> Result<(Vec<u8>, SystemTime, SystemTime)> {
     let sent = SystemTime::now();
-    let (reply, received) = match transport {
+    let reply = match transport {
         Transport::Udp => {
-            let request = match protocol {
-                Protocol::Sntp => {
-                    protocol::sntp_request(NtpTimestamp::from_system_time(sent)).to_vec()
-                }
-                // Daytime and time answer any datagram, even an empty one.
-                _ => Vec::new(),
-            };
-            let mut client = UdpClient::new(servers.to_vec(), timeout, retries.saturating_add(1));
-            let reply = client.request(&request)?;
-            (reply, SystemTime::now())
+            // Daytime and time answer any datagram, even an empty one.
+            UdpClient::new(servers.to_vec(), timeout, tries).request(&[])?
         }
         _ => {
             // connect(), then recv() until the server closes: the whole reply.
             let stream = net::connect_any(servers, timeout)?;
             stream.set_read_timeout(Some(timeout))?;
-            let reply = read_to_close(stream)?;
-            (reply, SystemTime::now())
+            read_to_close(stream)?
         }
     };
-    match protocol {
-        Protocol::Daytime => {
-            let text = String::from_utf8_lossy(&reply);
-            if text.trim().is_empty() {
-                bail!("the server sent an empty reply: is it a daytime server?");
-            }
-            Ok(Answer {
-                time: text.trim_end().to_owned(),
-                delay_offset: None,
-            })
-        }
-        Protocol::Time => {
-            let Ok(seconds) = <[u8; 4]>::try_from(reply.as_slice()) else {
-                bail!(
-                    "the server sent {} bytes; an RFC 868 time is exactly 4: is it a time server?",
-                    reply.len()
-                );
-            };
-            let server_time = protocol::rfc868_to_time(u32::from_be_bytes(seconds), received);
-            Ok(Answer {
-                time: local_ctime(server_time),
-                delay_offset: Some(protocol::cristian_offset(server_time, sent, received)),
-            })
-        }
-        Protocol::Sntp => {
-            let Some(parsed) = protocol::parse_sntp_reply(&reply) else {
-                bail!(
-                    "the server sent {} bytes; an SNTP reply has at least 48",
-                    reply.len()
-                );
-            };
-            if parsed.mode != protocol::MODE_SERVER || parsed.stratum == 0 {
-                bail!(
-                    "not a usable SNTP reply (mode {}, stratum {}): is it an SNTP server?",
-                    parsed.mode,
-                    parsed.stratum
-                );
-            }
-            if parsed.originate != NtpTimestamp::from_system_time(sent) {
-                bail!("the reply does not answer our request (its originate timestamp differs)");
-            }
-            let t2 = parsed.receive.to_system_time(received);
-            let t3 = parsed.transmit.to_system_time(received);
-            Ok(Answer {
-                time: local_ctime(t3),
-                delay_offset: Some(protocol::sntp_delay_offset(sent, t2, t3, received)),
-            })
-        }
+    Ok((reply, sent, SystemTime::now()))
+}
+
+fn daytime_answer(reply: &[u8]) -> Result<Answer> {
+    let text = String::from_utf8_lossy(reply);
+    if text.trim().is_empty() {
+        bail!("the server sent an empty reply: is it a daytime server?");
     }
+    Ok(Answer {
+        time: text.trim_end().to_owned(),
+        delay_offset: None,
+    })
+}
+
+fn time_answer(reply: &[u8], sent: SystemTime, received: SystemTime) -> Result<Answer> {
+    let Ok(seconds) = <[u8; 4]>::try_from(reply) else {
+        bail!(
+            "the server sent {} bytes; an RFC 868 time is exactly 4: is it a time server?",
+            reply.len()
+        );
+    };
+    let server_time = protocol::rfc868_to_time(u32::from_be_bytes(seconds), received);
+    Ok(Answer {
+        time: local_ctime(server_time),
+        delay_offset: Some(protocol::cristian_offset(server_time, sent, received)),
+    })
+}
+
+/// RFC 4330's delay and offset from the four timestamps: T1 and T4 are the client's,
+/// around the request this reply answers (its originate was checked to be T1).
+fn sntp_answer(exchange: Exchange) -> Result<Answer> {
+    let Exchange {
+        reply,
+        sent,
+        received,
+    } = exchange;
+    if reply.mode != protocol::MODE_SERVER || reply.stratum == 0 {
+        bail!(
+            "not a usable SNTP reply (mode {}, stratum {}): is it an SNTP server?",
+            reply.mode,
+            reply.stratum
+        );
+    }
+    let t2 = reply.receive.to_system_time(received);
+    let t3 = reply.transmit.to_system_time(received);
+    Ok(Answer {
+        time: local_ctime(t3),
+        delay_offset: Some(protocol::sntp_delay_offset(sent, t2, t3, received)),
+    })
 }
 
 /// recv() until the server closes (recv returns 0): the whole reply, in however many

@@ -9,6 +9,7 @@ mod client;
 mod demo;
 mod protocol;
 mod server;
+mod sntp_client;
 
 use std::process::ExitCode;
 

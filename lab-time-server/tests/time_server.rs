@@ -3,13 +3,15 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::process::Command;
+use std::thread;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use chrono::{NaiveDateTime, Utc};
 use common::testkit::{
     MULTI_HOMED, Refusing, ServerProcess, Signal, WAIT, assert_error_line, at_ip, run, run_check,
-    run_client, spawn_tcp_server, tool_available,
+    run_client, spawn_tcp_server, stand_in_udp_socket, tool_available,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_lab-time-server");
@@ -397,4 +399,112 @@ fn chrony_accepts_our_sntp_server_on_a_second_address() {
         stderr.contains("System clock wrong by"),
         "chronyd: {stderr}"
     );
+}
+
+/// The client's retry timeout in the lost-request tests: the first try must time out.
+const RETRY_TIMEOUT: &str = "1";
+
+/// `time`'s NTP timestamp: seconds since 1900 (32 bits), then a 32-bit fraction.
+fn ntp_stamp(time: SystemTime) -> [u8; 8] {
+    let since_unix = time.duration_since(UNIX_EPOCH).unwrap();
+    let seconds = (since_unix.as_secs() + 2_208_988_800) as u32;
+    let fraction = ((u64::from(since_unix.subsec_nanos()) << 32) / 1_000_000_000) as u32;
+    let mut stamp = [0; 8];
+    stamp[..4].copy_from_slice(&seconds.to_be_bytes());
+    stamp[4..].copy_from_slice(&fraction.to_be_bytes());
+    stamp
+}
+
+/// A stand-in server's mode-4 reply to `request`: originate = the request's transmit
+/// timestamp, then the given receive (T2) and transmit (T3) times.
+fn sntp_reply(request: &[u8], receive: SystemTime, transmit: SystemTime) -> Vec<u8> {
+    let mut reply = vec![0; 48];
+    reply[0] = (4 << 3) | 4; // version 4, mode 4 (server)
+    reply[1] = 10; // stratum
+    reply[24..32].copy_from_slice(&request[40..48]);
+    reply[32..40].copy_from_slice(&ntp_stamp(receive));
+    reply[40..48].copy_from_slice(&ntp_stamp(transmit));
+    reply
+}
+
+/// One request from the stand-in's socket, and when it came.
+fn next_request(stand_in: &UdpSocket) -> (Vec<u8>, SocketAddr, SystemTime) {
+    let mut request = vec![0; 100];
+    let (length, client) = stand_in.recv_from(&mut request).unwrap();
+    let received = SystemTime::now();
+    request.truncate(length);
+    (request, client, received)
+}
+
+/// Runs our SNTP client against `server` with a [`RETRY_TIMEOUT`]; the delay and
+/// offset it printed, in ms.
+fn sntp_delay_offset_of_our_client(server: SocketAddr) -> (f64, f64) {
+    let output = run_client(
+        BIN,
+        server,
+        &["--protocol", "sntp", "--timeout", RETRY_TIMEOUT],
+        b"",
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{output:?}");
+    // "delay: 0.123 ms, offset: 0.012 ms"
+    let numbers: Vec<f64> = stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("delay: "))
+        .unwrap_or_else(|| panic!("no delay in {stdout:?}"))
+        .split(" ms")
+        .filter_map(|part| part.trim_start_matches(", offset: ").parse().ok())
+        .collect();
+    assert_eq!(numbers.len(), 2, "{stdout}");
+    (numbers[0], numbers[1])
+}
+
+/// Over loopback on one clock the delay is a fraction of a millisecond, and the offset
+/// at most half of it; a measurement that spans the retry timeout (1000 ms) is wrong.
+fn assert_measured_one_round_trip(delay: f64, offset: f64) {
+    assert!(
+        delay < 500.0 && offset.abs() < 100.0,
+        "delay {delay} ms, offset {offset} ms: not the round trip of the request answered"
+    );
+}
+
+#[test]
+fn sntp_client_after_a_lost_request_measures_the_resend() {
+    let (stand_in, address) = stand_in_udp_socket();
+    let serving = thread::spawn(move || {
+        let (first, _, _) = next_request(&stand_in); // lost
+        let (second, client, received) = next_request(&stand_in);
+        let reply = sntp_reply(&second, received, SystemTime::now());
+        stand_in.send_to(&reply, client).unwrap();
+        (first, second)
+    });
+    let (delay, offset) = sntp_delay_offset_of_our_client(address);
+    let (first, second) = serving.join().unwrap();
+    assert_ne!(
+        first[40..48],
+        second[40..48],
+        "each try carries its own transmit timestamp (T1)"
+    );
+    // Before the fix, T1 was the first try's: delay ~1000 ms, offset ~500 ms.
+    assert_measured_one_round_trip(delay, offset);
+}
+
+#[test]
+fn sntp_client_drops_a_late_reply_to_an_earlier_try() {
+    let (stand_in, address) = stand_in_udp_socket();
+    let serving = thread::spawn(move || {
+        let (first, client, first_received) = next_request(&stand_in);
+        let (second, _, second_received) = next_request(&stand_in);
+        // The reply to the first try, answered at once but held up on the way: it
+        // arrives after the resend, just before the reply to the resend.
+        let late = sntp_reply(&first, first_received, first_received);
+        stand_in.send_to(&late, client).unwrap();
+        let reply = sntp_reply(&second, second_received, SystemTime::now());
+        stand_in.send_to(&reply, client).unwrap();
+    });
+    let (delay, offset) = sntp_delay_offset_of_our_client(address);
+    serving.join().unwrap();
+    // Taken for the answer, the late reply gives a delay of ~1000 ms (against the
+    // first T1) or an offset of ~-1000 ms (against the resend's).
+    assert_measured_one_round_trip(delay, offset);
 }
