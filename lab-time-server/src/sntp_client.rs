@@ -137,3 +137,39 @@ fn wait_for_reply(
         *strays += 1;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::thread;
+
+    #[test]
+    fn replies_that_answer_no_request_of_ours_are_dropped() {
+        let stand_in = UdpSocket::bind("127.0.0.1:0").unwrap();
+        stand_in
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let server = stand_in.local_addr().unwrap();
+        // Answers each of the two tries with a reply whose originate is not its T1.
+        let answering = thread::spawn(move || {
+            for _ in 0..2 {
+                let mut request = [0; NTP_PACKET];
+                let (_, client) = stand_in.recv_from(&mut request).unwrap();
+                let mut reply = protocol::sntp_request(NtpTimestamp::default());
+                reply[0] = (4 << 3) | protocol::MODE_SERVER;
+                reply[1] = protocol::STRATUM;
+                reply[24..32].copy_from_slice(&[0xab; 8]); // originate: not ours
+                stand_in.send_to(&reply, client).unwrap();
+            }
+        });
+        let error = exchange(&[server], Duration::from_millis(200), 2).unwrap_err();
+        answering.join().unwrap();
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "no reply from {server} after 2 tries: 2 datagrams came back whose \
+                 originate timestamp was not our request's transmit timestamp"
+            )
+        );
+    }
+}
