@@ -27,7 +27,7 @@
 use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use anyhow::{Result, anyhow};
 use nix::sys::socket::{MsgFlags, recv};
@@ -52,6 +52,8 @@ pub struct UdpClient {
     /// A datagram nobody asked for has come: sockets are no longer kept.
     stray_seen: bool,
     reply: Vec<u8>,
+    /// When the latest datagram was sent (the clock read just before its `send`).
+    last_send: Option<SystemTime>,
 }
 
 /// Why one server address did not answer.
@@ -73,7 +75,17 @@ impl UdpClient {
             socket: None,
             stray_seen: false,
             reply: vec![0; REPLY_BUFFER],
+            last_send: None,
         }
+    }
+
+    /// When the latest try was sent: the clock read just before its `send`. After a
+    /// [`request`](Self::request), the send its reply most likely answers (a
+    /// protocol without a request ID, such as RFC 868's, cannot tell): a round trip
+    /// measured from it leaves out the timeouts of the tries before (Cristian's
+    /// algorithm, the time client). `None` before anything was sent.
+    pub fn last_send(&self) -> Option<SystemTime> {
+        self.last_send
     }
 
     /// Sends `message` and returns its reply, trying each address of the server in turn.
@@ -118,6 +130,7 @@ impl UdpClient {
         let mut answered_in_time = true;
         let mut outcome = Ok(Err(Failure::NoReply));
         for _ in 0..self.tries {
+            self.last_send = Some(SystemTime::now());
             // send(): one datagram, the whole message (no need to say where: connected).
             if let Err(error) = socket.send(message) {
                 outcome = match error.kind() {

@@ -110,17 +110,24 @@ fn fetch(
     timeout: Duration,
     tries: u32,
 ) -> Result<(Vec<u8>, SystemTime, SystemTime)> {
-    let sent = SystemTime::now();
-    let reply = match transport {
+    let (reply, sent) = match transport {
         Transport::Udp => {
             // Daytime and time answer any datagram, even an empty one.
-            UdpClient::new(servers.to_vec(), timeout, tries).request(&[])?
+            let mut client = UdpClient::new(servers.to_vec(), timeout, tries);
+            let reply = client.request(&[])?;
+            // From the try that was answered, not the first: a lost request's
+            // timeout is not part of the round trip.
+            let sent = client.last_send().unwrap_or_else(SystemTime::now);
+            (reply, sent)
         }
         _ => {
+            // The server answers as soon as it accepts: the round trip starts at
+            // connect().
+            let sent = SystemTime::now();
             // connect(), then recv() until the server closes: the whole reply.
             let stream = net::connect_any(servers, timeout)?;
             stream.set_read_timeout(Some(timeout))?;
-            read_to_close(stream)?
+            (read_to_close(stream)?, sent)
         }
     };
     Ok((reply, sent, SystemTime::now()))

@@ -439,12 +439,15 @@ fn next_request(stand_in: &UdpSocket) -> (Vec<u8>, SocketAddr, SystemTime) {
 /// Runs our SNTP client against `server` with a [`RETRY_TIMEOUT`]; the delay and
 /// offset it printed, in ms.
 fn sntp_delay_offset_of_our_client(server: SocketAddr) -> (f64, f64) {
-    let output = run_client(
-        BIN,
-        server,
-        &["--protocol", "sntp", "--timeout", RETRY_TIMEOUT],
-        b"",
-    );
+    delay_offset_of_our_client(server, &["--protocol", "sntp"])
+}
+
+/// Runs our client (`protocol` options) against `server` with a [`RETRY_TIMEOUT`];
+/// the delay and offset it printed, in ms.
+fn delay_offset_of_our_client(server: SocketAddr, protocol: &[&str]) -> (f64, f64) {
+    let mut args = protocol.to_vec();
+    args.extend_from_slice(&["--timeout", RETRY_TIMEOUT]);
+    let output = run_client(BIN, server, &args, b"");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{output:?}");
     // "delay: 0.123 ms, offset: 0.012 ms"
@@ -487,6 +490,31 @@ fn sntp_client_after_a_lost_request_measures_the_resend() {
     );
     // Before the fix, T1 was the first try's: delay ~1000 ms, offset ~500 ms.
     assert_measured_one_round_trip(delay, offset);
+}
+
+#[test]
+fn time_client_over_udp_after_a_lost_request_measures_the_resend() {
+    // RFC 868 has no request ID: the round trip is taken from the latest try, the
+    // one most likely answered, not from the first (whose timeout it would include).
+    let (stand_in, address) = stand_in_udp_socket();
+    let serving = thread::spawn(move || {
+        next_request(&stand_in); // lost
+        let (_, client, _) = next_request(&stand_in);
+        let unix = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let rfc868 = u32::try_from((unix + 2_208_988_800) % (1 << 32)).unwrap();
+        stand_in.send_to(&rfc868.to_be_bytes(), client).unwrap();
+    });
+    let protocol = ["--protocol", "time", "--transport", "udp"];
+    let (delay, _) = delay_offset_of_our_client(address, &protocol);
+    serving.join().unwrap();
+    // Before the fix: the first try's timeout and more, over 1000 ms.
+    assert!(
+        delay < 500.0,
+        "delay {delay} ms spans the lost try's timeout"
+    );
 }
 
 #[test]
