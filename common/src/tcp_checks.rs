@@ -7,10 +7,10 @@ use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::thread;
 use std::time::Duration;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 
 use crate::check::wording::{connect_failed, in_words};
-use crate::check::{Checks, expect_bytes};
+use crate::check::{Checks, expect_bytes, shown};
 
 /// Runs every wire-rule check against `target`.
 pub fn run_protocol_checks(checks: &mut Checks, target: SocketAddr) {
@@ -19,7 +19,7 @@ pub fn run_protocol_checks(checks: &mut Checks, target: SocketAddr) {
         move || {
             let mut conn = connect(target, timeout)?;
             conn.write_all(request)?;
-            expect_bytes("reply", &read_len(&mut conn, expected.len())?, expected)
+            read_expecting(&mut conn, "reply", expected)
         }
     };
     checks.run(
@@ -51,7 +51,7 @@ pub fn run_protocol_checks(checks: &mut Checks, target: SocketAddr) {
             conn.write_all(piece)?;
             thread::sleep(Duration::from_millis(30)); // let each piece be its own segment
         }
-        expect_bytes("reply", &read_len(&mut conn, 11)?, b"SPLIT LINE\n")
+        read_expecting(&mut conn, "reply", b"SPLIT LINE\n")
     });
     checks.run(
         "a character split between segments is one character",
@@ -60,7 +60,7 @@ pub fn run_protocol_checks(checks: &mut Checks, target: SocketAddr) {
             conn.write_all(b"\xc3")?; // the first byte of "ß"
             thread::sleep(Duration::from_millis(30));
             conn.write_all(b"\x9f\n")?;
-            expect_bytes("reply", &read_len(&mut conn, 3)?, b"SS\n")
+            read_expecting(&mut conn, "reply", b"SS\n")
         },
     );
     for (name, quit) in [
@@ -70,7 +70,7 @@ pub fn run_protocol_checks(checks: &mut Checks, target: SocketAddr) {
         checks.run(name, move || {
             let mut conn = connect(target, timeout)?;
             conn.write_all(b"before\n")?;
-            expect_bytes("reply", &read_len(&mut conn, 7)?, b"BEFORE\n")?;
+            read_expecting(&mut conn, "reply", b"BEFORE\n")?;
             conn.write_all(quit)?;
             expect_closed(&mut conn)
         });
@@ -80,7 +80,7 @@ pub fn run_protocol_checks(checks: &mut Checks, target: SocketAddr) {
         move || {
             let mut conn = connect(target, timeout)?;
             conn.write_all(b"hi")?;
-            expect_bytes("reply", &read_len(&mut conn, 2)?, b"HI")?;
+            read_expecting(&mut conn, "reply", b"HI")?;
             conn.write_all(b"quit")?;
             expect_closed(&mut conn)
         },
@@ -89,11 +89,7 @@ pub fn run_protocol_checks(checks: &mut Checks, target: SocketAddr) {
         let mut conn = connect(target, timeout)?;
         conn.write_all(b"last words\nand more\n")?;
         conn.shutdown(Shutdown::Write)?;
-        expect_bytes(
-            "reply",
-            &read_len(&mut conn, 20)?,
-            b"LAST WORDS\nAND MORE\n",
-        )?;
+        read_expecting(&mut conn, "reply", b"LAST WORDS\nAND MORE\n")?;
         expect_closed(&mut conn)
     });
     checks.run("a 1 MiB line with no newline streams through", move || {
@@ -124,6 +120,16 @@ pub fn connect(target: SocketAddr, timeout: Duration) -> Result<TcpStream> {
     conn.set_read_timeout(Some(timeout))?;
     conn.set_write_timeout(Some(timeout))?;
     Ok(conn)
+}
+
+/// Reads the `what` (a reply, an answer) that should be exactly `expected`, however
+/// it is segmented: fails with "expected ..., got ..." if it differs, and says what
+/// was expected when it does not come whole (`expected answer "hello\n": no reply
+/// within the timeout (5 of 6 bytes came: "hello")`).
+pub fn read_expecting(conn: &mut TcpStream, what: &str, expected: &[u8]) -> Result<()> {
+    let got = read_len(conn, expected.len())
+        .with_context(|| format!("expected {what} \"{}\"", shown(expected)))?;
+    expect_bytes(what, &got, expected)
 }
 
 /// Reads exactly `length` bytes (a reply may come in pieces).

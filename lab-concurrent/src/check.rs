@@ -5,8 +5,8 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use common::check::{Probe, TargetOptions, expect_bytes};
-use common::tcp_checks::{connect, read_len, run_protocol_checks};
+use common::check::{Probe, TargetOptions};
+use common::tcp_checks::{connect, read_expecting, run_protocol_checks};
 
 /// Command-line options of `lab-concurrent check`.
 #[derive(clap::Args, Debug)]
@@ -29,7 +29,7 @@ pub fn run(options: &Options) -> ExitCode {
             let _silent = connect(target, timeout)?;
             let mut second = connect(target, timeout)?;
             second.write_all(b"not blocked\n")?;
-            expect_bytes("reply", &read_len(&mut second, 12)?, b"NOT BLOCKED\n")
+            read_expecting(&mut second, "reply", b"NOT BLOCKED\n")
         },
     );
     checks.run("20 clients at once all get correct replies", move || {
@@ -41,11 +41,7 @@ pub fn run(options: &Options) -> ExitCode {
         }
         for (index, mut client) in clients.into_iter().enumerate() {
             let expected = format!("CLIENT {index}\n");
-            expect_bytes(
-                "reply",
-                &read_len(&mut client, expected.len())?,
-                expected.as_bytes(),
-            )?;
+            read_expecting(&mut client, "reply", expected.as_bytes())?;
         }
         Ok(())
     });

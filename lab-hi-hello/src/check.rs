@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use common::check::wording::reply_failed;
 use common::check::{Checks, Probe, TargetOptions, expect_bytes};
 use common::net;
-use common::tcp_checks::{connect, expect_closed, read_len};
+use common::tcp_checks::{connect, expect_closed, read_expecting};
 
 use crate::Transport;
 
@@ -73,21 +73,21 @@ fn tcp_checks(checks: &mut Checks, target: SocketAddr) {
         checks.run(name, move || {
             let mut conn = connect(target, timeout)?;
             conn.write_all(request)?;
-            expect_bytes("answer", &read_len(&mut conn, expected.len())?, expected)
+            read_expecting(&mut conn, "answer", expected)
         });
     }
     checks.run("one session serves many greetings", move || {
         let mut conn = connect(target, timeout)?;
         conn.write_all(b"hi\nhi\nyo\n")?;
         let expected = b"hello\nhello\nunknown greeting: yo\n";
-        expect_bytes("answers", &read_len(&mut conn, expected.len())?, expected)
+        read_expecting(&mut conn, "answers", expected)
     });
     checks.run(
         "`bye` is answered `goodbye` and ends the session",
         move || {
             let mut conn = connect(target, timeout)?;
             conn.write_all(b"bye\n")?;
-            expect_bytes("answer", &read_len(&mut conn, 8)?, b"goodbye\n")?;
+            read_expecting(&mut conn, "answer", b"goodbye\n")?;
             expect_closed(&mut conn)
         },
     );
@@ -97,7 +97,7 @@ fn tcp_checks(checks: &mut Checks, target: SocketAddr) {
             let _silent = connect(target, timeout)?;
             let mut second = connect(target, timeout)?;
             second.write_all(b"hi\n")?;
-            expect_bytes("answer", &read_len(&mut second, 6)?, b"hello\n")
+            read_expecting(&mut second, "answer", b"hello\n")
         },
     );
 }

@@ -163,6 +163,33 @@ fn check_passes_against_our_servers_and_fails_against_hello_bang() {
 }
 
 #[test]
+fn check_says_what_answer_it_expected_when_the_newline_never_comes() {
+    // `hello` with no newline: the answer never comes whole.
+    let no_newline = spawn_tcp_server(|mut conn| {
+        let mut buffer = [0; 1024];
+        while let Ok(1..) = conn.read(&mut buffer) {
+            if conn.write_all(b"hello").is_err() {
+                break;
+            }
+        }
+    });
+    let target = no_newline.to_string();
+    let output = run(
+        BIN,
+        &["check", "--target", &target, "--timeout", "0.5"],
+        b"",
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains(
+            "expected answer \"hello\\n\": no reply within the timeout (5 of 6 bytes came: \"hello\")"
+        ),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn sigint_exits_zero_within_a_second() {
     for transport in ["tcp", "udp"] {
         let server = server(transport);
