@@ -601,15 +601,29 @@ pub fn run_check(binary: &str, target: SocketAddr, extra: &[&str]) -> (bool, Str
 /// A stand-in TCP server on a free loopback port, for tests that need a server
 /// behaving in one particular way (usually wrongly): `handle` serves each
 /// connection, on a thread of its own.
-pub fn spawn_tcp_server(handle: fn(TcpStream)) -> SocketAddr {
+pub fn spawn_tcp_server(handle: impl Fn(TcpStream) + Clone + Send + 'static) -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback listener");
     let address = listener.local_addr().expect("its address");
     thread::spawn(move || {
         for connection in listener.incoming().flatten() {
+            let handle = handle.clone();
             thread::spawn(move || handle(connection));
         }
     });
     address
+}
+
+/// A stand-in TCP server (see [`spawn_tcp_server`]) that answers every read, whatever
+/// came, with `answer`: a wrong server for a client or a check to catch.
+pub fn spawn_answering_server(answer: &'static [u8]) -> SocketAddr {
+    spawn_tcp_server(move |mut connection: TcpStream| {
+        let mut buffer = [0; 1024];
+        while let Ok(1..) = connection.read(&mut buffer) {
+            if connection.write_all(answer).is_err() {
+                break;
+            }
+        }
+    })
 }
 
 /// A file named `name` holding `contents`, in a directory of this test process's own.

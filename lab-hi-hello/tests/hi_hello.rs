@@ -1,7 +1,7 @@
 //! lab-hi-hello end to end: the real binary on `--port 0` and ephemeral ports.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use common::tcp_checks::{expect_closed, read_len};
 use common::testkit::{
     MULTI_HOMED, Refusing, ServerProcess, Signal, WAIT, ask_udp, assert_error_line, at_ip, connect,
-    parse_listening_line, run, run_client, spawn_tcp_server, wait_for_exit,
+    parse_listening_line, run, run_client, spawn_answering_server, wait_for_exit,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_lab-hi-hello");
@@ -122,14 +122,7 @@ fn client_exits_zero_only_for_hello() {
 
 /// A server that answers everything with `Hello!`, for `check` and the client to catch.
 fn wrong_server() -> SocketAddr {
-    spawn_tcp_server(|mut conn| {
-        let mut buffer = [0; 1024];
-        while let Ok(1..) = conn.read(&mut buffer) {
-            if conn.write_all(b"Hello!\n").is_err() {
-                break;
-            }
-        }
-    })
+    spawn_answering_server(b"Hello!\n")
 }
 
 #[test]
@@ -165,14 +158,7 @@ fn check_passes_against_our_servers_and_fails_against_hello_bang() {
 #[test]
 fn check_says_what_answer_it_expected_when_the_newline_never_comes() {
     // `hello` with no newline: the answer never comes whole.
-    let no_newline = spawn_tcp_server(|mut conn| {
-        let mut buffer = [0; 1024];
-        while let Ok(1..) = conn.read(&mut buffer) {
-            if conn.write_all(b"hello").is_err() {
-                break;
-            }
-        }
-    });
+    let no_newline = spawn_answering_server(b"hello");
     let target = no_newline.to_string();
     let output = run(
         BIN,

@@ -3,13 +3,13 @@
 //! IPv4 clients shown as plain IPv4.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, UdpSocket};
 
 use common::tcp_checks::read_len;
 use common::testkit::{
     RunningProcess, ServerProcess, Signal, ask_udp, assert_ended_by_sigpipe, assert_error_line,
-    connect, run, run_with_stdout_closed, send_signal, spawn_tcp_server, stand_in_udp_socket,
+    connect, run, run_with_stdout_closed, send_signal, spawn_answering_server, stand_in_udp_socket,
     wait_for_socket,
 };
 
@@ -77,14 +77,7 @@ fn the_client_with_no_message_says_hi_even_with_nothing_on_stdin() {
 #[test]
 fn the_client_with_no_message_fails_unless_hi_gets_hello() {
     // A server that answers everything `Hello!`.
-    let wrong = spawn_tcp_server(|mut connection| {
-        let mut buffer = [0; 1024];
-        while let Ok(1..) = connection.read(&mut buffer) {
-            if connection.write_all(b"Hello!\n").is_err() {
-                break;
-            }
-        }
-    });
+    let wrong = spawn_answering_server(b"Hello!\n");
     let port = wrong.port().to_string();
     let output = run(BIN, &["client", "--port", &port], b"");
     assert_error_line(&output, "answered 'hi' with 'Hello!' instead of 'hello'");
