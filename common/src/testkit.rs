@@ -959,7 +959,8 @@ impl Default for Refusing {
 /// very number can take it. Still, a caller that can tell (the program says the port
 /// is already in use) retries with another: see [`with_fixed_port`].
 pub fn fixed_port() -> u16 {
-    Refusing::below_ephemeral_range().address().port()
+    // The picker `check --server` gives its submissions, for the same reason.
+    crate::check::submission::free_port().expect("a port free for TCP and UDP")
 }
 
 /// Runs `attempt` with a [`fixed_port`], then with another while it returns `None`
@@ -1030,7 +1031,7 @@ pub fn assert_check_mistakes_are_usage_errors(binary: &str) {
 /// Runs `binary args` and asserts a usage error as clap reports one: exit status 2,
 /// nothing on stdout, stderr starting with an `error:` line containing `text` (clap
 /// may add its hint, `For more information, try '--help'.`).
-fn assert_usage_error(binary: &str, args: &[&str], text: &str) {
+pub fn assert_usage_error(binary: &str, args: &[&str], text: &str) {
     let output = run_within(binary, args, b"", WAIT);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use common::tcp_checks::{expect_closed, read_len};
 use common::testkit::{
-    Refusing, ServerProcess, Signal, WAIT, assert_error_line, connect, run, run_check, run_client,
-    spawn_tcp_server, tool_available,
+    Refusing, ServerProcess, Signal, WAIT, assert_error_line, assert_usage_error, connect, run,
+    run_check, run_client, spawn_tcp_server, tool_available,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_lab-tcp");
@@ -461,10 +461,7 @@ fn the_server_survives_a_connection_reset() {
 
 #[test]
 fn a_zero_timeout_is_a_usage_error() {
-    let output = run(BIN, &["client", "--timeout", "0", "x"], b"");
-    assert_eq!(output.status.code(), Some(2), "{output:?}");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("give more than 0"), "{stderr}");
+    assert_usage_error(BIN, &["client", "--timeout", "0", "x"], "give more than 0");
 }
 
 #[test]

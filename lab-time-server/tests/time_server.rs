@@ -10,8 +10,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use chrono::{NaiveDateTime, Utc};
 use common::testkit::{
-    MULTI_HOMED, Refusing, ServerProcess, Signal, WAIT, assert_error_line, at_ip, run, run_check,
-    run_client, spawn_tcp_server, stand_in_udp_socket, tool_available,
+    MULTI_HOMED, Refusing, ServerProcess, Signal, WAIT, assert_error_line, assert_usage_error,
+    at_ip, run, run_check, run_client, spawn_tcp_server, stand_in_udp_socket, tool_available,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_lab-time-server");
@@ -223,13 +223,8 @@ fn sigint_exits_zero_within_a_second() {
 
 #[test]
 fn sntp_over_tcp_is_a_usage_error() {
-    let output = run(
-        BIN,
-        &["server", "--protocol", "sntp", "--transport", "tcp"],
-        b"",
-    );
-    assert_eq!(output.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&output.stderr).starts_with("error: SNTP runs over UDP only"));
+    let args = ["server", "--protocol", "sntp", "--transport", "tcp"];
+    assert_usage_error(BIN, &args, "error: SNTP runs over UDP only");
 }
 
 #[test]

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use common::testkit::{
     RunningProcess, ServerProcess, Signal, WAIT, assert_ended_by_sigpipe, assert_error_line,
-    assert_formats_agree, passed, run, run_check_client, run_with_stdout_closed,
-    stand_in_udp_socket, temp_file, tool_available,
+    assert_formats_agree, assert_usage_error, passed, run, run_check_client,
+    run_with_stdout_closed, stand_in_udp_socket, temp_file, tool_available,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_lab-udp");
@@ -432,10 +432,7 @@ fn bad_values_are_usage_errors() {
         &["ping", "--timeout", "0"],
         &["ping", "--interval", "never"],
     ] {
-        let output = run(BIN, args, b"");
-        assert_eq!(output.status.code(), Some(2), "{args:?}: {output:?}");
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(stderr.starts_with("error: "), "{args:?}: {stderr}");
+        assert_usage_error(BIN, args, "");
     }
 }
 

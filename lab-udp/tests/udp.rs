@@ -9,8 +9,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::testkit::{
-    MULTI_HOMED, ServerProcess, Signal, WAIT, ask_udp, assert_error_line, at_ip, run, run_check,
-    run_client, stand_in_udp_socket, tool_available,
+    MULTI_HOMED, ServerProcess, Signal, WAIT, ask_udp, assert_error_line, assert_usage_error,
+    at_ip, run, run_check, run_client, stand_in_udp_socket, tool_available,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_lab-udp");
@@ -456,8 +456,5 @@ fn wildcard_server_answers_from_the_address_the_client_wrote_to() {
 
 #[test]
 fn a_zero_timeout_is_a_usage_error() {
-    let output = run(BIN, &["client", "--timeout", "0", "x"], b"");
-    assert_eq!(output.status.code(), Some(2), "{output:?}");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("give more than 0"), "{stderr}");
+    assert_usage_error(BIN, &["client", "--timeout", "0", "x"], "give more than 0");
 }
