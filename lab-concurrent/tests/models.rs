@@ -11,16 +11,10 @@ use std::time::{Duration, Instant};
 use common::tcp_checks::{expect_closed, read_len};
 use common::testkit::{ServerProcess, Signal, WAIT, assert_error_line, connect, run, run_within};
 
+mod support;
+use support::MODELS;
+
 const BIN: &str = env!("CARGO_BIN_EXE_lab-concurrent");
-const MODELS: [&str; 7] = [
-    "iterative",
-    "thread",
-    "pool",
-    "prefork",
-    "fork",
-    "event",
-    "async",
-];
 /// The models that turn a client over `--max-clients` away (prefork leaves it in
 /// the backlog instead).
 const BOUNDED: [&str; 5] = ["thread", "pool", "fork", "event", "async"];

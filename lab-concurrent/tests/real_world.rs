@@ -17,16 +17,10 @@ use common::testkit::{
     run_with_stdout_closed, wait_for_exit,
 };
 
+mod support;
+use support::MODELS;
+
 const BIN: &str = env!("CARGO_BIN_EXE_lab-concurrent");
-const MODELS: [&str; 7] = [
-    "iterative",
-    "thread",
-    "pool",
-    "prefork",
-    "fork",
-    "event",
-    "async",
-];
 
 fn exchange(server: SocketAddr, line: &[u8]) {
     let mut conn = connect(server);
