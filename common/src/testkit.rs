@@ -1125,3 +1125,26 @@ mod tests {
         assert_eq!(udp.kind(), ErrorKind::AddrInUse, "{udp}");
     }
 }
+
+/// The path of the Cargo example `name` of `package` (the course's programs in Rust,
+/// `LAB/examples/NAME.rs`), built first: `cargo test --test FILE` builds no examples.
+pub fn example(package: &str, name: &str) -> String {
+    let test = std::env::current_exe().expect("the test's own path");
+    // target/PROFILE/deps/TEST: the example goes to target/PROFILE/examples/NAME.
+    let profile = test
+        .parent()
+        .and_then(std::path::Path::parent)
+        .expect("the test runs from target/PROFILE/deps");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let mut build = Command::new(cargo);
+    build.args(["build", "--quiet", "-p", package, "--example", name]);
+    if profile.ends_with("release") {
+        build.arg("--release");
+    }
+    let status = build.status().expect("cargo runs");
+    assert!(
+        status.success(),
+        "cargo build -p {package} --example {name}"
+    );
+    profile.join("examples").join(name).display().to_string()
+}
