@@ -1,11 +1,21 @@
 //! The UDP uppercase client: each message is one datagram, and its reply is one datagram.
 //!
-//! UDP promises nothing: a datagram may be lost, so the client waits `--timeout` for
-//! the reply and sends again, `--retries` times. The socket calls (a `connect`ed
-//! socket, kept from message to message until a try times out, `send`, `recv` with a
-//! timeout) are in `common/src/udp_client.rs`, `UdpClient::exchange`, shared with the
-//! other labs' UDP clients; read its comments for why each one is there, and why a
-//! late reply still never passes for the reply to a later message.
+//! Read it beside `examples/udp_client.rs`, Kurose & Ross's UDPClient.py in Rust. It
+//! differs from the slides in three places, each for a reason the slides' client meets:
+//!
+//! - Its socket is `connect`ed to the server, so it calls `send` and `recv` where the
+//!   slides call `sendto` and `recvfrom`. UDP's `connect` sends nothing: it records
+//!   the server's address, so the kernel keeps only that server's datagrams for this
+//!   socket, and reports an ICMP "port unreachable" as `ConnectionRefused`. A stopped
+//!   server is then said at once, where the slides' client waits forever.
+//! - `recv` has a timeout (`--timeout`): a lost datagram or reply is sent again,
+//!   `--retries` times, then reported. The slides' client waits forever.
+//! - A reply that comes late (after its try timed out) is never printed as the reply
+//!   to a later message: the socket whose try timed out is closed, and the next
+//!   message gets a new one.
+//!
+//! Those socket calls are in `common/src/udp_client.rs`, `UdpClient::exchange`,
+//! shared with the other labs' UDP clients; its comments say why each one is there.
 
 use std::process::ExitCode;
 use std::time::Duration;

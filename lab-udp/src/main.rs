@@ -11,6 +11,7 @@ mod check_pinger;
 mod client;
 mod delay_line;
 mod demo;
+mod lossy_path;
 mod netem;
 mod ping;
 mod server;

@@ -1,17 +1,24 @@
 //! The UDP uppercase server: one socket answers every client, datagram by datagram.
 //!
-//! Compare with the course's UDPServer.py: `socket(AF_INET, SOCK_DGRAM)`, `bind`,
-//! then `recvfrom` / `sendto` forever. There is no `listen` and no `accept`: UDP has
-//! no connections, so every datagram carries its sender's address and the reply is
-//! sent back to that address. Where the Python server calls `recvfrom`/`sendto`, this
-//! one calls their general forms `recvmsg`/`sendmsg`, to also learn which of the host's
-//! addresses the datagram was sent to and answer from it (see `common::datagram`).
+//! Read it beside `examples/udp_server.rs`, Kurose & Ross's UDPServer.py in Rust: the
+//! same steps, `socket`, `bind`, then receive, uppercase and reply to the sender, in
+//! [`answer`]'s loop. There is no `listen` and no `accept`: UDP has no connections, so
+//! every datagram carries its sender's address and the reply is sent back to it.
 //!
-//! With `--loss` and `--delay` (see `netem.rs` and `delay_line.rs`) the server also plays a bad network,
-//! as the Kurose & Ross UDPPingerServer does: some replies are dropped, others sent late.
+//! Where the slides call `recvfrom` and `sendto`, this server calls their general
+//! forms, `recvmsg` and `sendmsg` (`common::datagram`), for one reason: on a host with
+//! several addresses, a server bound to all of them (`--host 0.0.0.0`) must answer each
+//! datagram from the address it was sent to, or a client that checks where its reply
+//! came from (a connected UDP socket, as ours is) drops it (Stevens, UNP 22.2).
+//! `recvmsg` tells which address that was; `sendmsg` names it as the reply's source.
+//!
+//! What the slides' server lacks, and this one adds: a 64 KiB buffer (no datagram is
+//! cut short), bytes that are not UTF-8 passed through (no crash), a stop on Ctrl-C.
+//! With `--loss` and `--delay` the replies also take a bad network on purpose, as the
+//! Kurose & Ross UDPPingerServer does: that is `lossy_path.rs`, outside the loop.
 
 use std::io::ErrorKind;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::UdpSocket;
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -22,8 +29,9 @@ use common::shutdown::Shutdown;
 use common::upper;
 
 use crate::Endpoint;
-use crate::delay_line::{self, DelayLine};
-use crate::netem::{self, Fate, Netem};
+use crate::delay_line;
+use crate::lossy_path::LossyPath;
+use crate::netem::{self, Netem};
 
 /// Command-line options of `lab-udp server`.
 #[derive(clap::Args, Debug)]
@@ -83,44 +91,37 @@ pub fn serve(
 ) -> Result<()> {
     shutdown.wake_datagram_socket(socket)?;
     let stats = Stats::default();
-    let mut replies = Replies {
-        socket,
-        netem,
-        delay_line: None,
-        log,
-        stats: &stats,
-    };
-    if replies.netem.delays_replies() {
+    if netem.delays_replies() {
+        // The delay line's thread sends each held reply when its time comes.
         let send_late = |reply: Reply| reply.send(socket, log, &stats);
         delay_line::with_delay_line(send_late, |delay_line| {
-            let mut replies = Replies {
-                delay_line: Some(delay_line),
-                ..replies
-            };
-            answer(socket, exit_on_quit, &mut replies, shutdown)
+            let mut path = LossyPath::new(netem, Some(delay_line), log, &stats);
+            answer(socket, exit_on_quit, &mut path, &stats, shutdown)
         })??;
     } else {
-        answer(socket, exit_on_quit, &mut replies, shutdown)?;
+        let mut path = LossyPath::new(netem, None, log, &stats);
+        answer(socket, exit_on_quit, &mut path, &stats, shutdown)?;
     }
     // close(): the socket is closed when the caller drops it.
     stats.print_summary();
     Ok(())
 }
 
-/// The receive loop: each datagram gets its reply, unless `netem` drops it.
+/// The slides' loop: receive a datagram, uppercase it, send it back to its sender.
 fn answer(
     socket: &UdpSocket,
     exit_on_quit: bool,
-    replies: &mut Replies<'_>,
+    path: &mut LossyPath<'_>,
+    stats: &Stats,
     shutdown: &Shutdown,
 ) -> Result<()> {
-    let log = replies.log;
+    let log = path.log();
     let largest_reply = net::max_udp_payload(socket.local_addr()?);
     let mut buffer = vec![0; DATAGRAM_BUFFER];
     // Checked before each wait too: a request may come before the socket was registered.
     while !shutdown.is_requested() {
-        // recvmsg(): wait for the next datagram from anyone; learn who sent it, and to
-        // which of our addresses (a host may have several).
+        // recvfrom(), as recvmsg(): wait for the next datagram from anyone; learn who
+        // sent it, and to which of our addresses (a host may have several).
         let received = datagram::recv_request(socket, &mut buffer);
         if shutdown.is_requested() {
             break;
@@ -134,74 +135,49 @@ fn answer(
                 continue;
             }
         };
-        let client = request.client;
         let message = &buffer[..request.length];
         if !log.is_quiet() {
-            log.line(format_args!("{client}: {}", printable(message)));
+            log.line(format_args!("{}: {}", request.client, printable(message)));
         }
         if exit_on_quit && is_quit(message) {
             log.line("Terminate server ...");
             break;
         }
-        replies.dispatch(Reply {
+        // upper(): bytes that are not UTF-8 pass through, where Python's decode() raises.
+        let reply = Reply {
             datagram: uppercase_reply(message, largest_reply, log),
             request,
-        });
+        };
+        // --loss and --delay (lossy_path.rs): the reply may be dropped, or held back
+        // and sent later by the delay line.
+        if let Some(reply) = path.pass(reply) {
+            reply.send(socket, log, stats);
+        }
     }
     Ok(())
 }
 
 /// A reply on its way back to the client that sent the datagram.
 #[derive(Debug)]
-struct Reply {
+pub struct Reply {
     datagram: Vec<u8>,
     /// The request it answers: who sent it (the reply goes there), and to which of our
     /// addresses (the reply leaves from it).
-    request: Request,
+    pub request: Request,
 }
 
 impl Reply {
     /// Sends the reply now (from the receive loop, or from the delay line's thread).
     fn send(self, socket: &UdpSocket, log: Log, stats: &Stats) {
         let client = self.request.client;
-        // sendmsg(): the reply goes back to the address the datagram came from, sent
-        // from the address it went to: a client's connected socket accepts only that.
+        // sendto(), as sendmsg(): the reply goes back to the address the datagram came
+        // from, sent from the address it went to: a client's connected socket accepts
+        // only that.
         if let Err(error) = datagram::send_reply(socket, &self.datagram, &self.request) {
             log.warn(format_args!("cannot reply to {client}: {error}"));
         }
         stats.datagram_from(client);
     }
-}
-
-/// Where each reply goes: out at once, into the delay line, or nowhere (a simulated loss).
-struct Replies<'a> {
-    socket: &'a UdpSocket,
-    netem: Netem,
-    /// Present when `--delay` is given.
-    delay_line: Option<&'a DelayLine<Reply>>,
-    log: Log,
-    stats: &'a Stats,
-}
-
-impl Replies<'_> {
-    fn dispatch(&mut self, reply: Reply) {
-        let (client, log, stats) = (reply.request.client, self.log, self.stats);
-        match (self.netem.next_fate(), self.delay_line) {
-            (Fate::Dropped, _) => dropped(client, "simulated loss", log, stats),
-            (Fate::SentAfter(delay), Some(line)) if !delay.is_zero() => {
-                if line.hold(delay, reply).is_err() {
-                    dropped(client, "delay queue full", log, stats);
-                }
-            }
-            (Fate::SentAfter(_), _) => reply.send(self.socket, log, stats),
-        }
-    }
-}
-
-/// A reply not sent, on purpose: logged as `dropped` and counted in the summary.
-fn dropped(client: SocketAddr, why: &str, log: Log, stats: &Stats) {
-    log.line(format_args!("{client}: dropped ({why})"));
-    stats.datagram_dropped();
 }
 
 /// `quit`, optionally with a newline: the CPE 314 client's way to stop the server.
