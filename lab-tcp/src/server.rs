@@ -1,9 +1,13 @@
 //! The TCP uppercase server, iterative: one client at a time.
 //!
-//! Compare with the course's TCPServer.py: `socket(AF_INET, SOCK_STREAM)`, `bind`,
+//! Read it beside `examples/tcp_server.rs` (Kurose & Ross's TCPServer.py in Rust) and
+//! `examples/tcp_server_quit.rs` (CPE 314's session loop): the same `socket`, `bind`,
 //! `listen`, then `accept` in a loop. The listening socket only welcomes clients;
 //! each `accept` returns a new connection socket for one client. While that client
-//! is served, others wait in the listen backlog (lab-concurrent fixes that).
+//! is served, others wait in the listen backlog, connected but unanswered
+//! (lab-concurrent fixes that). Where the examples read once and answer once, the
+//! session here (`common::connection::serve_client`) streams bytes through the
+//! uppercase protocol until `quit` or the client's close.
 
 use std::net::TcpListener;
 use std::process::ExitCode;

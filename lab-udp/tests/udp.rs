@@ -210,7 +210,7 @@ fn sigint_and_sigterm_stop_an_idle_server() {
 }
 
 /// The signal comes while a flood keeps the server receiving, and it still stops within
-/// the SPEC's second.
+/// a second, as a server must stop on Ctrl-C or SIGTERM.
 #[test]
 fn sigint_and_sigterm_stop_a_busy_server() {
     for signal in [Signal::SIGINT, Signal::SIGTERM] {
