@@ -1076,6 +1076,73 @@ while True:
     connectionSocket.close()
 "#;
 
+/// The path of the Cargo example `name` of `package` (the course's programs in Rust,
+/// `LAB/examples/NAME.rs`), built first: `cargo test --test FILE` builds no examples.
+pub fn example(package: &str, name: &str) -> String {
+    let test = std::env::current_exe().expect("the test's own path");
+    // target/PROFILE/deps/TEST: the example goes to target/PROFILE/examples/NAME.
+    let profile = test
+        .parent()
+        .and_then(std::path::Path::parent)
+        .expect("the test runs from target/PROFILE/deps");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let mut build = Command::new(cargo);
+    build.args(["build", "--quiet", "-p", package, "--example", name]);
+    if profile.ends_with("release") {
+        build.arg("--release");
+    }
+    let status = build.status().expect("cargo runs");
+    assert!(
+        status.success(),
+        "cargo build -p {package} --example {name}"
+    );
+    profile.join("examples").join(name).display().to_string()
+}
+
+/// Asserts that a text report gives exactly `expected`: each check's name and whether
+/// it passed, in order, then the score line those verdicts make.
+pub fn assert_verdicts(stdout: &str, expected: &[(&str, bool)]) {
+    let expected_verdicts: Verdicts = expected
+        .iter()
+        .map(|&(name, pass)| (name.to_owned(), pass))
+        .collect();
+    assert_eq!(text_verdicts(stdout), expected_verdicts, "{stdout}");
+    let passed = expected.iter().filter(|(_, pass)| *pass).count();
+    let score = format!("{passed} passed, {} failed\n", expected.len() - passed);
+    assert!(stdout.ends_with(&score), "expected {score:?}: {stdout}");
+}
+
+/// Runs `binary check --server SERVER` and asserts its report (see
+/// [`assert_verdicts`]), that it shows each of `shown` (a crash's stderr, a check's
+/// detail), and that no process of the server is left.
+pub fn assert_check_server_report(
+    binary: &str,
+    server: &str,
+    expected: &[(&str, bool)],
+    shown: &[&str],
+) {
+    let run = run_check_server(binary, server, &[]);
+    let stdout = run.stdout();
+    assert_verdicts(&stdout, expected);
+    for text in shown {
+        assert!(stdout.contains(text), "expected {text:?} in {stdout}");
+    }
+    run.assert_group_gone();
+}
+
+/// Starts the course's server `example` (arguments `[HOST] [PORT]`) on a free
+/// loopback port, has `send` send it bytes that are not UTF-8, and asserts that it
+/// stops as the course's Python server does: exit status 1, the decoding error on
+/// stderr.
+pub fn assert_invalid_utf8_stops(example: &str, send: impl FnOnce(SocketAddr)) {
+    let server = RunningProcess::start(example, &["127.0.0.1", "0"]);
+    let line = server.next_line().expect("the listening line");
+    send(parse_listening_line(&line).expect("a listening line"));
+    let (status, _, stderr) = server.wait();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("Utf8Error"), "{stderr}");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1124,27 +1191,4 @@ mod tests {
         let udp = UdpSocket::bind(address).unwrap_err();
         assert_eq!(udp.kind(), ErrorKind::AddrInUse, "{udp}");
     }
-}
-
-/// The path of the Cargo example `name` of `package` (the course's programs in Rust,
-/// `LAB/examples/NAME.rs`), built first: `cargo test --test FILE` builds no examples.
-pub fn example(package: &str, name: &str) -> String {
-    let test = std::env::current_exe().expect("the test's own path");
-    // target/PROFILE/deps/TEST: the example goes to target/PROFILE/examples/NAME.
-    let profile = test
-        .parent()
-        .and_then(std::path::Path::parent)
-        .expect("the test runs from target/PROFILE/deps");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let mut build = Command::new(cargo);
-    build.args(["build", "--quiet", "-p", package, "--example", name]);
-    if profile.ends_with("release") {
-        build.arg("--release");
-    }
-    let status = build.status().expect("cargo runs");
-    assert!(
-        status.success(),
-        "cargo build -p {package} --example {name}"
-    );
-    profile.join("examples").join(name).display().to_string()
 }
