@@ -199,7 +199,7 @@ fn has_stray_datagrams(socket: &UdpSocket, buffer: &mut [u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::thread;
+    use crate::testkit::spawn_bounded;
 
     #[test]
     fn tries_each_address_of_the_server_until_one_answers() {
@@ -207,7 +207,8 @@ mod tests {
         let dead_address = dead.address();
         let live = UdpSocket::bind("127.0.0.1:0").unwrap();
         let live_address = live.local_addr().unwrap();
-        let answering = thread::spawn(move || {
+        let answering = spawn_bounded(move || {
+            live.set_read_timeout(Some(crate::testkit::WAIT)).unwrap();
             let mut buffer = [0; 16];
             let (length, from) = live.recv_from(&mut buffer).unwrap();
             live.send_to(&buffer[..length].to_ascii_uppercase(), from)
@@ -220,6 +221,6 @@ mod tests {
             client.servers[0], live_address,
             "the address that answered comes first"
         );
-        answering.join().unwrap();
+        answering.join();
     }
 }
