@@ -294,12 +294,12 @@ fn a_server_gone_after_the_probe_is_a_refusal_in_plain_words() {
     // the first check's datagram against the close: one that lands in the socket
     // before it closes is dropped with it, unanswered.)
     let (socket, address) = common::testkit::stand_in_udp_socket();
-    let server = std::thread::spawn(move || {
+    let server = common::testkit::spawn_bounded(move || {
         let mut probe = [0; 64];
         socket.recv_from(&mut probe).unwrap();
     });
     let (ok, stdout) = common::testkit::run_check(BIN, address, &["--timeout", "2"]);
-    server.join().unwrap();
+    server.join();
     assert!(!ok, "{stdout}");
     assert!(!stdout.contains("os error"), "{stdout}");
     // Every check on a connected socket hears the refusal; the one on an unconnected

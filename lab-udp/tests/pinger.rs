@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use common::testkit::{
     RunningProcess, ServerProcess, Signal, WAIT, assert_ended_by_sigpipe, assert_error_line,
     assert_formats_agree, assert_usage_error, passed, run, run_check_client,
-    run_with_stdout_closed, stand_in_udp_socket, temp_file, tool_available,
+    run_with_stdout_closed, spawn_bounded, stand_in_udp_socket, temp_file, tool_available,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_lab-udp");
@@ -260,7 +260,7 @@ fn ping_over_ipv6_and_to_a_dual_stack_server() {
 #[test]
 fn a_late_reply_is_reported_and_not_matched_to_the_next_ping() {
     let (socket, address) = stand_in_udp_socket();
-    let server = thread::spawn(move || {
+    let server = spawn_bounded(move || {
         let mut buffer = [0; 64];
         let (length, client) = socket.recv_from(&mut buffer).unwrap();
         let first = buffer[..length].to_ascii_uppercase();
@@ -274,7 +274,7 @@ fn a_late_reply_is_reported_and_not_matched_to_the_next_ping() {
         address,
         &["--count", "2", "--interval", "1", "--timeout", "1"],
     );
-    server.join().unwrap();
+    server.join();
     assert_eq!(pings.timed_out, BTreeSet::from([1]), "{pings:?}");
     assert_eq!(pings.late, [1], "{pings:?}");
     assert_eq!(pings.replies.iter().map(|r| r.0).collect::<Vec<_>>(), [2]);
@@ -304,7 +304,7 @@ fn two_clients_pinging_at_once_each_get_their_own_replies() {
     let address = server.address();
     let pingers: Vec<_> = (0..2)
         .map(|_| {
-            thread::spawn(move || {
+            spawn_bounded(move || {
                 ping(
                     address,
                     &["--count", "30", "--interval", "0.01", "--timeout", "5"],
@@ -313,7 +313,7 @@ fn two_clients_pinging_at_once_each_get_their_own_replies() {
         })
         .collect();
     for pinger in pingers {
-        let pings = pinger.join().unwrap();
+        let pings = pinger.join();
         assert!(pings.output.status.success(), "{pings:?}");
         pings.each_ping_once(30);
         assert_eq!(pings.replies.len(), 30);
