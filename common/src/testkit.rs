@@ -18,6 +18,7 @@ use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -35,6 +36,12 @@ pub struct ServerProcess {
     /// Every address from the server's listening lines, in order.
     pub addresses: Vec<SocketAddr>,
     lines: Receiver<String>,
+    /// Every stdout line taken from `lines` so far, listening lines included.
+    taken: Mutex<Vec<String>>,
+    /// Every stderr line so far (none when stderr shares stdout's pipe).
+    stderr: Arc<Mutex<Vec<String>>>,
+    /// Disconnected once stderr is read to its end.
+    stderr_done: Receiver<()>,
 }
 
 impl ServerProcess {
@@ -79,6 +86,9 @@ impl ServerProcess {
     ) -> ServerProcess {
         let mut command = Command::new(binary);
         command.args(args).stdin(Stdio::null());
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        // Replaced by the reader's when stderr has a pipe of its own.
+        let (_, mut stderr_done) = mpsc::channel();
         let (stdout, child): (Box<dyn Read + Send>, Child) = if lines_to_read.is_some() {
             // `2>&1 |`: both streams into one pipe that only this process reads.
             let (read_end, write_end) = cloexec_pipe();
@@ -92,7 +102,8 @@ impl ServerProcess {
             command.stdout(Stdio::piped()).stderr(Stdio::piped());
             let mut child = spawn(&mut command, binary);
             let stdout = child.stdout.take().expect("piped stdout");
-            keep_to_the_test(child.stderr.take().expect("piped stderr"), binary);
+            let pipe = child.stderr.take().expect("piped stderr");
+            stderr_done = keep_to_the_test(pipe, binary, Arc::clone(&stderr));
             (Box::new(stdout), child)
         };
         let lines = forward_lines(stdout, lines_to_read);
@@ -100,6 +111,9 @@ impl ServerProcess {
             child,
             addresses: Vec::new(),
             lines,
+            taken: Mutex::new(Vec::new()),
+            stderr,
+            stderr_done,
         };
         for _ in 0..listening_lines {
             let line = server
@@ -131,7 +145,16 @@ impl ServerProcess {
 
     /// The next line of the server's stdout, if one comes within [`WAIT`].
     pub fn next_line(&self) -> Option<String> {
-        self.lines.recv_timeout(WAIT).ok()
+        let line = self.lines.recv_timeout(WAIT).ok()?;
+        self.take(&line);
+        Some(line)
+    }
+
+    fn take(&self, line: &str) {
+        self.taken
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(line.to_owned());
     }
 
     /// Waits until the server prints a line containing `text`; returns it.
@@ -139,8 +162,12 @@ impl ServerProcess {
         let deadline = Instant::now() + WAIT;
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
             match self.lines.recv_timeout(left) {
-                Ok(line) if line.contains(text) => return line,
-                Ok(_) => continue,
+                Ok(line) => {
+                    self.take(&line);
+                    if line.contains(text) {
+                        return line;
+                    }
+                }
                 Err(_) => break,
             }
         }
@@ -173,6 +200,33 @@ impl ServerProcess {
             "{signal:?}: no summary line in {rest:?}"
         );
         rest
+    }
+
+    /// Stops the server as [`ServerProcess::assert_stops_cleanly`] does, and asserts
+    /// that nothing it printed, from its listening line to its summary, on stdout or
+    /// stderr, contains `text` (the lines a wait skipped over included).
+    pub fn assert_stops_cleanly_never_printing(mut self, signal: Signal, text: &str) {
+        let taken = std::mem::take(&mut *self.taken.lock().unwrap_or_else(PoisonError::into_inner));
+        let stderr = Arc::clone(&self.stderr);
+        let (_, done) = mpsc::channel();
+        let stderr_done = std::mem::replace(&mut self.stderr_done, done);
+        let rest = self.assert_stops_cleanly(signal);
+        assert!(
+            matches!(
+                stderr_done.recv_timeout(WAIT),
+                Err(mpsc::RecvTimeoutError::Disconnected)
+            ),
+            "the server's stderr was never closed"
+        );
+        let stderr = stderr
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let printed: Vec<&String> = taken.iter().chain(&rest).chain(&stderr).collect();
+        assert!(
+            printed.iter().all(|line| !line.contains(text)),
+            "{text:?} in {printed:#?}"
+        );
     }
 
     /// Sends `signal` and asserts exit status 0 within a second (a server whose stdout
@@ -220,13 +274,25 @@ pub fn send_signal(pid: u32, signal: Signal) {
 /// the test's own captured output, where `cargo test` shows it only if the test
 /// fails: on the terminal, a warning from a passing test reads as something wrong.
 /// (The test harness captures what `eprintln!` prints on threads the test spawned.)
-fn keep_to_the_test(stderr: impl Read + Send + 'static, binary: &str) {
+/// Each line is also kept in `lines`; the returned channel disconnects at the end.
+fn keep_to_the_test(
+    stderr: impl Read + Send + 'static,
+    binary: &str,
+    lines: Arc<Mutex<Vec<String>>>,
+) -> Receiver<()> {
     let program = binary.rsplit('/').next().unwrap_or(binary).to_owned();
+    let (done, finished) = mpsc::channel::<()>();
     thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             eprintln!("[{program} stderr] {line}");
+            lines
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(line);
         }
+        drop(done);
     });
+    finished
 }
 
 /// Passes on `stdout`'s lines, all of them or the first `limit`; then closes the
