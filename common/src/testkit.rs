@@ -184,10 +184,7 @@ impl ServerProcess {
         let took = sent.elapsed();
         // The rest of stdout, up to EOF: the reader thread may still be passing on
         // the last lines the server wrote before it exited.
-        let mut rest = Vec::new();
-        while let Ok(line) = self.lines.recv_timeout(WAIT) {
-            rest.push(line);
-        }
+        let rest = rest_of(&self.lines);
         (status, took, rest)
     }
 
@@ -293,6 +290,23 @@ fn keep_to_the_test(
         drop(done);
     });
     finished
+}
+
+/// The lines still to come on `lines` up to its end (the program's stdout closed),
+/// within [`WAIT`] in all: a process left holding the pipe fails the test.
+fn rest_of(lines: &Receiver<String>) -> Vec<String> {
+    let deadline = Instant::now() + WAIT;
+    let mut rest = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) => rest.push(line),
+            Err(mpsc::RecvTimeoutError::Disconnected) => return rest,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                panic!("stdout still open {WAIT:?} after the exit; so far: {rest:?}")
+            }
+        }
+    }
 }
 
 /// Passes on `stdout`'s lines, all of them or the first `limit`; then closes the
@@ -530,10 +544,7 @@ impl RunningProcess {
     /// closed before); returns what [`RunningProcess::signal_and_wait`] does.
     pub fn wait(mut self) -> (ExitStatus, Vec<String>, String) {
         let status = wait_for_exit(&mut self.child);
-        let mut rest = Vec::new();
-        while let Ok(line) = self.lines.recv_timeout(WAIT) {
-            rest.push(line);
-        }
+        let rest = rest_of(&self.lines);
         drop(self.stdin.take());
         let stderr = self.stderr.take().expect("stderr read once");
         let stderr = String::from_utf8_lossy(&stderr.join()).into_owned();

@@ -4,7 +4,6 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use chrono::{NaiveDateTime, Utc};
@@ -44,11 +43,12 @@ fn rdate(port: u16, flag: Option<&str>) -> NaiveDateTime {
     let mut args = vec!["-p", "-o", &port];
     args.extend(flag);
     args.push("127.0.0.1");
-    let output = Command::new("rdate")
-        .args(&args)
-        .env("TZ", "UTC")
-        .output()
-        .unwrap();
+    // In UTC (`env TZ=UTC`), bounded by testkit's wait.
+    let command: Vec<&str> = ["TZ=UTC", "rdate"]
+        .into_iter()
+        .chain(args.iter().copied())
+        .collect();
+    let output = run("env", &command, b"");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
