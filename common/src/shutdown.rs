@@ -180,8 +180,8 @@ impl Drop for StreamGuard {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testkit::spawn_bounded;
     use std::io::Read;
-    use std::thread;
 
     #[test]
     fn request_wakes_a_blocked_accept() {
@@ -189,12 +189,12 @@ mod tests {
         let shutdown = Shutdown::new();
         shutdown.wake_listener(&listener).unwrap();
         let requester = Arc::clone(&shutdown);
-        let waiter = thread::spawn(move || {
+        let waiter = spawn_bounded(move || {
             let _ = listener.accept();
             requester.is_requested()
         });
         shutdown.request();
-        assert!(waiter.join().unwrap(), "accept returned with the flag set");
+        assert!(waiter.join(), "accept returned with the flag set");
     }
 
     #[test]
@@ -202,9 +202,9 @@ mod tests {
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
         let shutdown = Shutdown::new();
         shutdown.wake_datagram_socket(&socket).unwrap();
-        let waiter = thread::spawn(move || socket.recv_from(&mut [0; 16]).map(|(n, _)| n).ok());
+        let waiter = spawn_bounded(move || socket.recv_from(&mut [0; 16]).map(|(n, _)| n).ok());
         shutdown.request();
-        assert_eq!(waiter.join().unwrap(), Some(0));
+        assert_eq!(waiter.join(), Some(0));
     }
 
     #[test]
@@ -214,9 +214,9 @@ mod tests {
         let (mut conn, _) = listener.accept().unwrap();
         let shutdown = Shutdown::new();
         let guard = shutdown.guard_stream(&conn);
-        let waiter = thread::spawn(move || conn.read(&mut [0; 16]).ok());
+        let waiter = spawn_bounded(move || conn.read(&mut [0; 16]).ok());
         shutdown.request();
-        assert_eq!(waiter.join().unwrap(), Some(0));
+        assert_eq!(waiter.join(), Some(0));
         drop(guard);
         assert!(shutdown.lock().streams.is_empty());
     }

@@ -18,6 +18,7 @@ use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -35,6 +36,12 @@ pub struct ServerProcess {
     /// Every address from the server's listening lines, in order.
     pub addresses: Vec<SocketAddr>,
     lines: Receiver<String>,
+    /// Every stdout line taken from `lines` so far, listening lines included.
+    taken: Mutex<Vec<String>>,
+    /// Every stderr line so far (none when stderr shares stdout's pipe).
+    stderr: Arc<Mutex<Vec<String>>>,
+    /// Disconnected once stderr is read to its end.
+    stderr_done: Receiver<()>,
 }
 
 impl ServerProcess {
@@ -79,6 +86,9 @@ impl ServerProcess {
     ) -> ServerProcess {
         let mut command = Command::new(binary);
         command.args(args).stdin(Stdio::null());
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        // Replaced by the reader's when stderr has a pipe of its own.
+        let (_, mut stderr_done) = mpsc::channel();
         let (stdout, child): (Box<dyn Read + Send>, Child) = if lines_to_read.is_some() {
             // `2>&1 |`: both streams into one pipe that only this process reads.
             let (read_end, write_end) = cloexec_pipe();
@@ -89,9 +99,11 @@ impl ServerProcess {
             drop(command);
             (Box::new(std::fs::File::from(read_end)), child)
         } else {
-            command.stdout(Stdio::piped()).stderr(Stdio::inherit());
+            command.stdout(Stdio::piped()).stderr(Stdio::piped());
             let mut child = spawn(&mut command, binary);
             let stdout = child.stdout.take().expect("piped stdout");
+            let pipe = child.stderr.take().expect("piped stderr");
+            stderr_done = keep_to_the_test(pipe, binary, Arc::clone(&stderr));
             (Box::new(stdout), child)
         };
         let lines = forward_lines(stdout, lines_to_read);
@@ -99,6 +111,9 @@ impl ServerProcess {
             child,
             addresses: Vec::new(),
             lines,
+            taken: Mutex::new(Vec::new()),
+            stderr,
+            stderr_done,
         };
         for _ in 0..listening_lines {
             let line = server
@@ -130,7 +145,16 @@ impl ServerProcess {
 
     /// The next line of the server's stdout, if one comes within [`WAIT`].
     pub fn next_line(&self) -> Option<String> {
-        self.lines.recv_timeout(WAIT).ok()
+        let line = self.lines.recv_timeout(WAIT).ok()?;
+        self.take(&line);
+        Some(line)
+    }
+
+    fn take(&self, line: &str) {
+        self.taken
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(line.to_owned());
     }
 
     /// Waits until the server prints a line containing `text`; returns it.
@@ -138,8 +162,12 @@ impl ServerProcess {
         let deadline = Instant::now() + WAIT;
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
             match self.lines.recv_timeout(left) {
-                Ok(line) if line.contains(text) => return line,
-                Ok(_) => continue,
+                Ok(line) => {
+                    self.take(&line);
+                    if line.contains(text) {
+                        return line;
+                    }
+                }
                 Err(_) => break,
             }
         }
@@ -156,10 +184,7 @@ impl ServerProcess {
         let took = sent.elapsed();
         // The rest of stdout, up to EOF: the reader thread may still be passing on
         // the last lines the server wrote before it exited.
-        let mut rest = Vec::new();
-        while let Ok(line) = self.lines.recv_timeout(WAIT) {
-            rest.push(line);
-        }
+        let rest = rest_of(&self.lines);
         (status, took, rest)
     }
 
@@ -172,6 +197,33 @@ impl ServerProcess {
             "{signal:?}: no summary line in {rest:?}"
         );
         rest
+    }
+
+    /// Stops the server as [`ServerProcess::assert_stops_cleanly`] does, and asserts
+    /// that nothing it printed, from its listening line to its summary, on stdout or
+    /// stderr, contains `text` (the lines a wait skipped over included).
+    pub fn assert_stops_cleanly_never_printing(mut self, signal: Signal, text: &str) {
+        let taken = std::mem::take(&mut *self.taken.lock().unwrap_or_else(PoisonError::into_inner));
+        let stderr = Arc::clone(&self.stderr);
+        let (_, done) = mpsc::channel();
+        let stderr_done = std::mem::replace(&mut self.stderr_done, done);
+        let rest = self.assert_stops_cleanly(signal);
+        assert!(
+            matches!(
+                stderr_done.recv_timeout(WAIT),
+                Err(mpsc::RecvTimeoutError::Disconnected)
+            ),
+            "the server's stderr was never closed"
+        );
+        let stderr = stderr
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let printed: Vec<&String> = taken.iter().chain(&rest).chain(&stderr).collect();
+        assert!(
+            printed.iter().all(|line| !line.contains(text)),
+            "{text:?} in {printed:#?}"
+        );
     }
 
     /// Sends `signal` and asserts exit status 0 within a second (a server whose stdout
@@ -213,6 +265,48 @@ pub fn parse_listening_line(line: &str) -> Option<SocketAddr> {
 pub fn send_signal(pid: u32, signal: Signal) {
     let pid = Pid::from_raw(i32::try_from(pid).expect("pid fits in i32"));
     signal::kill(pid, signal).expect("signal sent");
+}
+
+/// Passes a server's stderr (its warnings: a worker killed, a request dropped) on to
+/// the test's own captured output, where `cargo test` shows it only if the test
+/// fails: on the terminal, a warning from a passing test reads as something wrong.
+/// (The test harness captures what `eprintln!` prints on threads the test spawned.)
+/// Each line is also kept in `lines`; the returned channel disconnects at the end.
+fn keep_to_the_test(
+    stderr: impl Read + Send + 'static,
+    binary: &str,
+    lines: Arc<Mutex<Vec<String>>>,
+) -> Receiver<()> {
+    let program = binary.rsplit('/').next().unwrap_or(binary).to_owned();
+    let (done, finished) = mpsc::channel::<()>();
+    thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            eprintln!("[{program} stderr] {line}");
+            lines
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(line);
+        }
+        drop(done);
+    });
+    finished
+}
+
+/// The lines still to come on `lines` up to its end (the program's stdout closed),
+/// within [`WAIT`] in all: a process left holding the pipe fails the test.
+fn rest_of(lines: &Receiver<String>) -> Vec<String> {
+    let deadline = Instant::now() + WAIT;
+    let mut rest = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) => rest.push(line),
+            Err(mpsc::RecvTimeoutError::Disconnected) => return rest,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                panic!("stdout still open {WAIT:?} after the exit; so far: {rest:?}")
+            }
+        }
+    }
 }
 
 /// Passes on `stdout`'s lines, all of them or the first `limit`; then closes the
@@ -299,20 +393,63 @@ fn run_to_end(binary: &str, args: &[&str], stdin: &[u8], stdout: Stdio, limit: D
     });
     Output {
         status,
-        stdout: out_reader
-            .and_then(|reader| reader.join().ok())
-            .unwrap_or_default(),
-        stderr: err_reader.join().unwrap_or_default(),
+        // No stdout reader: stdout was not a pipe of ours (closed on purpose).
+        stdout: out_reader.map(BoundedThread::join).unwrap_or_default(),
+        stderr: err_reader.join(),
     }
 }
 
-/// Reads `pipe` to its end on a thread of its own.
-fn read_all(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<Vec<u8>> {
-    thread::spawn(move || {
+/// Reads `pipe` to its end on a thread of its own (bounded: a child that left a
+/// process of its own holding the pipe open fails the test instead of hanging it).
+fn read_all(mut pipe: impl Read + Send + 'static) -> BoundedThread<Vec<u8>> {
+    spawn_bounded(move || {
         let mut bytes = Vec::new();
-        let _ = pipe.read_to_end(&mut bytes);
+        pipe.read_to_end(&mut bytes)
+            .expect("the pipe read to its end");
         bytes
     })
+}
+
+/// A thread a test waits for, at most [`WAIT`]: see [`spawn_bounded`].
+#[derive(Debug)]
+pub struct BoundedThread<T> {
+    result: Receiver<T>,
+    handle: thread::JoinHandle<()>,
+}
+
+/// Runs `work` on a thread of its own, for a test to [`BoundedThread::join`]: unlike
+/// `JoinHandle::join`, which waits for ever, a thread stuck (a wake-up that never
+/// came, a reply that never arrived) fails the test after [`WAIT`].
+pub fn spawn_bounded<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> BoundedThread<T> {
+    let (sender, result) = mpsc::channel();
+    let handle = thread::spawn(move || {
+        let _ = sender.send(work());
+    });
+    BoundedThread { result, handle }
+}
+
+impl<T> BoundedThread<T> {
+    /// The thread's result, if it finishes within [`WAIT`]; its panic, if it panicked.
+    pub fn join(self) -> T {
+        self.join_within(WAIT)
+    }
+
+    /// The thread's result, if it finishes within `limit`; its panic, if it panicked.
+    pub fn join_within(self, limit: Duration) -> T {
+        match self.result.recv_timeout(limit) {
+            Ok(result) => result,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                panic!("a test thread did not finish within {limit:?}")
+            }
+            // The sender went without sending: the work panicked; pass that on.
+            Err(mpsc::RecvTimeoutError::Disconnected) => match self.handle.join() {
+                Err(panic) => std::panic::resume_unwind(panic),
+                Ok(()) => unreachable!("a thread that returned sent its result"),
+            },
+        }
+    }
 }
 
 /// Asserts what the SPEC asks of a client, `check`, `demo`, `bench` or `peer` whose
@@ -341,7 +478,7 @@ pub struct RunningProcess {
     /// Its stdin, to type into; dropped (EOF) by [`RunningProcess::close_stdin`].
     stdin: Option<ChildStdin>,
     lines: Receiver<String>,
-    stderr: Option<thread::JoinHandle<Vec<u8>>>,
+    stderr: Option<BoundedThread<Vec<u8>>>,
 }
 
 impl RunningProcess {
@@ -407,13 +544,10 @@ impl RunningProcess {
     /// closed before); returns what [`RunningProcess::signal_and_wait`] does.
     pub fn wait(mut self) -> (ExitStatus, Vec<String>, String) {
         let status = wait_for_exit(&mut self.child);
-        let mut rest = Vec::new();
-        while let Ok(line) = self.lines.recv_timeout(WAIT) {
-            rest.push(line);
-        }
+        let rest = rest_of(&self.lines);
         drop(self.stdin.take());
         let stderr = self.stderr.take().expect("stderr read once");
-        let stderr = String::from_utf8_lossy(&stderr.join().unwrap_or_default()).into_owned();
+        let stderr = String::from_utf8_lossy(&stderr.join()).into_owned();
         (status, rest, stderr)
     }
 
@@ -514,18 +648,43 @@ pub fn assert_error_line(output: &Output, text: &str) {
     assert!(!stderr.contains("panicked"), "{stderr:?}");
 }
 
-/// Is `tool` on this machine? If not, says the test is skipped (the caller returns):
-/// tests that compare with another program (python3, rdate, nc) need it, and
-/// `.ci/run` installs it.
+/// Is `tool` on this machine? Tests that compare with another program (python3,
+/// rdate, nc, chronyd) need it, and `.ci/run` installs it. If it is missing:
+/// - in CI (`CI` set, as `.ci/run` and every CI service set it) the test fails, saying
+///   which tool: a CI without the tool must not turn the test into a pass;
+/// - elsewhere it returns `false`, for the caller to return at once, and says so on
+///   the terminal: `skipped: TEST (TOOL not found; .ci/run installs it)`, written past
+///   the test harness's capture, so `cargo test` shows the line next to the `ok`
+///   (stable Rust cannot mark a test ignored once it runs).
 pub fn tool_available(tool: &str) -> bool {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .is_ok_and(|output| output.status.success());
-    if !found {
-        eprintln!("SKIPPED: {tool} is not on this machine (.ci/run installs it)");
+    if tool_on_path(tool) {
+        return true;
     }
-    found
+    let test = thread::current().name().unwrap_or("a test").to_owned();
+    assert!(
+        !in_ci(),
+        "{test} needs {tool}, which is not on this machine (CI is set: .ci/run installs it)"
+    );
+    // Not `eprintln!`: the harness captures that, and shows it only for a failed test.
+    let _ = writeln!(
+        std::io::stderr(),
+        "skipped: {test} ({tool} not found; .ci/run installs it)"
+    );
+    false
+}
+
+/// Whether `tool` is a command on `PATH`, as the tests run it.
+fn tool_on_path(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(Stdio::null())
+        .output()
+        .is_ok_and(|output| output.status.success())
+}
+
+/// Whether these tests run in CI: `CI` set to anything but empty, `0` or `false`.
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|value| !matches!(value.as_str(), "" | "0" | "false"))
 }
 
 /// A UDP socket on a free loopback port, its reads bounded by [`WAIT`]: a stand-in
@@ -648,8 +807,11 @@ pub struct ServerCheck {
     pub output: Output,
     /// How long the whole run took.
     pub took: Duration,
-    /// The server's process group (the id of the `sh` that ran it).
+    /// The server's process group: the id of the `sh` that ran it, which `check`
+    /// must have made the leader of a group of its own.
     pub group: i32,
+    /// The process group that `sh` was in when it ran (read from its /proc/PID/stat).
+    group_of_server: i32,
 }
 
 impl ServerCheck {
@@ -658,8 +820,15 @@ impl ServerCheck {
         String::from_utf8_lossy(&self.output.stdout).into_owned()
     }
 
-    /// Asserts that no process of the server's group is left (read in /proc).
+    /// Asserts that the server ran in a process group of its own, and that no process
+    /// of that group is left (read in /proc). Without the first, an empty group proves
+    /// nothing: a server left in `check`'s own group is never found in it.
     pub fn assert_group_gone(&self) {
+        assert_eq!(
+            self.group_of_server, self.group,
+            "check ran the server (pid {}) in process group {}, not in one of its own",
+            self.group, self.group_of_server
+        );
         let left = group_members(self.group);
         assert!(
             left.is_empty(),
@@ -670,7 +839,7 @@ impl ServerCheck {
 }
 
 /// Runs `binary check --server 'CMD' extra...`, where CMD runs `server` after noting
-/// its process group in a file.
+/// its process id and group in a file.
 pub fn run_check_server(binary: &str, server: &str, extra: &[&str]) -> ServerCheck {
     check_server_with(binary, server, extra, |binary, args| {
         run_within(binary, args, b"", WAIT * 3)
@@ -695,40 +864,50 @@ fn check_server_with(
     run: impl Fn(&str, &[&str]) -> Output,
 ) -> ServerCheck {
     let group_file = temp_file("group", "");
-    let command = format!("echo $$ > {}; exec {server}", group_file.display());
+    // The shell's own /proc/PID/stat: its pid (field 1) and process group (field 5).
+    let command = format!(
+        "cat /proc/$$/stat > {}; exec {server}",
+        group_file.display()
+    );
     let mut args = vec!["check", "--server", &command];
     args.extend_from_slice(extra);
     let started = Instant::now();
     let output = run(binary, &args);
     let took = started.elapsed();
-    let group = std::fs::read_to_string(&group_file)
-        .expect("the group file")
-        .trim()
-        .parse()
-        .expect("the server command ran and wrote its process group");
+    let stat = std::fs::read_to_string(&group_file).expect("the group file");
+    let (pid, group_of_server) = pid_and_group(&stat)
+        .unwrap_or_else(|| panic!("the server command ran and noted its group: {stat:?}"));
     ServerCheck {
         output,
         took,
-        group,
+        group: pid,
+        group_of_server,
     }
 }
 
+/// The process id and process group in a /proc/PID/stat line (fields 1 and 5).
+fn pid_and_group(stat: &str) -> Option<(i32, i32)> {
+    let (pid, _) = stat.split_once(' ')?;
+    // The command name (field 2) may hold spaces: count from its `)`.
+    let (_, rest) = stat.rsplit_once(')')?;
+    Some((
+        pid.parse().ok()?,
+        rest.split_whitespace().nth(2)?.parse().ok()?,
+    ))
+}
+
 /// The processes in process group `group`, from /proc (Linux): field 5 of
-/// /proc/PID/stat.
+/// /proc/PID/stat. Panics if /proc cannot be read: an empty list must mean an
+/// empty group, never "could not look".
 pub fn group_members(group: i32) -> Vec<u32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
+    std::fs::read_dir("/proc")
+        .expect("/proc readable (Linux)")
         .flatten()
         .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
         .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-                // The command name (field 2) may hold spaces: count from its `)`.
-                stat.rsplit_once(')')
-                    .and_then(|(_, rest)| rest.split_whitespace().nth(2)?.parse::<i32>().ok())
-                    == Some(group)
-            })
+            // A process that ended meanwhile has no stat any more: not a member.
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|stat| pid_and_group(&stat).map(|(_, g)| g) == Some(group))
         })
         .collect()
 }

@@ -52,8 +52,6 @@ pub struct UdpClient {
     /// A datagram nobody asked for has come: sockets are no longer kept.
     stray_seen: bool,
     reply: Vec<u8>,
-    /// When the latest datagram was sent (the clock read just before its `send`).
-    last_send: Option<SystemTime>,
 }
 
 /// Why one server address did not answer.
@@ -75,29 +73,28 @@ impl UdpClient {
             socket: None,
             stray_seen: false,
             reply: vec![0; REPLY_BUFFER],
-            last_send: None,
         }
-    }
-
-    /// When the latest try was sent: the clock read just before its `send`. After a
-    /// [`request`](Self::request), the send its reply most likely answers (a
-    /// protocol without a request ID, such as RFC 868's, cannot tell): a round trip
-    /// measured from it leaves out the timeouts of the tries before (Cristian's
-    /// algorithm, the time client). `None` before anything was sent.
-    pub fn last_send(&self) -> Option<SystemTime> {
-        self.last_send
     }
 
     /// Sends `message` and returns its reply, trying each address of the server in turn.
     pub fn request(&mut self, message: &[u8]) -> Result<Vec<u8>> {
+        Ok(self.timed_request(message)?.0)
+    }
+
+    /// [`request`](Self::request), and when the try that was answered was sent: the
+    /// clock read just before its `send`, the send the reply most likely answers (a
+    /// protocol without a request ID, such as RFC 868's, cannot tell). A round trip
+    /// measured from it leaves out the timeouts of the tries before (Cristian's
+    /// algorithm, the time client).
+    pub fn timed_request(&mut self, message: &[u8]) -> Result<(Vec<u8>, SystemTime)> {
         let mut failure = anyhow!("no address for the server");
         for index in 0..self.servers.len() {
             let server = self.servers[index];
             match self.exchange(server, message)? {
-                Ok(length) => {
+                Ok((length, sent)) => {
                     // Later messages go straight to the address that answered.
                     self.servers.swap(0, index);
-                    return Ok(self.reply[..length].to_vec());
+                    return Ok((self.reply[..length].to_vec(), sent));
                 }
                 Err(Failure::Refused) => {
                     failure = anyhow!(
@@ -123,14 +120,18 @@ impl UdpClient {
     }
 
     /// One message to one address, with retries: the length of the reply, now in
-    /// `self.reply`. The outer `Result` is an error of this machine; the inner one
-    /// says how the server failed to answer.
-    fn exchange(&mut self, server: SocketAddr, message: &[u8]) -> Result<Result<usize, Failure>> {
+    /// `self.reply`, and when the answered try was sent. The outer `Result` is an
+    /// error of this machine; the inner one says how the server failed to answer.
+    fn exchange(
+        &mut self,
+        server: SocketAddr,
+        message: &[u8],
+    ) -> Result<Result<(usize, SystemTime), Failure>> {
         let socket = self.socket_for(server)?;
         let mut answered_in_time = true;
         let mut outcome = Ok(Err(Failure::NoReply));
         for _ in 0..self.tries {
-            self.last_send = Some(SystemTime::now());
+            let sent = SystemTime::now();
             // send(): one datagram, the whole message (no need to say where: connected).
             if let Err(error) = socket.send(message) {
                 outcome = match error.kind() {
@@ -142,7 +143,7 @@ impl UdpClient {
             // recv(): the reply, whole, or a timeout (`WouldBlock` on Unix).
             match socket.recv(&mut self.reply) {
                 Ok(length) => {
-                    outcome = Ok(Ok(length));
+                    outcome = Ok(Ok((length, sent)));
                     break;
                 }
                 Err(error)
@@ -199,7 +200,7 @@ fn has_stray_datagrams(socket: &UdpSocket, buffer: &mut [u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::thread;
+    use crate::testkit::spawn_bounded;
 
     #[test]
     fn tries_each_address_of_the_server_until_one_answers() {
@@ -207,7 +208,8 @@ mod tests {
         let dead_address = dead.address();
         let live = UdpSocket::bind("127.0.0.1:0").unwrap();
         let live_address = live.local_addr().unwrap();
-        let answering = thread::spawn(move || {
+        let answering = spawn_bounded(move || {
+            live.set_read_timeout(Some(crate::testkit::WAIT)).unwrap();
             let mut buffer = [0; 16];
             let (length, from) = live.recv_from(&mut buffer).unwrap();
             live.send_to(&buffer[..length].to_ascii_uppercase(), from)
@@ -220,6 +222,29 @@ mod tests {
             client.servers[0], live_address,
             "the address that answered comes first"
         );
-        answering.join().unwrap();
+        answering.join();
+    }
+
+    #[test]
+    fn a_timed_request_gives_the_send_time_of_the_try_answered() {
+        let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let address = server.local_addr().unwrap();
+        let answering = spawn_bounded(move || {
+            server.set_read_timeout(Some(crate::testkit::WAIT)).unwrap();
+            let mut buffer = [0; 16];
+            server.recv_from(&mut buffer).unwrap(); // the first try, lost
+            let (length, from) = server.recv_from(&mut buffer).unwrap();
+            server.send_to(&buffer[..length], from).unwrap();
+        });
+        let timeout = Duration::from_millis(300);
+        let mut client = UdpClient::new(vec![address], timeout, 3);
+        let started = SystemTime::now();
+        let (reply, sent) = client.timed_request(b"t").unwrap();
+        let received = SystemTime::now();
+        answering.join();
+        assert_eq!(reply, b"t");
+        // The second try's send: after the first try's timeout, not before it.
+        assert!(sent >= started + timeout, "{sent:?} vs {started:?}");
+        assert!(sent <= received);
     }
 }

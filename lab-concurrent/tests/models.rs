@@ -3,13 +3,15 @@
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use common::tcp_checks::{expect_closed, read_len};
-use common::testkit::{ServerProcess, Signal, WAIT, assert_error_line, connect, run, run_within};
+use common::testkit::{
+    ServerProcess, Signal, WAIT, assert_error_line, connect, run, run_within, spawn_bounded,
+};
 
 mod support;
 use support::MODELS;
@@ -219,20 +221,21 @@ fn five_hundred_simultaneous_connections_all_get_correct_replies() {
         ("async", "2"),
     ] {
         let server = server(model, &["--threads", threads]);
-        let clients: Vec<TcpStream> = (0..500).map(|_| connect(server.address())).collect();
+        let mut clients: Vec<TcpStream> = (0..500).map(|_| connect(server.address())).collect();
         for (index, mut client) in clients.iter().enumerate() {
             client
                 .write_all(format!("client number {index}\n").as_bytes())
                 .unwrap();
         }
-        for (index, mut client) in clients.into_iter().enumerate() {
+        // Every connection stays open until all are answered: a client that went
+        // away once answered would free a one-at-a-time server for the next.
+        for (index, client) in clients.iter_mut().enumerate() {
             let expected = format!("CLIENT NUMBER {index}\n");
-            assert_eq!(
-                read_len(&mut client, expected.len()).unwrap(),
-                expected.as_bytes(),
-                "{model}"
-            );
+            let reply = read_len(client, expected.len())
+                .unwrap_or_else(|error| panic!("{model}: client {index} got no reply: {error}"));
+            assert_eq!(reply, expected.as_bytes(), "{model}");
         }
+        drop(clients);
     }
 }
 
@@ -297,7 +300,7 @@ fn a_client_that_sends_before_reading_still_gets_server_busy() {
 fn a_client_that_sends_10_mib_and_never_reads_does_not_stop_the_event_loop() {
     let server = server("event", &[]);
     let mut hog = connect(server.address());
-    let writer = thread::spawn(move || {
+    let writer = spawn_bounded(move || {
         hog.set_write_timeout(Some(Duration::from_secs(2))).unwrap();
         let chunk = vec![b'h'; 1 << 20];
         let mut sent = 0;
@@ -310,7 +313,7 @@ fn a_client_that_sends_10_mib_and_never_reads_does_not_stop_the_event_loop() {
         (hog, sent)
     });
     // The hog has sent all it could and is still connected, its replies unread.
-    let (hog, sent) = writer.join().unwrap();
+    let (hog, sent) = writer.join();
     assert!(sent >= 1 << 20, "the server read nothing at all");
     // Now, with the hog's replies piled up, others are served at once...
     for _ in 0..20 {
@@ -537,21 +540,29 @@ fn sigint_exits_zero_within_a_second_idle_or_busy() {
         for busy in [false, true] {
             let server = server(model, &[]);
             let stop = Arc::new(AtomicBool::new(false));
+            // Busy: one client exchanging a message a millisecond, SIGINT sent only
+            // once it has had replies (the load must be running, not merely started).
             let load = busy.then(|| {
                 let address = server.address();
                 let stop = Arc::clone(&stop);
-                thread::spawn(move || {
-                    let Ok(mut conn) = TcpStream::connect(address) else {
-                        return;
-                    };
-                    let _ = conn.set_read_timeout(Some(Duration::from_millis(200)));
+                let (served, served_signal) = mpsc::channel();
+                let load = spawn_bounded(move || {
+                    let mut conn = connect(address);
+                    conn.set_read_timeout(Some(Duration::from_millis(200)))
+                        .unwrap();
                     let deadline = Instant::now() + WAIT;
                     let mut reply = [0; 5];
+                    let mut exchanged = 0;
                     while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
                         if conn.write_all(b"busy\n").is_err()
                             || conn.read_exact(&mut reply).is_err()
                         {
                             break;
+                        }
+                        assert_eq!(&reply, b"BUSY\n");
+                        exchanged += 1;
+                        if exchanged == LOAD_BEFORE_SIGINT {
+                            let _ = served.send(());
                         }
                         // Paced: a message a millisecond keeps the session busy, where
                         // back to back this loop and the server would take a core of
@@ -559,16 +570,13 @@ fn sigint_exits_zero_within_a_second_idle_or_busy() {
                         // rather than the server's reaction.
                         thread::sleep(Duration::from_millis(1));
                     }
-                })
+                    exchanged
+                });
+                served_signal.recv_timeout(WAIT).unwrap_or_else(|_| {
+                    panic!("{model}: the load had no {LOAD_BEFORE_SIGINT} replies")
+                });
+                load
             });
-            if busy {
-                // Wait until the load is being served.
-                let mut probe = connect(server.address());
-                if model != "iterative" {
-                    probe.write_all(b"up?\n").unwrap();
-                    read_len(&mut probe, 4).unwrap();
-                }
-            }
             let (status, took, rest) = server.stop_with(Signal::SIGINT);
             stop.store(true, Ordering::Relaxed);
             assert!(status.success(), "{model} busy={busy}: {status:?}");
@@ -581,11 +589,16 @@ fn sigint_exits_zero_within_a_second_idle_or_busy() {
                 "{model}: {rest:?}"
             );
             if let Some(load) = load {
-                load.join().unwrap();
+                let exchanged = load.join();
+                assert!(exchanged >= LOAD_BEFORE_SIGINT, "{model}: {exchanged}");
             }
         }
     }
 }
+
+/// How many messages the busy client of [`sigint_exits_zero_within_a_second_idle_or_busy`]
+/// has exchanged before the server is sent SIGINT.
+const LOAD_BEFORE_SIGINT: usize = 20;
 
 #[test]
 fn bench_measures_every_model_without_errors() {

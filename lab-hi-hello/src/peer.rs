@@ -10,8 +10,7 @@
 use std::io::{BufRead, ErrorKind, Write};
 use std::net::{SocketAddr, UdpSocket};
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -59,25 +58,28 @@ pub fn run(options: &Options) -> Result<ExitCode> {
     outln!("connected to {remote}");
 
     // Typing happens on a thread of its own, so lines from the other side print at once.
-    let input_ended = Arc::new(AtomicBool::new(false));
+    // It ends with the end of input or `bye` (Ok), or a send that failed for good (Err).
+    let (typing_ended, typing) = mpsc::channel();
     let typist = Peer {
         socket: peer.socket.try_clone()?,
         remote,
     };
-    let ended = Arc::clone(&input_ended);
     thread::spawn(move || {
-        for line in std::io::stdin().lock().split(b'\n') {
-            let Ok(line) = line else { break };
-            let line = strip_line_ending(line);
-            if line == BYE || typist.say(&line).is_err() {
-                break;
-            }
-        }
+        let typed = typist.type_lines();
         let _ = typist.socket.send(BYE);
-        ended.store(true, Ordering::SeqCst);
+        let _ = typing_ended.send(typed);
     });
 
-    while !input_ended.load(Ordering::SeqCst) {
+    loop {
+        match typing.try_recv() {
+            Ok(typed) => {
+                typed?;
+                break;
+            }
+            Err(mpsc::TryRecvError::Empty) => {}
+            // The thread cannot end without saying how: its panic, already printed.
+            Err(mpsc::TryRecvError::Disconnected) => bail!("the typing thread crashed"),
+        }
         match peer.receive(RESEND_EVERY)? {
             Event::Line(line) => outln!("{remote}: {}", String::from_utf8_lossy(&line)),
             Event::Bye => {
@@ -185,10 +187,60 @@ impl Peer {
         )
     }
 
-    /// Sends one typed line.
-    pub fn say(&self, line: &[u8]) -> Result<()> {
-        self.socket.send(&[SAY, line].concat())?;
+    /// Sends each line typed on stdin until its end or `bye`. A line that cannot go
+    /// (too long for a datagram; refused, the other peer being down for now) is a
+    /// warning on stderr, and the chat goes on; any other failure to send ends it.
+    fn type_lines(&self) -> Result<()> {
+        for line in std::io::stdin().lock().split(b'\n') {
+            let line = strip_line_ending(line.context("cannot read stdin")?);
+            if line == BYE {
+                break;
+            }
+            if let Err(problem) = self.try_say(&line) {
+                match problem {
+                    Unsent::Warning(warning) => {
+                        let _ = writeln!(std::io::stderr(), "warning: {warning}");
+                    }
+                    Unsent::Error(error) => return Err(error),
+                }
+            }
+        }
         Ok(())
+    }
+
+    /// Sends one typed line, `say <line>`, in one datagram.
+    pub fn say(&self, line: &[u8]) -> Result<()> {
+        self.try_say(line).map_err(|unsent| match unsent {
+            Unsent::Warning(warning) => anyhow::anyhow!(warning),
+            Unsent::Error(error) => error,
+        })
+    }
+
+    /// [`Peer::say`], telling a line that cannot go now from a failure to send at all.
+    fn try_say(&self, line: &[u8]) -> Result<(), Unsent> {
+        let datagram = [SAY, line].concat();
+        let largest = net::max_udp_payload(self.remote);
+        if datagram.len() > largest {
+            return Err(Unsent::Warning(format!(
+                "line not sent: {} bytes, one datagram holds at most {} bytes of text; \
+                 split it into shorter lines",
+                line.len(),
+                largest - SAY.len()
+            )));
+        }
+        // send(): one datagram to the other peer (connected: no address needed).
+        match self.socket.send(&datagram) {
+            Ok(_) => Ok(()),
+            Err(error) if error.kind() == ErrorKind::ConnectionRefused => {
+                Err(Unsent::Warning(format!(
+                    "line not delivered: the peer at {} is not running (connection refused)",
+                    self.remote
+                )))
+            }
+            Err(error) => Err(Unsent::Error(
+                anyhow::Error::new(error).context(format!("cannot send to {}", self.remote)),
+            )),
+        }
     }
 
     /// Waits up to `wait` for the other peer; answers its `hi` with `hello`.
@@ -243,6 +295,12 @@ impl Peer {
             Err(error) => Err(error.into()),
         }
     }
+}
+
+/// A typed line that did not go: a warning (the chat goes on) or an error (it ends).
+enum Unsent {
+    Warning(String),
+    Error(anyhow::Error),
 }
 
 /// A send refused because the other peer is (still, or no longer) down is not an error.

@@ -1,17 +1,16 @@
 //! lab-hi-hello end to end: the real binary on `--port 0` and ephemeral ports.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{self, Receiver};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use common::tcp_checks::{expect_closed, read_len};
 use common::testkit::{
-    MULTI_HOMED, Refusing, ServerProcess, Signal, WAIT, ask_udp, assert_error_line, at_ip, connect,
-    parse_listening_line, run, run_client, spawn_answering_server, wait_for_exit,
+    MULTI_HOMED, Refusing, RunningProcess, ServerProcess, Signal, WAIT, ask_udp, assert_error_line,
+    at_ip, connect, parse_listening_line, run, run_client, spawn_answering_server,
+    stand_in_udp_socket,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_lab-hi-hello");
@@ -184,51 +183,24 @@ fn sigint_exits_zero_within_a_second() {
     }
 }
 
-/// A peer process with its stdin open (for typing) and its stdout read line by line.
-struct PeerProcess {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    lines: Receiver<String>,
-}
+/// A peer process with its stdin open (for typing), its stdout read line by line,
+/// its stderr kept (see [`RunningProcess`]).
+struct PeerProcess(RunningProcess);
 
 impl PeerProcess {
     fn start(bind: SocketAddr, peer: SocketAddr) -> PeerProcess {
-        let mut child = Command::new(BIN)
-            .args([
-                "peer",
-                "--bind",
-                &bind.to_string(),
-                "--peer",
-                &peer.to_string(),
-                "--wait",
-                "10",
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (sender, lines) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = sender.send(line);
-            }
-        });
-        let stdin = child.stdin.take();
-        PeerProcess {
-            child,
-            stdin,
-            lines,
-        }
+        let (bind, peer) = (bind.to_string(), peer.to_string());
+        let args = ["peer", "--bind", &bind, "--peer", &peer, "--wait", "10"];
+        PeerProcess(RunningProcess::start(BIN, &args))
     }
 
     fn expect_line(&self, expected: &str) {
         let deadline = Instant::now() + WAIT;
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match self.lines.recv_timeout(left) {
-                Ok(line) if line == expected => return,
-                Ok(_) => continue,
-                Err(_) => break,
+        while Instant::now() < deadline {
+            match self.0.next_line() {
+                Some(line) if line == expected => return,
+                Some(_) => continue,
+                None => break,
             }
         }
         panic!("the peer never printed {expected:?}");
@@ -236,25 +208,24 @@ impl PeerProcess {
 
     /// The address of the peer's first line, `listening on ADDRESS (udp)`.
     fn listening_address(&self) -> SocketAddr {
-        let line = self.lines.recv_timeout(WAIT).expect("the listening line");
+        let line = self.0.next_line().expect("the listening line");
         parse_listening_line(&line).unwrap_or_else(|| panic!("not a listening line: {line}"))
     }
 
     fn type_line(&mut self, line: &str) {
-        writeln!(self.stdin.as_mut().unwrap(), "{line}").unwrap();
+        self.0.type_in(format!("{line}\n").as_bytes());
     }
 
-    /// Ends its input (EOF): it says bye and exits.
-    fn finish(&mut self) -> std::process::ExitStatus {
-        drop(self.stdin.take());
-        wait_for_exit(&mut self.child)
+    /// Ends its input (EOF): it says bye and exits. Its status and stderr.
+    fn finish(mut self) -> (std::process::ExitStatus, String) {
+        self.0.close_stdin();
+        self.wait()
     }
-}
 
-impl Drop for PeerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    /// Waits for it to exit by itself. Its status and stderr.
+    fn wait(self) -> (std::process::ExitStatus, String) {
+        let (status, _, stderr) = self.0.wait();
+        (status, stderr)
     }
 }
 
@@ -279,9 +250,52 @@ fn peers_greet_and_talk(second_starts_after: Duration) {
     second.expect_line(&format!("{a}: hello from the first"));
     second.type_line("and back from the second");
     first.expect_line(&format!("{b}: and back from the second"));
-    assert!(first.finish().success());
+    let (status, stderr) = first.finish();
+    assert!(
+        status.success() && stderr.is_empty(),
+        "{status:?}: {stderr}"
+    );
     second.expect_line(&format!("{a} said bye"));
-    assert!(wait_for_exit(&mut second.child).success());
+    let (status, stderr) = second.wait();
+    assert!(
+        status.success() && stderr.is_empty(),
+        "{status:?}: {stderr}"
+    );
+}
+
+/// A line too long for one datagram cannot be sent: the peer says so and the chat goes
+/// on (it ended, silently, with `bye` and status 0). The test plays the other peer.
+#[test]
+fn a_line_too_long_for_a_datagram_is_a_warning_and_the_chat_goes_on() {
+    let (other, other_address) = stand_in_udp_socket();
+    let mut peer = PeerProcess::start("127.0.0.1:0".parse().unwrap(), other_address);
+    let address = peer.listening_address();
+    let mut datagram = [0; 65_536];
+    // The next datagram from the peer that is not a greeting.
+    let next_said = |other: &std::net::UdpSocket, datagram: &mut [u8]| loop {
+        let (length, from) = other.recv_from(datagram).unwrap();
+        assert_eq!(from, address);
+        if &datagram[..length] == b"hi" {
+            other.send_to(b"hello", from).unwrap();
+            continue;
+        }
+        break String::from_utf8_lossy(&datagram[..length]).into_owned();
+    };
+    let (length, from) = other.recv_from(&mut datagram).unwrap();
+    assert_eq!(&datagram[..length], b"hi");
+    other.send_to(b"hello", from).unwrap();
+    peer.expect_line(&format!("connected to {other_address}"));
+    peer.type_line(&"x".repeat(70_000));
+    peer.type_line("after the long one");
+    assert_eq!(next_said(&other, &mut datagram), "say after the long one");
+    let (status, stderr) = peer.finish();
+    assert_eq!(next_said(&other, &mut datagram), "bye");
+    assert!(status.success(), "{status:?}: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("warning: line not sent: 70000 bytes, ") && !stderr.contains("panicked"),
+        "{stderr}"
+    );
 }
 
 #[test]

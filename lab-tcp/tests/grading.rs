@@ -303,9 +303,9 @@ fn a_server_gone_after_the_probe_is_a_refusal_in_plain_words() {
     // refused.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address = listener.local_addr().unwrap();
-    let server = std::thread::spawn(move || drop(listener.accept().unwrap()));
+    let server = common::testkit::spawn_bounded(move || drop(listener.accept().unwrap()));
     let (ok, stdout) = common::testkit::run_check(BIN, address, &[]);
-    server.join().unwrap();
+    server.join();
     assert!(!ok, "{stdout}");
     assert!(!stdout.contains("os error"), "{stdout}");
     let refusal =

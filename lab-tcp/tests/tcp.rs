@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use common::tcp_checks::{expect_closed, read_len};
 use common::testkit::{
-    Refusing, ServerProcess, Signal, WAIT, assert_error_line, assert_usage_error, connect, run,
-    run_check, run_client, spawn_tcp_server, tool_available,
+    Refusing, ServerProcess, Signal, WAIT, assert_error_line, assert_usage_error, connect, passed,
+    run, run_check, run_client, spawn_bounded, spawn_tcp_server, tool_available,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_lab-tcp");
@@ -149,7 +149,7 @@ fn a_100_mib_line_streams_through_in_bounded_memory() {
     let server = server(&["--quiet"]);
     let mut conn = connect(server.address());
     let mut writer = conn.try_clone().unwrap();
-    let sending = thread::spawn(move || {
+    let sending = spawn_bounded(move || {
         let chunk = vec![b'm'; 1 << 16];
         for _ in 0..SIZE / chunk.len() {
             writer.write_all(&chunk).unwrap();
@@ -166,7 +166,7 @@ fn a_100_mib_line_streams_through_in_bounded_memory() {
         assert!(buffer[..read].iter().all(|&b| b == b'M'));
         received += read;
     }
-    sending.join().unwrap();
+    sending.join();
     assert_eq!(received, SIZE);
     if cfg!(target_os = "linux") {
         let peak = server.peak_rss_kib().expect("VmHWM in /proc/PID/status");
@@ -204,7 +204,7 @@ fn sigint_and_sigterm_stop_a_busy_server() {
         // loop on a 2-core machine measured the test's threads, not the server).
         let busy = {
             let stop = stop.clone();
-            thread::spawn(move || {
+            spawn_bounded(move || {
                 let deadline = Instant::now() + WAIT;
                 while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
                     if writer.write_all(&[b'q'; 4096]).is_err() {
@@ -215,7 +215,7 @@ fn sigint_and_sigterm_stop_a_busy_server() {
             })
         };
         let (flowing, replies) = std::sync::mpsc::channel();
-        let draining = thread::spawn(move || {
+        let draining = spawn_bounded(move || {
             let mut sink = vec![0; 1 << 16];
             while matches!(conn.read(&mut sink), Ok(read) if read > 0) {
                 let _ = flowing.send(());
@@ -225,8 +225,8 @@ fn sigint_and_sigterm_stop_a_busy_server() {
         replies.recv_timeout(WAIT).expect("the server answers");
         server.assert_stops_cleanly(signal);
         stop.store(true, Ordering::Relaxed);
-        busy.join().unwrap();
-        draining.join().unwrap();
+        busy.join();
+        draining.join();
     }
 }
 
@@ -306,14 +306,14 @@ fn client_errors_are_one_line() {
     // A server that closes the connection after the first reply.
     let rude = TcpListener::bind("127.0.0.1:0").unwrap();
     let address = rude.local_addr().unwrap();
-    let closing = thread::spawn(move || {
+    let closing = spawn_bounded(move || {
         let (mut conn, _) = rude.accept().unwrap();
         let mut line = [0; 2];
         conn.read_exact(&mut line).unwrap();
         conn.write_all(b"A\n").unwrap();
     });
     let output = run_client(BIN, address, &[], b"a\nb\n");
-    closing.join().unwrap();
+    closing.join();
     assert_eq!(output.stdout, b"A\n");
     assert_error_line(&output, "closed the connection");
 
@@ -356,9 +356,16 @@ fn check_fails_against_wrong_servers() {
                 .collect()
         })
     });
-    for target in [lowercasing, newline_dropping] {
-        let (passed, stdout) = run_check(BIN, target, &["--timeout", "0.5"]);
-        assert!(!passed && stdout.contains("FAIL "), "{stdout}");
+    // Each wrong server fails the check that is about its fault, by name; a report
+    // with some other FAIL in it would not show that this one catches it.
+    let uppercased = "a line comes back uppercased with its newline";
+    for (target, caught_by) in [(lowercasing, uppercased), (newline_dropping, uppercased)] {
+        let (all_passed, stdout) = run_check(BIN, target, &["--timeout", "0.5"]);
+        assert!(!all_passed, "{stdout}");
+        assert!(
+            !passed(&stdout, caught_by),
+            "{caught_by:?} passed: {stdout}"
+        );
     }
 }
 

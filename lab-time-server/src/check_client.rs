@@ -14,7 +14,7 @@ use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Local, Utc};
 use common::check::client::{ClientOptions, ClientRun, Received, Session, recv_datagram};
 
-use crate::protocol::{self, DaytimeFormat, NTP_PACKET, NtpTimestamp};
+use crate::protocol::{self, DaytimeFormat, NtpTimestamp};
 use crate::{Protocol, Transport};
 
 /// Command-line options of `lab-time-server check-client`.
@@ -151,7 +151,11 @@ fn answer(socket: &UdpSocket, received: &Received, protocol: Protocol, dropped: 
 
 /// TCP: sends the time (cut after `cut` bytes, if not 0, with a pause), then closes.
 fn send_time(mut session: Session, protocol: Protocol, cut: usize) {
-    let reply = reply_to(&[0; NTP_PACKET], protocol).unwrap_or_default();
+    // Daytime and time answer any request, and SNTP is UDP only: there is always a
+    // reply (an empty one would be blamed on the client under test).
+    let Some(reply) = reply_to(&[], protocol) else {
+        unreachable!("{protocol:?} is never served over TCP")
+    };
     let cuts: &[usize] = if cut == 0 { &[] } else { &[cut] };
     let _ = session.send_in_pieces(&reply, cuts, PIECE_PAUSE);
     // close(): dropping the session ends the reply.

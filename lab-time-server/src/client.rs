@@ -114,11 +114,9 @@ fn fetch(
         Transport::Udp => {
             // Daytime and time answer any datagram, even an empty one.
             let mut client = UdpClient::new(servers.to_vec(), timeout, tries);
-            let reply = client.request(&[])?;
             // From the try that was answered, not the first: a lost request's
             // timeout is not part of the round trip.
-            let sent = client.last_send().unwrap_or_else(SystemTime::now);
-            (reply, sent)
+            client.timed_request(&[])?
         }
         _ => {
             // The server answers as soon as it accepts: the round trip starts at

@@ -4,14 +4,13 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::process::Command;
-use std::thread;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use chrono::{NaiveDateTime, Utc};
 use common::testkit::{
     MULTI_HOMED, Refusing, ServerProcess, Signal, WAIT, assert_error_line, assert_usage_error,
-    at_ip, run, run_check, run_client, spawn_tcp_server, stand_in_udp_socket, tool_available,
+    at_ip, run, run_check, run_client, spawn_bounded, spawn_tcp_server, stand_in_udp_socket,
+    tool_available,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_lab-time-server");
@@ -44,11 +43,12 @@ fn rdate(port: u16, flag: Option<&str>) -> NaiveDateTime {
     let mut args = vec!["-p", "-o", &port];
     args.extend(flag);
     args.push("127.0.0.1");
-    let output = Command::new("rdate")
-        .args(&args)
-        .env("TZ", "UTC")
-        .output()
-        .unwrap();
+    // In UTC (`env TZ=UTC`), bounded by testkit's wait.
+    let command: Vec<&str> = ["TZ=UTC", "rdate"]
+        .into_iter()
+        .chain(args.iter().copied())
+        .collect();
+    let output = run("env", &command, b"");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -469,7 +469,7 @@ fn assert_measured_one_round_trip(delay: f64, offset: f64) {
 #[test]
 fn sntp_client_after_a_lost_request_measures_the_resend() {
     let (stand_in, address) = stand_in_udp_socket();
-    let serving = thread::spawn(move || {
+    let serving = spawn_bounded(move || {
         let (first, _, _) = next_request(&stand_in); // lost
         let (second, client, received) = next_request(&stand_in);
         let reply = sntp_reply(&second, received, SystemTime::now());
@@ -477,7 +477,7 @@ fn sntp_client_after_a_lost_request_measures_the_resend() {
         (first, second)
     });
     let (delay, offset) = sntp_delay_offset_of_our_client(address);
-    let (first, second) = serving.join().unwrap();
+    let (first, second) = serving.join();
     assert_ne!(
         first[40..48],
         second[40..48],
@@ -492,7 +492,7 @@ fn time_client_over_udp_after_a_lost_request_measures_the_resend() {
     // RFC 868 has no request ID: the round trip is taken from the latest try, the
     // one most likely answered, not from the first (whose timeout it would include).
     let (stand_in, address) = stand_in_udp_socket();
-    let serving = thread::spawn(move || {
+    let serving = spawn_bounded(move || {
         next_request(&stand_in); // lost
         let (_, client, _) = next_request(&stand_in);
         let unix = SystemTime::now()
@@ -504,7 +504,7 @@ fn time_client_over_udp_after_a_lost_request_measures_the_resend() {
     });
     let protocol = ["--protocol", "time", "--transport", "udp"];
     let (delay, _) = delay_offset_of_our_client(address, &protocol);
-    serving.join().unwrap();
+    serving.join();
     // Before the fix: the first try's timeout and more, over 1000 ms.
     assert!(
         delay < 500.0,
@@ -515,7 +515,7 @@ fn time_client_over_udp_after_a_lost_request_measures_the_resend() {
 #[test]
 fn sntp_client_drops_a_late_reply_to_an_earlier_try() {
     let (stand_in, address) = stand_in_udp_socket();
-    let serving = thread::spawn(move || {
+    let serving = spawn_bounded(move || {
         let (first, client, first_received) = next_request(&stand_in);
         let (second, _, second_received) = next_request(&stand_in);
         // The reply to the first try, answered at once but held up on the way: it
@@ -526,7 +526,7 @@ fn sntp_client_drops_a_late_reply_to_an_earlier_try() {
         stand_in.send_to(&reply, client).unwrap();
     });
     let (delay, offset) = sntp_delay_offset_of_our_client(address);
-    serving.join().unwrap();
+    serving.join();
     // Taken for the answer, the late reply gives a delay of ~1000 ms (against the
     // first T1) or an offset of ~-1000 ms (against the resend's).
     assert_measured_one_round_trip(delay, offset);

@@ -116,7 +116,6 @@ fn answer(
     shutdown: &Shutdown,
 ) -> Result<()> {
     let log = path.log();
-    let largest_reply = net::max_udp_payload(socket.local_addr()?);
     let mut buffer = vec![0; DATAGRAM_BUFFER];
     // Checked before each wait too: a request may come before the socket was registered.
     while !shutdown.is_requested() {
@@ -144,8 +143,9 @@ fn answer(
             break;
         }
         // upper(): bytes that are not UTF-8 pass through, where Python's decode() raises.
+        // The reply's limit is the client's family: IPv4 for an IPv4 client of `::`.
         let reply = Reply {
-            datagram: uppercase_reply(message, largest_reply, log),
+            datagram: uppercase_reply(message, net::max_udp_payload(request.client), log),
             request,
         };
         // --loss and --delay (lossy_path.rs): the reply may be dropped, or held back
@@ -172,11 +172,11 @@ impl Reply {
         let client = self.request.client;
         // sendto(), as sendmsg(): the reply goes back to the address the datagram came
         // from, sent from the address it went to: a client's connected socket accepts
-        // only that.
-        if let Err(error) = datagram::send_reply(socket, &self.datagram, &self.request) {
-            log.warn(format_args!("cannot reply to {client}: {error}"));
+        // only that. A reply that could not be sent is not counted as answered.
+        match datagram::send_reply(socket, &self.datagram, &self.request) {
+            Ok(_) => stats.datagram_from(client),
+            Err(error) => log.warn(format_args!("cannot reply to {client}: {error}")),
         }
-        stats.datagram_from(client);
     }
 }
 
@@ -217,5 +217,21 @@ mod tests {
         let reply = uppercase_reply(message.as_bytes(), 65_507, Log::new(true));
         assert_eq!(reply, message.as_bytes());
         assert_eq!(uppercase_reply(b"ab", 65_507, Log::new(true)), b"AB");
+    }
+
+    #[test]
+    fn a_reply_that_cannot_be_sent_is_not_counted_as_answered() {
+        let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let client = net::udp_connected(server.local_addr().unwrap()).unwrap();
+        client.send(b"hi").unwrap();
+        let request = datagram::recv_request(&server, &mut [0; 16]).unwrap();
+        let stats = Stats::default();
+        // Longer than any IPv4 datagram: sendmsg fails (EMSGSIZE).
+        let reply = Reply {
+            datagram: vec![b'X'; 70_000],
+            request,
+        };
+        reply.send(&server, Log::new(true), &stats);
+        assert_eq!((stats.clients(), stats.messages()), (0, 0));
     }
 }

@@ -294,12 +294,12 @@ fn a_server_gone_after_the_probe_is_a_refusal_in_plain_words() {
     // the first check's datagram against the close: one that lands in the socket
     // before it closes is dropped with it, unanswered.)
     let (socket, address) = common::testkit::stand_in_udp_socket();
-    let server = std::thread::spawn(move || {
+    let server = common::testkit::spawn_bounded(move || {
         let mut probe = [0; 64];
         socket.recv_from(&mut probe).unwrap();
     });
     let (ok, stdout) = common::testkit::run_check(BIN, address, &["--timeout", "2"]);
-    server.join().unwrap();
+    server.join();
     assert!(!ok, "{stdout}");
     assert!(!stdout.contains("os error"), "{stdout}");
     // Every check on a connected socket hears the refusal; the one on an unconnected
@@ -347,12 +347,9 @@ fn the_readme_grading_loop_scores_every_submission_even_one_that_never_comes_up(
     submission("bob", Some("import sys\nsys.exit(3)\n".to_owned()));
     submission("carol", None);
     let script = README_LOOP.replace("target/release/lab-udp", BIN);
-    let output = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(&script)
-        .current_dir(&class)
-        .output()
-        .unwrap();
+    // In the class's directory, as the README has it run; bounded (three checks).
+    let script = format!("cd '{}' && {script}", class.display());
+    let output = common::testkit::run_within("sh", &["-c", &script], b"", WAIT * 6);
     assert!(output.status.success(), "{output:?}");
     let csv = std::fs::read_to_string(class.join("scores.csv")).unwrap();
     assert_eq!(

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use common::testkit::{
     RunningProcess, ServerProcess, Signal, WAIT, assert_ended_by_sigpipe, assert_error_line,
     assert_formats_agree, assert_usage_error, passed, run, run_check_client,
-    run_with_stdout_closed, stand_in_udp_socket, temp_file, tool_available,
+    run_with_stdout_closed, spawn_bounded, stand_in_udp_socket, temp_file, tool_available,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_lab-udp");
@@ -21,18 +21,45 @@ fn server(extra: &[&str]) -> ServerProcess {
     ServerProcess::start_server(BIN, &[&["--quiet"], extra].concat())
 }
 
-/// Stops the server; returns how many datagrams its summary says it dropped.
-fn dropped_by(server: ServerProcess) -> usize {
+/// What a server's summary line says: clients served, messages answered, datagrams
+/// dropped on purpose.
+#[derive(Debug, PartialEq, Eq)]
+struct Served {
+    clients: usize,
+    answered: usize,
+    dropped: usize,
+}
+
+/// Stops the server; returns what its summary line says, read strictly: a line not
+/// in the SPEC's form fails the test (it must not read as "nothing dropped").
+fn served_by(server: ServerProcess) -> Served {
     let rest = server.assert_stops_cleanly(Signal::SIGINT);
     let summary = rest
         .iter()
         .find(|line| line.starts_with("shutting down:"))
         .unwrap();
-    match summary.rsplit_once(", ") {
-        Some((_, dropped)) if dropped.ends_with(" dropped") => {
-            dropped.trim_end_matches(" dropped").parse().unwrap()
-        }
-        _ => 0,
+    // `1 client served`, `2 clients served`: the count, then one of the two wordings.
+    let number = |field: &str, one: &str, many: &str| -> usize {
+        let (count, words) = field.split_once(' ').unwrap();
+        let count = count.parse().unwrap_or_else(|_| panic!("{summary:?}"));
+        let expected = if count == 1 { one } else { many };
+        assert_eq!(words, expected, "{summary:?}");
+        count
+    };
+    let fields: Vec<&str> = summary
+        .strip_prefix("shutting down: ")
+        .unwrap()
+        .split(", ")
+        .collect();
+    match fields[..] {
+        [clients, answered] | [clients, answered, _] => Served {
+            clients: number(clients, "client served", "clients served"),
+            answered: number(answered, "message answered", "messages answered"),
+            dropped: fields
+                .get(2)
+                .map_or(0, |dropped| number(dropped, "dropped", "dropped")),
+        },
+        _ => panic!("not a summary: {summary:?}"),
     }
 }
 
@@ -103,6 +130,39 @@ impl Pings {
         pings
     }
 
+    /// The `rtt min/avg/max/mdev = A/B/C/D ms` line, checked against the replies'
+    /// own RTTs (each printed to 3 decimals, as the summary's are): returns min, max.
+    fn rtt_summary(&self) -> (f64, f64) {
+        let line = self
+            .stdout
+            .lines()
+            .find_map(|line| line.strip_prefix("rtt min/avg/max/mdev = "))
+            .unwrap_or_else(|| panic!("no rtt line in {}", self.stdout));
+        let values: Vec<f64> = line
+            .strip_suffix(" ms")
+            .unwrap()
+            .split('/')
+            .map(|value| value.parse().unwrap())
+            .collect();
+        let [min, avg, max, mdev] = values[..] else {
+            panic!("{line}")
+        };
+        let rtts: Vec<f64> = self.replies.iter().map(|&(_, rtt)| rtt).collect();
+        let close = |a: f64, b: f64| (a - b).abs() < 0.002;
+        let mean = rtts.iter().sum::<f64>() / rtts.len() as f64;
+        assert!(
+            close(min, rtts.iter().copied().fold(f64::MAX, f64::min)),
+            "{line}: {rtts:?}"
+        );
+        assert!(
+            close(max, rtts.iter().copied().fold(f64::MIN, f64::max)),
+            "{line}: {rtts:?}"
+        );
+        assert!(close(avg, mean), "{line}: mean {mean}");
+        assert!(mdev >= 0.0 && mdev <= max - min + 0.002, "{line}");
+        (min, max)
+    }
+
     fn summary_says(&self, text: &str) {
         assert!(self.stdout.contains(text), "{text:?} in {}", self.stdout);
     }
@@ -131,7 +191,13 @@ fn loss_0_answers_every_ping() {
         "20 packets transmitted, 20 received, 0% packet loss\nrtt min/avg/max/mdev = ",
     );
     assert!(pings.other.is_empty(), "{pings:?}");
-    assert_eq!(dropped_by(server), 0);
+    pings.rtt_summary();
+    let served = Served {
+        clients: 1,
+        answered: 20,
+        dropped: 0,
+    };
+    assert_eq!(served_by(server), served);
 }
 
 #[test]
@@ -164,7 +230,12 @@ fn loss_1_answers_none_and_ping_exits_1() {
                 .ends_with(": dropped (simulated loss)")
         );
     }
-    assert_eq!(dropped_by(server), 3);
+    let served = Served {
+        clients: 0,
+        answered: 0,
+        dropped: 3,
+    };
+    assert_eq!(served_by(server), served);
 }
 
 /// 200 pings lose the same set with the same seed, and the pinger's loss is exactly
@@ -178,8 +249,11 @@ fn a_fixed_seed_loses_the_same_pings_every_run() {
             &["--count", "200", "--interval", "0.005", "--timeout", "3"],
         );
         pings.each_ping_once(200);
-        let dropped = dropped_by(server);
+        let Served {
+            answered, dropped, ..
+        } = served_by(server);
         assert_eq!(pings.timed_out.len(), dropped, "{}", pings.stdout);
+        assert_eq!(answered, 200 - dropped, "{}", pings.stdout);
         pings.summary_says(&format!(
             "200 packets transmitted, {} received, ",
             200 - dropped
@@ -203,11 +277,14 @@ fn delayed_replies_have_rtts_in_the_delay_band() {
     );
     assert!(pings.output.status.success(), "{pings:?}");
     pings.each_ping_once(10);
+    assert_eq!(pings.replies.len(), 10, "{pings:?}");
     for &(seq, rtt) in &pings.replies {
         // A reply can never come before its delay; the upper bound is loose, for a
         // loaded machine: this is not a performance test.
         assert!((20.0..1_000.0).contains(&rtt), "seq={seq} time={rtt} ms");
     }
+    let (min, _) = pings.rtt_summary();
+    assert!(min >= 20.0, "{}", pings.stdout);
 }
 
 /// If the server slept before each delayed reply, ping N (sent at 50 (N - 1) ms) would
@@ -260,7 +337,7 @@ fn ping_over_ipv6_and_to_a_dual_stack_server() {
 #[test]
 fn a_late_reply_is_reported_and_not_matched_to_the_next_ping() {
     let (socket, address) = stand_in_udp_socket();
-    let server = thread::spawn(move || {
+    let server = spawn_bounded(move || {
         let mut buffer = [0; 64];
         let (length, client) = socket.recv_from(&mut buffer).unwrap();
         let first = buffer[..length].to_ascii_uppercase();
@@ -274,7 +351,7 @@ fn a_late_reply_is_reported_and_not_matched_to_the_next_ping() {
         address,
         &["--count", "2", "--interval", "1", "--timeout", "1"],
     );
-    server.join().unwrap();
+    server.join();
     assert_eq!(pings.timed_out, BTreeSet::from([1]), "{pings:?}");
     assert_eq!(pings.late, [1], "{pings:?}");
     assert_eq!(pings.replies.iter().map(|r| r.0).collect::<Vec<_>>(), [2]);
@@ -304,7 +381,7 @@ fn two_clients_pinging_at_once_each_get_their_own_replies() {
     let address = server.address();
     let pingers: Vec<_> = (0..2)
         .map(|_| {
-            thread::spawn(move || {
+            spawn_bounded(move || {
                 ping(
                     address,
                     &["--count", "30", "--interval", "0.01", "--timeout", "5"],
@@ -313,7 +390,7 @@ fn two_clients_pinging_at_once_each_get_their_own_replies() {
         })
         .collect();
     for pinger in pingers {
-        let pings = pinger.join().unwrap();
+        let pings = pinger.join();
         assert!(pings.output.status.success(), "{pings:?}");
         pings.each_ping_once(30);
         assert_eq!(pings.replies.len(), 30);
@@ -490,7 +567,10 @@ fn the_course_pinger_works_against_our_lossy_server() {
         (1..10).contains(&timed_out),
         "some lost, some not: {stdout}"
     );
-    assert_eq!(timed_out, dropped_by(server));
+    let Served {
+        answered, dropped, ..
+    } = served_by(server);
+    assert_eq!((answered, dropped), (10 - timed_out, timed_out), "{stdout}");
 }
 
 #[test]

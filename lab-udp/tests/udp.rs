@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::testkit::{
     MULTI_HOMED, ServerProcess, Signal, WAIT, ask_udp, assert_error_line, assert_usage_error,
-    at_ip, run, run_check, run_client, stand_in_udp_socket, tool_available,
+    at_ip, passed, run, run_check, run_client, spawn_bounded, stand_in_udp_socket, tool_available,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_lab-udp");
@@ -131,7 +131,7 @@ fn silent_server_gives_no_reply_error_after_retries() {
 #[test]
 fn lost_datagram_is_resent_and_late_reply_is_not_mismatched() {
     let (lossy, address) = stand_in_udp_socket();
-    let lossy_server = thread::spawn(move || {
+    let lossy_server = spawn_bounded(move || {
         let mut buffer = [0; 64];
         let (length, first_try) = lossy.recv_from(&mut buffer).unwrap(); // "one", lost
         assert_eq!(&buffer[..length], b"one");
@@ -155,7 +155,7 @@ fn lost_datagram_is_resent_and_late_reply_is_not_mismatched() {
         &["--timeout", "0.3", "--retries", "9"],
         b"one\ntwo\n",
     );
-    lossy_server.join().unwrap();
+    lossy_server.join();
     assert!(output.status.success(), "{output:?}");
     assert_eq!(String::from_utf8_lossy(&output.stdout), "ONE\nTWO\n");
 }
@@ -181,6 +181,27 @@ fn dual_stack_server_answers_ipv4_clients() {
     assert_eq!(run_client(BIN, v4, &["four"], b"").stdout, b"FOUR\n");
     let v6: SocketAddr = format!("[::1]:{port}").parse().unwrap();
     assert_eq!(run_client(BIN, v6, &["six"], b"").stdout, b"SIX\n");
+}
+
+/// A dual-stack server's reply to an IPv4 client travels over IPv4, whose datagrams
+/// hold 65,507 bytes, not IPv6's 65,527: an uppercase that grows past that (`ŉ` ->
+/// `ʼN`) comes back as the ASCII-only uppercase, as over an IPv4 socket. (The limit
+/// was the socket's family: the reply failed with EMSGSIZE and was never sent.)
+#[test]
+fn dual_stack_server_fits_a_growing_reply_to_an_ipv4_client() {
+    let server = server(&["--host", "::", "--quiet"]);
+    let v4 = at_ip(server.address(), "127.0.0.1");
+    let mut message = "a".repeat(65_487);
+    message.push_str(&"ŉ".repeat(10)); // 65,507 bytes; the full uppercase is 65,517
+    assert_eq!(message.len(), 65_507);
+    let reply = ask_udp(v4, message.as_bytes());
+    assert_eq!(reply, message.as_bytes().to_ascii_uppercase());
+    let rest = server.assert_stops_cleanly(Signal::SIGINT);
+    assert_eq!(
+        rest.last().map(String::as_str),
+        Some("shutting down: 1 client served, 1 message answered"),
+        "{rest:?}"
+    );
 }
 
 #[test]
@@ -219,13 +240,13 @@ fn sigint_and_sigterm_stop_a_busy_server() {
         let stop = Arc::new(AtomicBool::new(false));
         let flood = {
             let stop = stop.clone();
-            thread::spawn(move || flood(address, &stop))
+            spawn_bounded(move || flood(address, &stop))
         };
         assert!(answers_while_flooded(address), "no answer within {WAIT:?}");
         server.assert_stops_cleanly(signal);
         stop.store(true, Ordering::Relaxed);
         assert!(
-            flood.join().unwrap(),
+            flood.join_within(WAIT * 3),
             "the flood ended before the server was stopped"
         );
     }
@@ -355,9 +376,18 @@ fn check_fails_against_wrong_servers() {
     let lowercasing = wrong_server(|message| message.to_ascii_lowercase());
     let truncating =
         wrong_server(|message| message[..message.len().min(2048)].to_ascii_uppercase());
-    for target in [lowercasing, truncating] {
-        let (passed, stdout) = run_check(BIN, target, &["--timeout", "0.5"]);
-        assert!(!passed && stdout.contains("FAIL "), "{stdout}");
+    // Each wrong server fails the check that is about its fault, by name; a report
+    // with some other FAIL in it would not show that this one catches it.
+    for (target, caught_by) in [
+        (lowercasing, "a message is answered with its uppercase"),
+        (truncating, "a largest-size datagram comes back whole"),
+    ] {
+        let (all_passed, stdout) = run_check(BIN, target, &["--timeout", "0.5"]);
+        assert!(!all_passed, "{stdout}");
+        assert!(
+            !passed(&stdout, caught_by),
+            "{caught_by:?} passed: {stdout}"
+        );
     }
 }
 

@@ -88,10 +88,13 @@ pub fn serve(listener: std::net::TcpListener, config: &Config, signals: Signals)
 
     let mut children = HashSet::new();
     while !stop.load(Ordering::SeqCst) {
-        // poll(): wait for a client to connect, or for a signal (a byte on the pipe).
+        // poll(): wait for a client to connect, for a signal (a byte on the pipe), or
+        // for a child's tally: read at once, a child never waits in send() for room
+        // in the tally's queue (only 10 datagrams on Linux: net.unix.max_dgram_qlen).
         let mut watched = [
             PollFd::new(listener.as_fd(), PollFlags::POLLIN),
             PollFd::new(signal_pipe.as_fd(), PollFlags::POLLIN),
+            PollFd::new(tally.as_fd(), PollFlags::POLLIN),
         ];
         match poll(&mut watched, PollTimeout::NONE) {
             Ok(_) | Err(Errno::EINTR) => {}
@@ -103,6 +106,11 @@ pub fn serve(listener: std::net::TcpListener, config: &Config, signals: Signals)
         if signalled {
             drain(&signal_pipe);
             reap(&mut children, &tally, settings);
+        } else if watched[2]
+            .revents()
+            .is_some_and(|e| e.contains(PollFlags::POLLIN))
+        {
+            collect_tally(&tally, settings);
         }
         if stop.load(Ordering::SeqCst) {
             break;
@@ -166,7 +174,12 @@ fn serve_in_child(
     // (not the client: the parent counted it as it forked).
     let answered_before = settings.stats.messages();
     connection::serve_client(conn, peer, settings, buffers);
-    report_tally(tally, 0, settings.stats.messages() - answered_before);
+    report_tally(
+        tally,
+        0,
+        settings.stats.messages() - answered_before,
+        settings,
+    );
     // _exit, not exit: the child must not run the parent's exit-time cleanup. (The
     // log writes whole lines to a line-buffered stdout: nothing is left to flush.)
     // SAFETY: _exit ends the process at once; nothing runs after it.
@@ -204,22 +217,42 @@ pub(super) fn reap(
 }
 
 /// In a child: tells the parent what it served (the counters a child changes are its
-/// own copies), one datagram of two big-endian u64s.
-pub(super) fn report_tally(tally: &UnixDatagram, clients: u64, messages: u64) {
+/// own copies), one datagram of two big-endian u64s. If that fails the summary will
+/// undercount: the child says so on stderr, with what is missing.
+pub(super) fn report_tally(tally: &UnixDatagram, clients: u64, messages: u64, settings: &Settings) {
+    if let Err(error) = send_tally(tally, clients, messages) {
+        settings.log.warn(format_args!(
+            "process {}: {clients} clients and {messages} messages it served are missing \
+             from the summary: cannot report them to the server: {error}",
+            std::process::id()
+        ));
+    }
+}
+
+/// send(): the tally datagram, again if a signal interrupted the call.
+fn send_tally(tally: &UnixDatagram, clients: u64, messages: u64) -> std::io::Result<()> {
     let mut count = [0; 16];
     count[..8].copy_from_slice(&clients.to_be_bytes());
     count[8..].copy_from_slice(&messages.to_be_bytes());
-    let _ = tally.send(&count);
+    loop {
+        match tally.send(&count) {
+            Ok(_) => return Ok(()),
+            Err(error) if error.kind() == ErrorKind::Interrupted => continue,
+            Err(error) => return Err(error),
+        }
+    }
 }
 
 fn collect_tally(tally: &UnixDatagram, settings: &Settings) {
     let mut count = [0; 16];
     while let Ok(16) = tally.recv(&mut count) {
-        let (clients, messages) = count.split_at(8);
-        settings.stats.add(
-            u64::from_be_bytes(clients.try_into().unwrap_or_default()),
-            u64::from_be_bytes(messages.try_into().unwrap_or_default()),
-        );
+        let mut clients = [0; 8];
+        let mut messages = [0; 8];
+        clients.copy_from_slice(&count[..8]);
+        messages.copy_from_slice(&count[8..]);
+        settings
+            .stats
+            .add(u64::from_be_bytes(clients), u64::from_be_bytes(messages));
     }
 }
 
@@ -281,5 +314,27 @@ fn restore_default_signals() {
     for sig in CAUGHT {
         // SAFETY: installing the default action runs no code of ours in a handler.
         let _ = unsafe { signal::sigaction(sig, &default) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tally_that_cannot_be_sent_is_an_error_and_one_that_can_is_counted() {
+        let (parent, child) = UnixDatagram::pair().unwrap();
+        parent.set_nonblocking(true).unwrap();
+        send_tally(&child, 2, 5).unwrap();
+        let settings = Settings::new(Duration::ZERO, true, common::shutdown::Shutdown::new());
+        collect_tally(&parent, &settings);
+        assert_eq!(
+            (settings.stats.clients(), settings.stats.messages()),
+            (2, 5)
+        );
+        // The server's end gone: the child's report fails, and must say so.
+        drop(parent);
+        let error = send_tally(&child, 1, 1).unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::ConnectionRefused, "{error}");
     }
 }

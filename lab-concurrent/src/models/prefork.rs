@@ -143,6 +143,7 @@ fn worker(ends: &WorkerEnds, settings: &Settings) -> ! {
         ends.tally,
         settings.stats.clients() - clients,
         settings.stats.messages() - messages,
+        settings,
     );
     // _exit, not exit: the child must not run the parent's exit-time cleanup.
     // SAFETY: _exit ends the process at once; nothing runs after it.
