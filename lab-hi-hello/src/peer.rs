@@ -56,7 +56,7 @@ pub fn run(options: &Options) -> Result<ExitCode> {
     say_bye_on_signals(peer.socket.try_clone()?)?;
 
     peer.greet(options.wait)?;
-    outln!("connected to {remote}");
+    outln!("connected to {remote}", remote = net::shown(remote));
 
     // Typing happens on a thread of its own, so lines from the other side print at once.
     let input_ended = Arc::new(AtomicBool::new(false));
@@ -79,9 +79,13 @@ pub fn run(options: &Options) -> Result<ExitCode> {
 
     while !input_ended.load(Ordering::SeqCst) {
         match peer.receive(RESEND_EVERY)? {
-            Event::Line(line) => outln!("{remote}: {}", String::from_utf8_lossy(&line)),
+            Event::Line(line) => outln!(
+                "{remote}: {}",
+                String::from_utf8_lossy(&line),
+                remote = net::shown(remote)
+            ),
             Event::Bye => {
-                outln!("{remote} said bye");
+                outln!("{remote} said bye", remote = net::shown(remote));
                 break;
             }
             Event::Nothing => {}
@@ -147,7 +151,7 @@ impl Peer {
     pub fn connect(&mut self, remote: SocketAddr) -> Result<()> {
         self.socket
             .connect(net::in_family_of(self.local_address()?, remote))
-            .with_context(|| format!("cannot reach {remote}"))?;
+            .with_context(|| format!("cannot reach {remote}", remote = net::shown(remote)))?;
         self.remote = remote;
         Ok(())
     }

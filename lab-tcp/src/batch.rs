@@ -27,6 +27,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use common::cli::stdout_failed;
 use common::input::{QUIT, without_line_ending};
 use common::line_client::{self, SERVER_BUSY};
+use common::net;
 
 /// How much input is read, sent and received at a time: one system call moves
 /// thousands of short lines.
@@ -151,13 +152,15 @@ fn print_replies(
                 if sent.lines > replies {
                     bail!(
                         "no reply from {server} within {seconds:.1} s: the server is busy \
-                         or stuck; try again, or raise --timeout"
+                         or stuck; try again, or raise --timeout",
+                        server = net::shown(server)
                     );
                 }
                 if sent.done {
                     bail!(
                         "the server {server} answered every line but did not close the \
-                         connection within {seconds:.1} s of the end of the input"
+                         connection within {seconds:.1} s of the end of the input",
+                        server = net::shown(server)
                     );
                 }
                 continue; // Nothing is owed: the input is slow, not the server.
@@ -185,14 +188,16 @@ fn print_replies(
     if !sent.done {
         bail!(
             "the server {server} closed the connection before the input ended \
-             ({replies} lines answered): it stopped, or ended this session"
+             ({replies} lines answered): it stopped, or ended this session",
+            server = net::shown(server)
         );
     }
     if replies < sent.lines {
         bail!(
             "the server {server} closed the connection after answering {replies} of {} lines: \
              it stopped, or ended this session",
-            sent.lines
+            sent.lines,
+            server = net::shown(server)
         );
     }
     Ok(())

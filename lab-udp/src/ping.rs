@@ -111,7 +111,8 @@ pub fn ping(servers: &[SocketAddr], settings: Settings, tally: &Mutex<Tally>) ->
             Outcome::Refused => {
                 refused = anyhow!(
                     "connection refused by {server}: no UDP server is running there; \
-                     start it first, or check --host and --port"
+                     start it first, or check --host and --port",
+                    server = net::shown(server)
                 );
             }
         }
@@ -340,7 +341,8 @@ impl<'a> Pinger<'a> {
             let server = self.server;
             return self.print(&format!(
                 "unexpected reply from {server}: \"{}\" is not the uppercase of a ping sent",
-                printable(reply)
+                printable(reply),
+                server = net::shown(server)
             ));
         };
         match sent.state {
@@ -373,7 +375,8 @@ impl<'a> Pinger<'a> {
         }
         let server = self.server;
         self.print(&format!(
-            "port unreachable: {server} refused a ping (has the server stopped?)"
+            "port unreachable: {server} refused a ping (has the server stopped?)",
+            server = net::shown(server)
         ));
         Ok(false)
     }

@@ -137,7 +137,11 @@ fn answer(
         let client = request.client;
         let message = &buffer[..request.length];
         if !log.is_quiet() {
-            log.line(format_args!("{client}: {}", printable(message)));
+            log.line(format_args!(
+                "{client}: {}",
+                printable(message),
+                client = net::shown(client)
+            ));
         }
         if exit_on_quit && is_quit(message) {
             log.line("Terminate server ...");
@@ -167,7 +171,10 @@ impl Reply {
         // sendmsg(): the reply goes back to the address the datagram came from, sent
         // from the address it went to: a client's connected socket accepts only that.
         if let Err(error) = datagram::send_reply(socket, &self.datagram, &self.request) {
-            log.warn(format_args!("cannot reply to {client}: {error}"));
+            log.warn(format_args!(
+                "cannot reply to {client}: {error}",
+                client = net::shown(client)
+            ));
         }
         stats.datagram_from(client);
     }
@@ -200,7 +207,10 @@ impl Replies<'_> {
 
 /// A reply not sent, on purpose: logged as `dropped` and counted in the summary.
 fn dropped(client: SocketAddr, why: &str, log: Log, stats: &Stats) {
-    log.line(format_args!("{client}: dropped ({why})"));
+    log.line(format_args!(
+        "{client}: dropped ({why})",
+        client = net::shown(client)
+    ));
     stats.datagram_dropped();
 }
 
