@@ -140,10 +140,9 @@ pub fn zone_index(ip: Ipv6Addr, zone: &str) -> Result<u32> {
         bail!("{ip}%: the zone after % is empty: give the interface, as in {ip}%eth0");
     }
     if let Ok(index) = zone.parse::<u32>() {
-        // if_indextoname(3): is there an interface with that index?
-        return match if_indextoname(index) {
-            Ok(_) if index != 0 => Ok(index),
-            _ => Err(no_interface(format!(
+        return match interface_name(index) {
+            Some(_) => Ok(index),
+            None => Err(no_interface(format!(
                 "there is no interface number {index}"
             ))),
         };
@@ -154,10 +153,17 @@ pub fn zone_index(ip: Ipv6Addr, zone: &str) -> Result<u32> {
 /// The zone of an interface index as people write it: the interface's name where it
 /// has one (`eth0`, as `ip`, `ping` and `ss` show it), else the number.
 pub fn zone_name(scope_id: u32) -> String {
-    if_indextoname(scope_id)
+    interface_name(scope_id).unwrap_or_else(|| scope_id.to_string())
+}
+
+/// if_indextoname(3): the name of the interface with that index, if there is one.
+fn interface_name(index: u32) -> Option<String> {
+    // nix 0.30 misses the NULL that says "no such interface" and returns an empty
+    // name instead: an empty name is no interface.
+    if_indextoname(index)
         .ok()
         .and_then(|name| name.into_string().ok())
-        .unwrap_or_else(|| scope_id.to_string())
+        .filter(|name| !name.is_empty())
 }
 
 /// `socket(family, SOCK_STREAM)`, with `SO_REUSEADDR` so that a restarted server can
