@@ -396,6 +396,34 @@ fn chrony_accepts_our_sntp_server_on_a_second_address() {
     );
 }
 
+#[test]
+fn a_symmetric_active_request_is_answered_in_symmetric_passive_mode() {
+    // What an NTP daemon configured with `peer` sends: version 4, mode 1. RFC 4330
+    // section 5: answered as a client's, in mode 2.
+    let server = server("sntp", "udp");
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.set_read_timeout(Some(WAIT)).unwrap();
+    socket.connect(server.address()).unwrap();
+    let mut request = [0; 48];
+    request[0] = (4 << 3) | 1;
+    request[40..48].copy_from_slice(&ntp_stamp(SystemTime::now()));
+    socket.send(&request).unwrap();
+    let mut reply = [0; 100];
+    let length = socket.recv(&mut reply).unwrap();
+    assert_eq!(length, 48);
+    assert_eq!(
+        reply[0],
+        (4 << 3) | 2,
+        "LI 0, version 4, mode 2 (symmetric passive)"
+    );
+    assert_eq!(
+        reply[24..32],
+        request[40..48],
+        "originate = the request's transmit"
+    );
+    assert_ne!(reply[40..48], [0; 8], "a transmit timestamp");
+}
+
 /// The client's retry timeout in the lost-request tests: the first try must time out.
 const RETRY_TIMEOUT: &str = "1";
 
