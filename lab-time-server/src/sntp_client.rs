@@ -133,6 +133,9 @@ fn wait_for_reply(
         };
         // T4, as soon as recv() returns.
         let received = SystemTime::now();
+        if let Some(mix_up) = protocol::mix_up("sntp", "udp", &datagram[..length]) {
+            bail!("{mix_up}");
+        }
         let Some(reply) = protocol::parse_sntp_reply(&datagram[..length]) else {
             bail!("the server sent {length} bytes; an SNTP reply has at least {NTP_PACKET}");
         };
