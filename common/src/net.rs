@@ -229,7 +229,11 @@ pub fn bind_error(error: &io::Error, address: SocketAddr, transport: &str) -> an
 
 /// `listen(socket, BACKLOG)`: makes a bound TCP socket a listening ("welcoming") socket.
 pub fn listen(socket: Socket) -> Result<TcpListener> {
-    socket.listen(BACKLOG).context("cannot listen")?;
+    if let Err(error) = socket.listen(BACKLOG) {
+        let address = socket.local_addr().ok().and_then(|local| local.as_socket());
+        let on = address.map(|address| format!(" on {}", shown(address)));
+        bail!("cannot listen{} (tcp): {error}", on.unwrap_or_default());
+    }
     Ok(socket.into())
 }
 
@@ -405,6 +409,29 @@ pub fn udp_connected(server: SocketAddr) -> Result<UdpSocket> {
         .connect(server)
         .with_context(|| format!("cannot reach {}", shown(server)))?;
     Ok(socket)
+}
+
+/// Turns a failed `send` of a `length`-byte datagram to `to` into one sentence. A
+/// message too long for one datagram (`EMSGSIZE`, which the system words as
+/// `Message too long (os error 90)`) gets the limit, in bytes.
+pub fn send_error(error: &io::Error, to: SocketAddr, length: usize) -> anyhow::Error {
+    if is_too_long(error) {
+        let (limit, family) = match to {
+            SocketAddr::V4(_) => (max_udp_payload(to), "IPv4"),
+            SocketAddr::V6(_) => (max_udp_payload(to), "IPv6"),
+        };
+        return anyhow!(
+            "a message of {length} bytes does not fit in one UDP datagram: at most {limit} \
+             bytes over {family}; send less"
+        );
+    }
+    anyhow!("cannot send to {}: {error}", shown(to))
+}
+
+/// Did a `send` fail because the datagram is larger than the protocol allows
+/// (`EMSGSIZE`)? Then nothing was sent, and a shorter one would be.
+pub fn is_too_long(error: &io::Error) -> bool {
+    error.raw_os_error() == Some(libc::EMSGSIZE)
 }
 
 /// The largest UDP payload over this address family: 65,507 bytes over IPv4

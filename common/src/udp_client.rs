@@ -140,10 +140,7 @@ impl UdpClient {
             if let Err(error) = socket.send(message) {
                 outcome = match error.kind() {
                     ErrorKind::ConnectionRefused => Ok(Err(Failure::Refused)),
-                    _ => Err(anyhow!(
-                        "cannot send to {server}: {error}",
-                        server = net::shown(server)
-                    )),
+                    _ => Err(net::send_error(&error, server, message.len())),
                 };
                 break;
             }

@@ -69,8 +69,18 @@ pub fn run(options: &Options) -> Result<ExitCode> {
         for line in std::io::stdin().lock().split(b'\n') {
             let Ok(line) = line else { break };
             let line = strip_line_ending(line);
-            if line == BYE || typist.say(&line).is_err() {
+            if line == BYE {
                 break;
+            }
+            match typist.say(&line) {
+                Ok(()) => {}
+                // Too long for one datagram: said in words (with the limit), skipped.
+                Err(error) if net::is_too_long(&error) => {
+                    let length = SAY.len() + line.len();
+                    let error = net::send_error(&error, typist.remote, length);
+                    let _ = writeln!(std::io::stderr(), "warning: {error}");
+                }
+                Err(_) => break, // The other side is gone.
             }
         }
         let _ = typist.socket.send(BYE);
@@ -190,7 +200,7 @@ impl Peer {
     }
 
     /// Sends one typed line.
-    pub fn say(&self, line: &[u8]) -> Result<()> {
+    pub fn say(&self, line: &[u8]) -> std::io::Result<()> {
         self.socket.send(&[SAY, line].concat())?;
         Ok(())
     }

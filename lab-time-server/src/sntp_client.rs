@@ -84,10 +84,7 @@ fn ask(server: SocketAddr, timeout: Duration, tries: u32, strays: &mut usize) ->
             if error.kind() == ErrorKind::ConnectionRefused {
                 return Ok(Wait::Refused);
             }
-            bail!(
-                "cannot send to {server}: {error}",
-                server = net::shown(server)
-            );
+            return Err(net::send_error(&error, server, request.len()));
         }
         match wait_for_reply(&socket, server, sent, timeout, strays)? {
             // Lost, or slow: send a new request, with a new T1.
