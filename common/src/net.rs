@@ -91,6 +91,11 @@ pub fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>> {
         let scope_id = zone_index(ip, zone)?;
         return Ok(vec![SocketAddrV6::new(ip, port, 0, scope_id).into()]);
     }
+    if let Some((ip, zone)) = host.split_once('%')
+        && ip.parse::<Ipv4Addr>().is_ok()
+    {
+        bail!("{host}: a zone (%{zone}) belongs to an IPv6 link-local address, not to IPv4");
+    }
     if let Ok(ip) = host.parse::<Ipv6Addr>()
         && ip.is_unicast_link_local()
     {
@@ -404,7 +409,8 @@ pub fn any_address(like: SocketAddr) -> SocketAddr {
 /// else, and reports an ICMP "port unreachable" as `ConnectionRefused` on the next
 /// `recv` instead of leaving the client to wait out its timeout.
 pub fn udp_connected(server: SocketAddr) -> Result<UdpSocket> {
-    let socket = UdpSocket::bind(any_address(server)).context("cannot create a UDP socket")?;
+    let socket = UdpSocket::bind(any_address(server))
+        .with_context(|| format!("cannot create a UDP socket to reach {}", shown(server)))?;
     socket
         .connect(server)
         .with_context(|| format!("cannot reach {}", shown(server)))?;
@@ -536,6 +542,8 @@ mod tests {
         );
         let error = resolve("fe80::1%4000000", 7).unwrap_err().to_string();
         assert!(error.contains("no interface number 4000000"), "{error}");
+        let error = resolve("127.0.0.1%lo", 7).unwrap_err().to_string();
+        assert!(error.contains("a zone (%lo) belongs to an IPv6"), "{error}");
         let error = resolve("fe80::1%", 7).unwrap_err().to_string();
         assert!(error.contains("the zone after % is empty"), "{error}");
         let error = resolve("fe80::1", 7).unwrap_err().to_string();

@@ -174,7 +174,10 @@ fn print_replies(
                 }
                 continue; // Nothing is owed: the input is slow, not the server.
             }
-            Err(error) => return Err(error).context("cannot receive from the server"),
+            Err(error) => {
+                return Err(error)
+                    .with_context(|| format!("cannot receive from {}", net::shown(server)));
+            }
         };
         let replies_in = &buffer[..received];
         if replies == 0 && replies_in.starts_with(SERVER_BUSY) {

@@ -5,12 +5,12 @@
 //! UDP it sends one datagram and waits for one back, resending if it is lost; SNTP
 //! builds each resend anew, with its own transmit timestamp (`sntp_client`).
 
-use std::io::Read;
+use std::io::{ErrorKind, Read};
 use std::net::{SocketAddr, TcpStream};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use chrono::{DateTime, Local};
 use common::cli::parse_timeout;
 use common::net;
@@ -210,12 +210,24 @@ fn sntp_answer(exchange: Exchange) -> Result<Answer> {
 /// recv() until the server closes (recv returns 0): the whole reply, in however many
 /// segments it comes, up to [`LONGEST_REPLY`].
 pub fn read_to_close(stream: TcpStream) -> Result<Vec<u8>> {
+    let server = net::shown(stream.peer_addr()?);
+    let timeout = stream.read_timeout()?.unwrap_or_default().as_secs_f64();
     let mut reply = Vec::new();
     // One byte more than allowed, to tell "exactly the limit" from "more".
-    stream
+    let read = stream
         .take(LONGEST_REPLY as u64 + 1)
-        .read_to_end(&mut reply)
-        .context("the server did not finish its reply in time")?;
+        .read_to_end(&mut reply);
+    match read {
+        Err(error) if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+            bail!(
+                "{server} did not send the time and close the connection within \
+                 {timeout:.1} s ({} bytes came): is it a daytime or time server?",
+                reply.len()
+            )
+        }
+        Err(error) => bail!("cannot receive from {server}: {error}"),
+        Ok(_) => {}
+    }
     if reply.len() > LONGEST_REPLY {
         bail!(
             "the server sent more than {} KiB without closing: is it a time server?",

@@ -42,3 +42,20 @@ fn a_host_that_carries_a_port_is_told_to_give_it_with_port() {
         );
     }
 }
+
+#[test]
+fn a_server_that_never_sends_the_time_and_closes_is_named_in_words() {
+    // An uppercase echo server, say: it waits for a line that never comes.
+    let silent = common::testkit::spawn_tcp_server(|connection| {
+        let _ = std::io::Read::read(&mut &connection, &mut [0; 1]);
+    });
+    let port = silent.port().to_string();
+    let output = run(BIN, &["client", "--port", &port, "--timeout", "0.3"], b"");
+    assert_error_line(
+        &output,
+        &format!(
+            "127.0.0.1:{port} did not send the time and close the connection within 0.3 s \
+             (0 bytes came): is it a daytime or time server?"
+        ),
+    );
+}
