@@ -540,17 +540,18 @@ mod tests {
             error.starts_with("fe80::1%nosuch0: there is no interface 'nosuch0' on this machine"),
             "{error}"
         );
-        let error = resolve("fe80::1%4000000", 7).unwrap_err().to_string();
-        assert!(error.contains("no interface number 4000000"), "{error}");
-        let error = resolve("127.0.0.1%lo", 7).unwrap_err().to_string();
-        assert!(error.contains("a zone (%lo) belongs to an IPv6"), "{error}");
-        let error = resolve("fe80::1%", 7).unwrap_err().to_string();
-        assert!(error.contains("the zone after % is empty"), "{error}");
-        let error = resolve("fe80::1", 7).unwrap_err().to_string();
-        assert!(
-            error.starts_with("fe80::1 is a link-local address: add the interface"),
-            "{error}"
-        );
+        for (host, says) in [
+            ("fe80::1%4000000", "no interface number 4000000"),
+            ("127.0.0.1%lo", "a zone (%lo) belongs to an IPv6"),
+            ("fe80::1%", "the zone after % is empty"),
+            (
+                "fe80::1",
+                "fe80::1 is a link-local address: add the interface",
+            ),
+        ] {
+            let error = resolve(host, 7).unwrap_err().to_string();
+            assert!(error.contains(says), "{host}: {error}");
+        }
     }
 
     #[test]

@@ -18,6 +18,8 @@ use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::testkit::ServerProcess;
+
 /// One side of the link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {
@@ -152,6 +154,34 @@ impl Link {
         let mut all = vec!["netns", "exec", self.name(side), program];
         all.extend_from_slice(args);
         all
+    }
+
+    /// `binary server --port 0 args...` in `side`'s namespace, up once its one
+    /// listening line is in ([`ServerProcess::start`]).
+    pub fn server(&self, side: Side, binary: &str, args: &[&str]) -> ServerProcess {
+        let args = [&["server", "--port", "0"][..], args].concat();
+        ServerProcess::start("ip", &self.exec_args(side, binary, &args), 1)
+    }
+
+    /// `binary server` bound to `side`'s own link-local address, zone included
+    /// (`--host fe80::a%vA`), `args` added; asserts its listening line shows that
+    /// address in Rust's form, the zone as a number (`[fe80::a%2]:PORT`).
+    pub fn server_on_link(&self, side: Side, binary: &str, args: &[&str]) -> ServerProcess {
+        let host = format!("{}%{}", side.ip(), side.interface());
+        let server = self.server(side, binary, &[&["--host", &host][..], args].concat());
+        let port = server.address().port();
+        assert_eq!(
+            server.address(),
+            self.address(side, port),
+            "its listening line"
+        );
+        server
+    }
+
+    /// Runs `binary args...` in `side`'s namespace to its end, `stdin` as its input
+    /// ([`testkit::run`](crate::testkit::run)).
+    pub fn run(&self, side: Side, binary: &str, args: &[&str], stdin: &[u8]) -> Output {
+        crate::testkit::run("ip", &self.exec_args(side, binary, args), stdin)
     }
 }
 

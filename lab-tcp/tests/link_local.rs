@@ -4,7 +4,7 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use common::netns::{Link, Side};
-use common::testkit::{ServerProcess, Signal, assert_error_line, run};
+use common::testkit::{Signal, assert_error_line};
 
 const BIN: &str = env!("CARGO_BIN_EXE_lab-tcp");
 
@@ -12,21 +12,13 @@ const BIN: &str = env!("CARGO_BIN_EXE_lab-tcp");
 fn client_and_check_reach_a_link_local_server_by_its_zone_and_the_log_shows_theirs() {
     let Some(link) = Link::create() else { return };
     // The server in namespace a, on every address (dual stack).
-    let server = ServerProcess::start(
-        "ip",
-        &link.exec_args(Side::A, BIN, &["server", "--port", "0", "--host", "::"]),
-        1,
-    );
+    let server = link.server(Side::A, BIN, &["--host", "::"]);
     let port = server.address().port().to_string();
     // From namespace b, the zone as a name, then as a number.
     let by_number = format!("{}%{}", Side::A.ip(), link.index(Side::B));
     for host in [link.peer_host(Side::B), by_number] {
         let client = ["client", "--host", &host, "--port", &port];
-        let output = run(
-            "ip",
-            &link.exec_args(Side::B, BIN, &[&client[..], &["hi"]].concat()),
-            b"",
-        );
+        let output = link.run(Side::B, BIN, &[&client[..], &["hi"]].concat(), b"");
         assert!(output.status.success(), "{host}: {output:?}");
         assert_eq!(output.stdout, b"HI\n", "{host}");
         // The server names its link-local client with its zone, by name.
@@ -36,18 +28,14 @@ fn client_and_check_reach_a_link_local_server_by_its_zone_and_the_log_shows_thei
             "{connected}"
         );
         // Piped input: batch mode, over the same zone.
-        let output = run("ip", &link.exec_args(Side::B, BIN, &client), b"one\ntwo\n");
+        let output = link.run(Side::B, BIN, &client, b"one\ntwo\n");
         assert!(output.status.success(), "{host}: {output:?}");
         assert_eq!(output.stdout, b"ONE\nTWO\n", "{host}");
     }
 
     // The grader, with the zone in --target.
     let target = format!("[{}]:{port}", link.peer_host(Side::B));
-    let output = run(
-        "ip",
-        &link.exec_args(Side::B, BIN, &["check", "--target", &target]),
-        b"",
-    );
+    let output = link.run(Side::B, BIN, &["check", "--target", &target], b"");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -58,15 +46,8 @@ fn client_and_check_reach_a_link_local_server_by_its_zone_and_the_log_shows_thei
     // Without its zone, a link-local address is a mistake said in words (the kernel
     // says only "Invalid argument").
     let zoneless = Side::A.ip().to_string();
-    let output = run(
-        "ip",
-        &link.exec_args(
-            Side::B,
-            BIN,
-            &["client", "--host", &zoneless, "--port", &port, "hi"],
-        ),
-        b"",
-    );
+    let client = ["client", "--host", &zoneless, "--port", &port, "hi"];
+    let output = link.run(Side::B, BIN, &client, b"");
     assert_error_line(
         &output,
         "fe80::a is a link-local address: add the interface",
@@ -77,34 +58,17 @@ fn client_and_check_reach_a_link_local_server_by_its_zone_and_the_log_shows_thei
 #[test]
 fn a_server_bound_to_a_link_local_address_says_so_and_stops_on_ctrl_c() {
     let Some(link) = Link::create() else { return };
-    let host = format!("{}%{}", Side::A.ip(), Side::A.interface());
-    let server = ServerProcess::start(
-        "ip",
-        &link.exec_args(Side::A, BIN, &["server", "--port", "0", "--host", &host]),
-        1,
-    );
-    // The listening line in Rust's own form (a numeric zone, parsed back by tests).
-    assert_eq!(
-        server.address(),
-        link.address(Side::A, server.address().port())
-    );
+    let server = link.server_on_link(Side::A, BIN, &[]);
     let port = server.address().port().to_string();
-    let output = run(
-        "ip",
-        &link.exec_args(
-            Side::B,
-            BIN,
-            &[
-                "client",
-                "--host",
-                &link.peer_host(Side::B),
-                "--port",
-                &port,
-                "hi",
-            ],
-        ),
-        b"",
-    );
+    let client = [
+        "client",
+        "--host",
+        &link.peer_host(Side::B),
+        "--port",
+        &port,
+        "hi",
+    ];
+    let output = link.run(Side::B, BIN, &client, b"");
     assert_eq!(output.stdout, b"HI\n", "{output:?}");
     // Ctrl-C wakes its accept() by connecting to it: to the zoned address.
     server.assert_stops_cleanly(Signal::SIGINT);

@@ -4,7 +4,7 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use common::netns::{Link, Side};
-use common::testkit::{ServerProcess, Signal, run};
+use common::testkit::Signal;
 
 const BIN: &str = env!("CARGO_BIN_EXE_lab-udp");
 
@@ -12,26 +12,19 @@ const BIN: &str = env!("CARGO_BIN_EXE_lab-udp");
 fn the_client_reaches_a_link_local_server_by_its_zone_and_the_log_shows_the_clients() {
     let Some(link) = Link::create() else { return };
     // The server bound to its own link-local address, zone included.
-    let host = format!("{}%{}", Side::A.ip(), Side::A.interface());
-    let server = ServerProcess::start(
-        "ip",
-        &link.exec_args(Side::A, BIN, &["server", "--port", "0", "--host", &host]),
-        1,
-    );
-    let port = server.address().port();
-    assert_eq!(server.address(), link.address(Side::A, port));
-    let port = port.to_string();
+    let server = link.server_on_link(Side::A, BIN, &[]);
+    let port = server.address().port().to_string();
     let by_number = format!("{}%{}", Side::A.ip(), link.index(Side::B));
     for host in [link.peer_host(Side::B), by_number] {
         let client = ["client", "--host", &host, "--port", &port];
         let args = [&client[..], &["hi"]].concat();
-        let output = run("ip", &link.exec_args(Side::B, BIN, &args), b"");
+        let output = link.run(Side::B, BIN, &args, b"");
         assert!(output.status.success(), "{host}: {output:?}");
         assert_eq!(output.stdout, b"HI\n", "{host}");
         // The server's log names the client with its zone, by name.
         let logged = server.wait_for_line(": hi");
         assert!(logged.starts_with("[fe80::b%vA]:"), "{logged}");
-        let output = run("ip", &link.exec_args(Side::B, BIN, &client), b"one\ntwo\n");
+        let output = link.run(Side::B, BIN, &client, b"one\ntwo\n");
         assert_eq!(output.stdout, b"ONE\nTWO\n", "{host}: {output:?}");
     }
     server.assert_stops_cleanly(Signal::SIGINT);
