@@ -256,7 +256,7 @@ pub fn announce(address: SocketAddr, transport: &str) {
 /// is its number there (`[fe80::1%2]:12000`), as `SocketAddr`'s parser takes no
 /// interface names.
 pub fn listening_line(address: SocketAddr, transport: &str) -> String {
-    format!("listening on {} ({transport})", plain(address))
+    format!("listening on {address} ({transport})")
 }
 
 /// An address in its plain form: an IPv4 address that reached an IPv6 socket as an
@@ -422,10 +422,8 @@ pub fn udp_connected(server: SocketAddr) -> Result<UdpSocket> {
 /// `Message too long (os error 90)`) gets the limit, in bytes.
 pub fn send_error(error: &io::Error, to: SocketAddr, length: usize) -> anyhow::Error {
     if is_too_long(error) {
-        let (limit, family) = match to {
-            SocketAddr::V4(_) => (max_udp_payload(to), "IPv4"),
-            SocketAddr::V6(_) => (max_udp_payload(to), "IPv6"),
-        };
+        let limit = max_udp_payload(to);
+        let family = if to.is_ipv4() { "IPv4" } else { "IPv6" };
         return anyhow!(
             "a message of {length} bytes does not fit in one UDP datagram: at most {limit} \
              bytes over {family}; send less"

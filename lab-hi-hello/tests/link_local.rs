@@ -42,10 +42,19 @@ fn peers_on_link_local_addresses_greet_and_talk_zone_by_name_and_by_number() {
     expect_line(&b, "connected to [fe80::a%vB]:5050");
     a.type_in(b"hello over the link\n");
     expect_line(&b, "[fe80::a%vB]:5050: hello over the link");
+    // A line too long for one datagram is skipped, with the limit in words, and the
+    // conversation goes on (the peer used to end on it without a word).
+    a.type_in(format!("{}\nstill here\n", "x".repeat(70_000)).as_bytes());
+    expect_line(&b, "[fe80::a%vB]:5050: still here");
     a.close_stdin();
     expect_line(&b, "[fe80::a%vB]:5050 said bye");
     let (status, _, stderr) = a.wait();
     assert!(status.success(), "{stderr}");
+    assert_eq!(
+        stderr,
+        "warning: a message of 70004 bytes does not fit in one UDP datagram: at most 65527 \
+         bytes over IPv6; send less\n"
+    );
     let (status, _, stderr) = b.wait();
     assert!(status.success(), "{stderr}");
 }
