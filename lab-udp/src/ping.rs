@@ -207,7 +207,12 @@ impl<'a> Pinger<'a> {
                         return Ok(Outcome::Refused);
                     }
                 }
-                Err(error) => return Err(anyhow!("cannot receive from {}: {error}", self.server)),
+                Err(error) => {
+                    return Err(anyhow!(
+                        "cannot receive from {}: {error}",
+                        net::shown(self.server)
+                    ));
+                }
             }
         }
     }
@@ -228,7 +233,7 @@ impl<'a> Pinger<'a> {
             Err(Errno::EINTR) => Ok(false),
             Err(error) => Err(anyhow!(
                 "cannot wait for replies from {}: {error}",
-                self.server
+                net::shown(self.server)
             )),
         }
     }
@@ -290,7 +295,7 @@ impl<'a> Pinger<'a> {
             at = Instant::now();
             result = self.socket.send(ping.as_bytes());
         }
-        result.with_context(|| format!("cannot send to {}", self.server))?;
+        result.with_context(|| format!("cannot send to {}", net::shown(self.server)))?;
         self.sent.push(Sent {
             expected_reply: ping.to_uppercase().into_bytes(),
             at,
@@ -354,7 +359,7 @@ impl<'a> Pinger<'a> {
                 self.printed = true;
                 outln!(
                     "reply from {}: seq={seq} time={:.3} ms",
-                    self.server,
+                    net::shown(self.server),
                     rtt.as_secs_f64() * 1e3
                 );
             }
@@ -394,7 +399,12 @@ impl<'a> Pinger<'a> {
                         ErrorKind::ConnectionRefused | ErrorKind::Interrupted
                     ) => {}
                 Err(error) if error.kind() == ErrorKind::WouldBlock => return Ok(()),
-                Err(error) => return Err(anyhow!("cannot receive from {}: {error}", self.server)),
+                Err(error) => {
+                    return Err(anyhow!(
+                        "cannot receive from {}: {error}",
+                        net::shown(self.server)
+                    ));
+                }
             }
         }
     }
