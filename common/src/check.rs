@@ -101,7 +101,8 @@ impl Probe {
         if refused {
             bail!(
                 "connection refused by {address}: is the server running? Start it, or check \
-                 the host and port given to --target"
+                 the host and port given to --target",
+                address = net::shown(address)
             );
         }
         Ok(address)
@@ -209,7 +210,8 @@ impl TargetOptions {
                 };
                 let error = anyhow!(
                     "it exited with {} before it answered on {address}{hint}",
-                    exit.describe()
+                    exit.describe(),
+                    address = net::shown(address)
                 );
                 return Err((error, server.stop().0));
             }
@@ -220,7 +222,8 @@ impl TargetOptions {
                 let error = anyhow!(
                     "it did not answer on {address} within {:.1} s: is {{port}} where it \
                      takes its port? (a slow start: raise --startup-timeout)",
-                    self.startup_timeout.as_secs_f64()
+                    self.startup_timeout.as_secs_f64(),
+                    address = net::shown(address)
                 );
                 return Err((error, server.stop().0));
             }

@@ -12,6 +12,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::net;
 use crate::report::{Log, Stats, printable};
 use crate::session::{Next, Session};
 use crate::shutdown::Shutdown;
@@ -92,7 +93,10 @@ pub fn serve_client(
     buffers: &mut Buffers,
 ) {
     let log = settings.log;
-    log.line(format_args!("New client connected from {peer}"));
+    log.line(format_args!(
+        "New client connected from {peer}",
+        peer = net::shown(peer)
+    ));
     settings.stats.client();
     log_ending(peer, serve(stream, peer, settings, buffers), log);
 }
@@ -159,9 +163,11 @@ pub fn on_received(
     reply: &mut Vec<u8>,
 ) -> Next {
     if !settings.log.is_quiet() {
-        settings
-            .log
-            .line(format_args!("{peer}: {}", printable(data)));
+        settings.log.line(format_args!(
+            "{peer}: {}",
+            printable(data),
+            peer = net::shown(peer)
+        ));
     }
     settings.stats.message();
     session.on_read(data, reply)
@@ -170,10 +176,19 @@ pub fn on_received(
 /// Logs how a session ended: `Client disconnected`, idle, or lost.
 pub fn log_ending(peer: SocketAddr, ending: io::Result<Ending>, log: Log) {
     match ending {
-        Ok(Ending::Idle) => log.line(format_args!("Client {peer} idle too long: disconnected")),
-        Ok(_) => log.line(format_args!("Client disconnected ({peer})")),
+        Ok(Ending::Idle) => log.line(format_args!(
+            "Client {peer} idle too long: disconnected",
+            peer = net::shown(peer)
+        )),
+        Ok(_) => log.line(format_args!(
+            "Client disconnected ({peer})",
+            peer = net::shown(peer)
+        )),
         // A reset, a broken pipe: the client's problem, not the server's.
-        Err(error) => log.line(format_args!("Client {peer} lost: {error}")),
+        Err(error) => log.line(format_args!(
+            "Client {peer} lost: {error}",
+            peer = net::shown(peer)
+        )),
     }
 }
 

@@ -24,6 +24,8 @@
 //! - [`cli`]: durations in seconds, printing results (`outln!`: a closed stdout ends
 //!   the program as SIGPIPE would), `error: ...` and exit codes.
 //! - `testkit` (feature `testkit`): spawning lab binaries in end-to-end tests.
+//! - `netns` (feature `testkit`): two network namespaces joined by a veth pair, for
+//!   tests over IPv6 link-local addresses.
 
 pub mod admission;
 pub mod check;
@@ -33,6 +35,8 @@ pub mod datagram;
 pub mod input;
 pub mod line_client;
 pub mod net;
+#[cfg(feature = "testkit")]
+pub mod netns;
 pub mod report;
 pub mod session;
 pub mod shutdown;

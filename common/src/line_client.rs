@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use anyhow::{Result, anyhow};
 
+use crate::net;
+
 /// The largest reply one bare read takes (the course clients use 1024 or 2048).
 const BARE_REPLY_BUFFER: usize = 64 * 1024;
 
@@ -45,12 +47,14 @@ impl Failure {
     pub fn explain(self, server: SocketAddr, timeout: Duration) -> anyhow::Error {
         match self {
             Failure::Closed => anyhow!(
-                "the server {server} closed the connection: it stopped, or ended this session"
+                "the server {server} closed the connection: it stopped, or ended this session",
+                server = net::shown(server)
             ),
             Failure::Timeout => anyhow!(
                 "no reply from {server} within {:.1} s: the server is busy or stuck; \
                  try again, or raise --timeout",
-                timeout.as_secs_f64()
+                timeout.as_secs_f64(),
+                server = net::shown(server)
             ),
             Failure::Busy => busy(server),
             Failure::Other(error) => error,
@@ -60,7 +64,10 @@ impl Failure {
 
 /// The sentence for a client that a server turned away.
 pub fn busy(server: SocketAddr) -> anyhow::Error {
-    anyhow!("the server {server} is busy (it serves as many clients as it may): try again later")
+    anyhow!(
+        "the server {server} is busy (it serves as many clients as it may): try again later",
+        server = net::shown(server)
+    )
 }
 
 impl From<std::io::Error> for Failure {

@@ -99,11 +99,16 @@ impl UdpClient {
                 Err(Failure::Refused) => {
                     failure = anyhow!(
                         "connection refused by {server}: no UDP server is running there; \
-                         start it first, or check --host and --port"
+                         start it first, or check --host and --port",
+                        server = net::shown(server)
                     );
                 }
                 Err(Failure::NoReply) => {
-                    failure = anyhow!("no reply from {server} after {} tries", self.tries);
+                    failure = anyhow!(
+                        "no reply from {server} after {} tries",
+                        self.tries,
+                        server = net::shown(server)
+                    );
                 }
             }
         }
@@ -136,7 +141,7 @@ impl UdpClient {
             if let Err(error) = socket.send(message) {
                 outcome = match error.kind() {
                     ErrorKind::ConnectionRefused => Ok(Err(Failure::Refused)),
-                    _ => Err(anyhow!("cannot send to {server}: {error}")),
+                    _ => Err(net::send_error(&error, server, message.len())),
                 };
                 break;
             }
@@ -157,7 +162,10 @@ impl UdpClient {
                     break;
                 }
                 Err(error) => {
-                    outcome = Err(anyhow!("cannot receive from {server}: {error}"));
+                    outcome = Err(anyhow!(
+                        "cannot receive from {server}: {error}",
+                        server = net::shown(server)
+                    ));
                     break;
                 }
             }

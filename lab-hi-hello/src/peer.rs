@@ -55,7 +55,7 @@ pub fn run(options: &Options) -> Result<ExitCode> {
     say_bye_on_signals(peer.socket.try_clone()?)?;
 
     peer.greet(options.wait)?;
-    outln!("connected to {remote}");
+    outln!("connected to {remote}", remote = net::shown(remote));
 
     // Typing happens on a thread of its own, so lines from the other side print at once.
     // It ends with the end of input or `bye` (Ok), or a send that failed for good (Err).
@@ -81,9 +81,13 @@ pub fn run(options: &Options) -> Result<ExitCode> {
             Err(mpsc::TryRecvError::Disconnected) => bail!("the typing thread crashed"),
         }
         match peer.receive(RESEND_EVERY)? {
-            Event::Line(line) => outln!("{remote}: {}", String::from_utf8_lossy(&line)),
+            Event::Line(line) => outln!(
+                "{remote}: {}",
+                String::from_utf8_lossy(&line),
+                remote = net::shown(remote)
+            ),
             Event::Bye => {
-                outln!("{remote} said bye");
+                outln!("{remote} said bye", remote = net::shown(remote));
                 break;
             }
             Event::Nothing => {}
@@ -149,7 +153,7 @@ impl Peer {
     pub fn connect(&mut self, remote: SocketAddr) -> Result<()> {
         self.socket
             .connect(net::in_family_of(self.local_address()?, remote))
-            .with_context(|| format!("cannot reach {remote}"))?;
+            .with_context(|| format!("cannot reach {remote}", remote = net::shown(remote)))?;
         self.remote = remote;
         Ok(())
     }
@@ -234,11 +238,12 @@ impl Peer {
             Err(error) if error.kind() == ErrorKind::ConnectionRefused => {
                 Err(Unsent::Warning(format!(
                     "line not delivered: the peer at {} is not running (connection refused)",
-                    self.remote
+                    net::shown(self.remote)
                 )))
             }
             Err(error) => Err(Unsent::Error(
-                anyhow::Error::new(error).context(format!("cannot send to {}", self.remote)),
+                anyhow::Error::new(error)
+                    .context(format!("cannot send to {}", net::shown(self.remote))),
             )),
         }
     }

@@ -134,7 +134,8 @@ pub fn serve_tcp(
         };
         let Some(ticket) = shared.admission.try_admit() else {
             log.warn(format_args!(
-                "{MAX_CLIENTS} clients already: closing {peer}"
+                "{MAX_CLIENTS} clients already: closing {peer}",
+                peer = net::shown(peer)
             ));
             continue; // dropping `connection` closes it
         };
@@ -147,7 +148,10 @@ pub fn serve_tcp(
             });
         if let Err(error) = spawned {
             // The closure, with the connection and the ticket, is dropped: both freed.
-            log.warn(format_args!("cannot start a thread for {peer}: {error}"));
+            log.warn(format_args!(
+                "cannot start a thread for {peer}: {error}",
+                peer = net::shown(peer)
+            ));
         }
     }
     shared.stats.print_summary();
@@ -157,7 +161,10 @@ pub fn serve_tcp(
 /// One client's session: greetings until `bye`, EOF, the idle timeout, or shutdown.
 fn serve_client(mut connection: TcpStream, peer: SocketAddr, shared: &Shared) {
     let log = shared.log;
-    log.line(format_args!("New client connected from {peer}"));
+    log.line(format_args!(
+        "New client connected from {peer}",
+        peer = net::shown(peer)
+    ));
     shared.stats.client();
     let _registered = shared.shutdown.guard_stream(&connection);
     let mut framer = Framer::default();
@@ -180,7 +187,10 @@ fn serve_client(mut connection: TcpStream, peer: SocketAddr, shared: &Shared) {
                 match framer.take_bare() {
                     Some(bare) => vec![bare],
                     None => {
-                        log.line(format_args!("Client {peer} idle too long"));
+                        log.line(format_args!(
+                            "Client {peer} idle too long",
+                            peer = net::shown(peer)
+                        ));
                         break;
                     }
                 }
@@ -192,7 +202,10 @@ fn serve_client(mut connection: TcpStream, peer: SocketAddr, shared: &Shared) {
             break;
         }
     }
-    log.line(format_args!("Client disconnected ({peer})"));
+    log.line(format_args!(
+        "Client disconnected ({peer})",
+        peer = net::shown(peer)
+    ));
     // close(): `connection` is dropped here.
 }
 
@@ -206,9 +219,11 @@ fn answer_all(
     for message in messages {
         let (reply, ends) = message.reply();
         if !shared.log.is_quiet() {
-            shared
-                .log
-                .line(format_args!("{peer}: {}", printable(&message.text)));
+            shared.log.line(format_args!(
+                "{peer}: {}",
+                printable(&message.text),
+                peer = net::shown(peer)
+            ));
         }
         shared.stats.message();
         // send(): write_all repeats send() until every byte is taken.
@@ -237,12 +252,19 @@ pub fn serve_udp(socket: &UdpSocket, log: Log, shutdown: &Shutdown) -> Result<()
         let length = request.length.min(crate::greeting::MAX_MESSAGE);
         let message = Message::from_datagram(&buffer[..length]);
         if !log.is_quiet() {
-            log.line(format_args!("{client}: {}", printable(&message.text)));
+            log.line(format_args!(
+                "{client}: {}",
+                printable(&message.text),
+                client = net::shown(client)
+            ));
         }
         let (reply, _) = message.reply();
         // sendmsg(): back to the sender's address, from the address it wrote to.
         if let Err(error) = datagram::send_reply(socket, &reply, &request) {
-            log.warn(format_args!("cannot reply to {client}: {error}"));
+            log.warn(format_args!(
+                "cannot reply to {client}: {error}",
+                client = net::shown(client)
+            ));
         }
         stats.datagram_from(client);
     }

@@ -12,9 +12,11 @@
 //! way, so the client must say "no more lines" and keep reading. `close()` cannot do
 //! that: it gives up both directions, and the replies still coming would be lost (the
 //! server's sends even answered with a reset). `shutdown(SHUT_WR)` ends only our
-//! sending half (a half-close): the server's `recv` returns 0 after the last line, it
-//! sends what it still owes and closes, and then our `recv` returns 0: every reply
-//! is in. The server's close, not our input's end, is what ends the client.
+//! sending half (a half-close): the server's `recv` returns 0 after the last line, and
+//! it sends what it still owes. The client ends once every line it sent is answered,
+//! not at our input's end, and not only when the server closes: Kurose & Ross's Java
+//! TCPServer answers one line and never closes the connection. A server that closes
+//! before answering every line is an error.
 
 use std::io::{self, BufRead, BufReader, BufWriter, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -27,6 +29,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use common::cli::stdout_failed;
 use common::input::{QUIT, without_line_ending};
 use common::line_client::{self, SERVER_BUSY};
+use common::net;
 
 /// How much input is read, sent and received at a time: one system call moves
 /// thousands of short lines.
@@ -39,12 +42,16 @@ struct Sent {
     lines: u64,
     /// No more lines will be sent: the input ended or said `quit`.
     done: bool,
+    /// The sending half has finished: `quit` (if any) and the half-close are sent.
+    finished: bool,
+    /// Replies the receiving half has printed so far.
+    replies: u64,
     /// Why the input could not be read, if it could not.
     input_error: Option<io::Error>,
 }
 
 /// Sends every line of `input` to the connected `stream` while printing the replies;
-/// returns once the server has closed the connection. Fails if the server closed it
+/// returns once every line is answered. Fails if the server closed the connection
 /// before answering every line, or sent nothing for `timeout` while a reply was owed.
 pub fn run(
     stream: TcpStream,
@@ -55,10 +62,12 @@ pub fn run(
     let sent = Arc::new(Mutex::new(Sent::default()));
     let sender = stream.try_clone()?;
     let progress = Arc::clone(&sent);
-    // Not joined: if the server closes while this thread waits for input, the client
-    // ends at once, and the thread with it.
-    thread::spawn(move || send_lines(input, &sender, &progress));
+    // Joined only once every line is answered (the input has ended, so the thread
+    // has at most `quit` and the half-close left to send): if the server closes while
+    // the thread waits for input, the client ends at once, and the thread with it.
+    let sending = thread::spawn(move || send_lines(input, &sender, &progress));
     print_replies(&stream, server, timeout, &sent)?;
+    let _ = sending.join();
     Ok(ExitCode::SUCCESS)
 }
 
@@ -111,6 +120,14 @@ fn send_lines(input: impl Read, stream: &TcpStream, sent: &Mutex<Sent>) {
     // line, and our receiving half stays open for the replies still on their way.
     // (close() here would throw those replies away.)
     let _ = stream.shutdown(Shutdown::Write);
+    let mut sent = lock(sent);
+    sent.finished = true;
+    if sent.replies >= sent.lines {
+        // Every reply came before we got here, and the receiving half waits in recv()
+        // for more that a server which never closes will not send: shutdown(SHUT_RD)
+        // says we read no more, and that recv() returns 0 at once.
+        let _ = stream.shutdown(Shutdown::Read);
+    }
 }
 
 /// Moves the next line, if it is already in `input`'s buffer, to `line`, without
@@ -125,8 +142,9 @@ fn take_buffered_line(input: &mut BufReader<impl Read>, line: &mut Vec<u8>) -> b
     true
 }
 
-/// The receiving half: copies the replies to stdout as they arrive, until the server
-/// closes the connection; then checks that every line was answered.
+/// The receiving half: copies the replies to stdout as they arrive, until every line
+/// sent is answered or the server closes the connection; then checks that every
+/// line was answered.
 fn print_replies(
     stream: &TcpStream,
     server: SocketAddr,
@@ -146,33 +164,43 @@ fn print_replies(
             Err(error) if error.kind() == ErrorKind::Interrupted => continue,
             Err(error) if error.kind() == ErrorKind::ConnectionReset => break,
             Err(error) if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                let sent = lock(sent);
-                let seconds = timeout.as_secs_f64();
-                if sent.lines > replies {
+                if lock(sent).lines > replies {
                     bail!(
-                        "no reply from {server} within {seconds:.1} s: the server is busy \
-                         or stuck; try again, or raise --timeout"
-                    );
-                }
-                if sent.done {
-                    bail!(
-                        "the server {server} answered every line but did not close the \
-                         connection within {seconds:.1} s of the end of the input"
+                        "no reply from {server} within {:.1} s: the server is busy or \
+                         stuck; try again, or raise --timeout",
+                        timeout.as_secs_f64(),
+                        server = net::shown(server)
                     );
                 }
                 continue; // Nothing is owed: the input is slow, not the server.
             }
-            Err(error) => return Err(error).context("cannot receive from the server"),
+            Err(error) => {
+                return Err(error)
+                    .with_context(|| format!("cannot receive from {}", net::shown(server)));
+            }
         };
         let replies_in = &buffer[..received];
         if replies == 0 && replies_in.starts_with(SERVER_BUSY) {
             // Turned away before any line was answered: not a reply to print.
             return Err(line_client::busy(server));
         }
-        replies += replies_in.iter().filter(|&&byte| byte == b'\n').count() as u64;
-        if let Err(error) = stdout.write_all(replies_in) {
+        let mut progress = lock(sent);
+        // Once the input has ended, the replies owed are known: print those, and
+        // nothing a server sends beyond them.
+        let owed = progress
+            .done
+            .then(|| progress.lines.saturating_sub(replies));
+        let (printed, answered) = take_replies(replies_in, owed);
+        replies += answered;
+        progress.replies = replies;
+        let all_answered = progress.finished && replies >= progress.lines;
+        drop(progress);
+        if let Err(error) = stdout.write_all(printed) {
             // Nobody reads our output any more (`| head`): end as SIGPIPE would.
             stdout_failed(&error);
+        }
+        if all_answered {
+            break; // Whether the server closes or not (the Java TCPServer does not).
         }
     }
     if let Err(error) = stdout.flush() {
@@ -185,17 +213,37 @@ fn print_replies(
     if !sent.done {
         bail!(
             "the server {server} closed the connection before the input ended \
-             ({replies} lines answered): it stopped, or ended this session"
+             ({replies} lines answered): it stopped, or ended this session",
+            server = net::shown(server)
         );
     }
     if replies < sent.lines {
         bail!(
             "the server {server} closed the connection after answering {replies} of {} lines: \
              it stopped, or ended this session",
-            sent.lines
+            sent.lines,
+            server = net::shown(server)
         );
     }
     Ok(())
+}
+
+/// The start of `received` up to the end of its `owed`-th reply (all of it if `owed`
+/// is not known yet, or more than it holds), and how many replies that is.
+fn take_replies(received: &[u8], owed: Option<u64>) -> (&[u8], u64) {
+    if owed == Some(0) {
+        return (&[], 0);
+    }
+    let mut answered = 0;
+    for (at, &byte) in received.iter().enumerate() {
+        if byte == b'\n' {
+            answered += 1;
+            if owed == Some(answered) {
+                return (&received[..=at], answered);
+            }
+        }
+    }
+    (received, answered)
 }
 
 /// The shared record; a thread that panicked while holding it left it consistent.

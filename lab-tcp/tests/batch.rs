@@ -1,13 +1,16 @@
 //! lab-tcp's client in batch mode (piped input, UNP 6.7): it sends while it reads the
-//! replies, half-closes at the end of its input, and ends when the server closes.
+//! replies, half-closes at the end of its input, and ends once every line is
+//! answered, whether the server closes or not.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::sync::mpsc;
+use std::thread;
 
 use common::testkit::{
-    RunningProcess, ServerProcess, assert_error_line, run, run_client, spawn_tcp_server,
-    tool_available,
+    RunningProcess, ServerProcess, WAIT, assert_error_line, run, run_client, spawn_tcp_server,
+    temp_file, tool_available,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_lab-tcp");
@@ -91,12 +94,20 @@ fn a_server_that_answers_only_after_end_of_input_gets_the_half_close() {
 
 #[test]
 fn a_quit_line_is_sent_last_and_nothing_after_it() {
-    // The stand-in answers everything it received, `quit` included: the reply shows
-    // exactly what the client sent.
-    let address = spawn_tcp_server(answer_after_end_of_input);
+    // The stand-in answers everything it received, `quit` included, and tells the
+    // test exactly what the client sent. The client prints the replies to its lines
+    // only: nothing answers `quit`.
+    let (received, sent) = mpsc::channel();
+    let address = spawn_tcp_server(move |mut conn| {
+        let mut request = Vec::new();
+        conn.read_to_end(&mut request).unwrap();
+        conn.write_all(&request.to_ascii_uppercase()).unwrap();
+        received.send(request).unwrap();
+    });
     let output = run_client(BIN, address, &[], b"one\ntwo\nquit\nnever sent\n");
     assert!(output.status.success(), "{output:?}");
-    assert_eq!(String::from_utf8_lossy(&output.stdout), "ONE\nTWO\nQUIT\n");
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "ONE\nTWO\n");
+    assert_eq!(sent.recv_timeout(WAIT).unwrap(), b"one\ntwo\nquit\n");
 
     // Our server ends the session on the quit, after answering every line before it.
     let server = server();
@@ -210,4 +221,90 @@ fn batch_mode_over_ipv6_and_to_a_dual_stack_server() {
     let output = run_client(BIN, v4, &[], input.as_bytes());
     assert!(output.status.success(), "{output:?}");
     assert_eq!(String::from_utf8_lossy(&output.stdout), "SIX\nSTRASSE\n");
+}
+
+/// A stand-in with the exact behaviour of Kurose & Ross's Java TCPServer: on each
+/// connection it reads one line, sends it back uppercased, and goes back to
+/// `accept()` without ever closing the connection (held open here for longer than
+/// any run of the client may take, [`WAIT`]).
+fn answer_one_line_never_close(conn: TcpStream) {
+    let mut reader = BufReader::new(&conn);
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    (&conn).write_all(line.to_uppercase().as_bytes()).unwrap();
+    thread::park_timeout(WAIT * 3);
+}
+
+#[test]
+fn every_line_answered_by_a_server_that_never_closes_ends_the_client_at_once() {
+    let address = spawn_tcp_server(answer_one_line_never_close);
+    // A --timeout far beyond `run`'s own bound (WAIT): a client that waited for the
+    // server to close, or for its timeout, would be killed and fail the test.
+    let output = run_client(BIN, address, &["--timeout", "60"], b"one\n");
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(output.stdout, b"ONE\n");
+    assert!(output.stderr.is_empty(), "{output:?}");
+    // The same with the reply already in before the input ends: the client is woken
+    // from its recv() by its own end of input, not by the server.
+    let mut client = RunningProcess::client(BIN, address, &["--timeout", "60"]);
+    client.type_in(b"one\n");
+    assert_eq!(client.next_line().as_deref(), Some("ONE"));
+    client.close_stdin();
+    let (status, rest, stderr) = client.wait();
+    assert!(
+        status.success() && rest.is_empty(),
+        "{status:?} {rest:?} {stderr}"
+    );
+}
+
+#[test]
+fn a_server_that_never_closes_and_leaves_a_line_unanswered_is_a_timeout() {
+    // The second line is never answered: that is still an error, after --timeout.
+    let address = spawn_tcp_server(answer_one_line_never_close);
+    let output = run_client(BIN, address, &["--timeout", "0.5"], b"one\ntwo\n");
+    assert_eq!(output.stdout, b"ONE\n");
+    assert_error_line(&output, "no reply from 127.0.0.1:");
+}
+
+/// The textbook's Java TCPServer (Kurose & Ross 2.7), as a student runs it: one line
+/// answered per connection, the connection never closed. On a free port, said on
+/// its first line, instead of a fixed 6789.
+const JAVA_TCP_SERVER: &str = r#"import java.io.*;
+import java.net.*;
+
+class TCPServer {
+    public static void main(String[] argv) throws Exception {
+        ServerSocket welcomeSocket = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
+        System.out.println(welcomeSocket.getLocalPort());
+        while (true) {
+            Socket connectionSocket = welcomeSocket.accept();
+            BufferedReader inFromClient =
+                new BufferedReader(new InputStreamReader(connectionSocket.getInputStream()));
+            DataOutputStream outToClient = new DataOutputStream(connectionSocket.getOutputStream());
+            String clientSentence = inFromClient.readLine();
+            outToClient.writeBytes(clientSentence.toUpperCase() + '\n');
+        }
+    }
+}
+"#;
+
+#[test]
+fn the_textbook_java_tcp_server_answers_a_piped_line_and_the_client_ends_at_once() {
+    if !tool_available("javac") {
+        assert!(std::env::var_os("CI").is_none(), "CI must have javac");
+        return;
+    }
+    let source = temp_file("TCPServer.java", JAVA_TCP_SERVER);
+    let classes = source.parent().unwrap().to_str().unwrap();
+    let compiled = run("javac", &["-d", classes, source.to_str().unwrap()], b"");
+    assert!(compiled.status.success(), "{compiled:?}");
+    let java = RunningProcess::start("java", &["-cp", classes, "TCPServer"]);
+    let port = java.next_line().expect("the Java server's port");
+    let output = run(
+        BIN,
+        &["client", "--port", &port, "--timeout", "60"],
+        b"one\n",
+    );
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(output.stdout, b"ONE\n");
 }

@@ -5,12 +5,12 @@
 //! UDP it sends one datagram and waits for one back, resending if it is lost; SNTP
 //! builds each resend anew, with its own transmit timestamp (`sntp_client`).
 
-use std::io::Read;
+use std::io::{ErrorKind, Read};
 use std::net::{SocketAddr, TcpStream};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use chrono::{DateTime, Local};
 use common::cli::parse_timeout;
 use common::net;
@@ -92,11 +92,11 @@ pub fn query(
     match protocol {
         Protocol::Daytime => {
             let (reply, _, _) = fetch(servers, transport, timeout, tries)?;
-            daytime_answer(&reply)
+            daytime_answer(&reply, transport)
         }
         Protocol::Time => {
             let (reply, sent, received) = fetch(servers, transport, timeout, tries)?;
-            time_answer(&reply, sent, received)
+            time_answer(&reply, transport, sent, received)
         }
         // UDP only (`main` refuses --transport tcp): each try is a new request.
         Protocol::Sntp => sntp_answer(sntp_client::exchange(servers, timeout, tries)?),
@@ -131,18 +131,44 @@ fn fetch(
     Ok((reply, sent, SystemTime::now()))
 }
 
-fn daytime_answer(reply: &[u8]) -> Result<Answer> {
-    let text = String::from_utf8_lossy(reply);
-    if text.trim().is_empty() {
-        bail!("the server sent an empty reply: is it a daytime server?");
+/// Fails with the likely mix-up if `reply` looks like another protocol's than
+/// `asked` (4 binary bytes to a daytime client, a daytime line to a time client):
+/// printed as a time, it would be nonsense with exit status 0.
+fn refuse_mix_up(asked: &str, transport: Transport, reply: &[u8]) -> Result<()> {
+    let transport = match transport {
+        Transport::Udp => "udp",
+        _ => "tcp",
+    };
+    match protocol::mix_up(asked, transport, reply) {
+        Some(mix_up) => bail!("{mix_up}"),
+        None => Ok(()),
     }
+}
+
+fn daytime_answer(reply: &[u8], transport: Transport) -> Result<Answer> {
+    refuse_mix_up("daytime", transport, reply)?;
+    let Some(line) = protocol::daytime_text(reply) else {
+        if reply.iter().all(u8::is_ascii_whitespace) {
+            bail!("the server sent an empty reply: is it a daytime server?");
+        }
+        bail!(
+            "the server sent {} bytes that are not text: is it a daytime server?",
+            reply.len()
+        );
+    };
     Ok(Answer {
-        time: text.trim_end().to_owned(),
+        time: line.to_owned(),
         delay_offset: None,
     })
 }
 
-fn time_answer(reply: &[u8], sent: SystemTime, received: SystemTime) -> Result<Answer> {
+fn time_answer(
+    reply: &[u8],
+    transport: Transport,
+    sent: SystemTime,
+    received: SystemTime,
+) -> Result<Answer> {
+    refuse_mix_up("time", transport, reply)?;
     let Ok(seconds) = <[u8; 4]>::try_from(reply) else {
         bail!(
             "the server sent {} bytes; an RFC 868 time is exactly 4: is it a time server?",
@@ -182,12 +208,24 @@ fn sntp_answer(exchange: Exchange) -> Result<Answer> {
 /// recv() until the server closes (recv returns 0): the whole reply, in however many
 /// segments it comes, up to [`LONGEST_REPLY`].
 pub fn read_to_close(stream: TcpStream) -> Result<Vec<u8>> {
+    let server = net::shown(stream.peer_addr()?);
+    let timeout = stream.read_timeout()?.unwrap_or_default().as_secs_f64();
     let mut reply = Vec::new();
     // One byte more than allowed, to tell "exactly the limit" from "more".
-    stream
+    let read = stream
         .take(LONGEST_REPLY as u64 + 1)
-        .read_to_end(&mut reply)
-        .context("the server did not finish its reply in time")?;
+        .read_to_end(&mut reply);
+    match read {
+        Err(error) if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+            bail!(
+                "{server} did not send the time and close the connection within \
+                 {timeout:.1} s ({} bytes came): is it a daytime or time server?",
+                reply.len()
+            )
+        }
+        Err(error) => bail!("cannot receive from {server}: {error}"),
+        Ok(_) => {}
+    }
     if reply.len() > LONGEST_REPLY {
         bail!(
             "the server sent more than {} KiB without closing: is it a time server?",

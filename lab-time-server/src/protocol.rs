@@ -118,15 +118,50 @@ impl NtpTimestamp {
 
 /// Size of an NTP packet without extensions or authentication.
 pub const NTP_PACKET: usize = 48;
+/// Association mode of a symmetric active request: what an NTP daemon configured
+/// with `peer` sends (RFC 5905 section 3).
+pub const MODE_SYMMETRIC_ACTIVE: u8 = 1;
+/// Association mode of the reply to a symmetric active request.
+pub const MODE_SYMMETRIC_PASSIVE: u8 = 2;
 /// Association mode of a client request.
 pub const MODE_CLIENT: u8 = 3;
 /// Association mode of a server reply.
 pub const MODE_SERVER: u8 = 4;
 
-/// What a server needs from a client's request: its version (to copy) and its
-/// transmit timestamp (to return as the reply's originate timestamp).
+/// The mode of the reply to a request of `mode`, if it is one a server answers (RFC
+/// 4330 section 5): client (3) gets server (4), symmetric active (1) gets symmetric
+/// passive (2), "so that clients configured in symmetric active mode operate
+/// correctly". Every other mode is a reply or a broadcast (answering it could start
+/// two servers answering each other forever), or an `ntpq` (6) or `ntpdc` (7) query
+/// an SNTP server does not implement.
+pub fn reply_mode(mode: u8) -> Option<u8> {
+    match mode {
+        MODE_CLIENT => Some(MODE_SERVER),
+        MODE_SYMMETRIC_ACTIVE => Some(MODE_SYMMETRIC_PASSIVE),
+        _ => None,
+    }
+}
+
+/// What a mode means, for the log line of a request that is not answered.
+fn mode_name(mode: u8) -> &'static str {
+    match mode {
+        0 => "reserved",
+        MODE_SYMMETRIC_ACTIVE => "symmetric active",
+        MODE_SYMMETRIC_PASSIVE => "symmetric passive, a reply",
+        MODE_CLIENT => "client",
+        MODE_SERVER => "server, a reply",
+        5 => "broadcast",
+        6 => "an ntpq control message",
+        _ => "an ntpdc private message",
+    }
+}
+
+/// What a server needs from a request: its mode and version (to answer in kind)
+/// and its transmit timestamp (to return as the reply's originate timestamp).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SntpRequest {
+    /// The mode of the reply: [`MODE_SERVER`] or [`MODE_SYMMETRIC_PASSIVE`].
+    pub reply_mode: u8,
     /// NTP version number of the request (1 to 4).
     pub version: u8,
     /// The poll interval exponent, copied back.
@@ -140,8 +175,8 @@ pub struct SntpRequest {
 pub enum BadRequest {
     /// Fewer than 48 bytes.
     TooShort(usize),
-    /// Not mode 3 (client).
-    NotAClient(u8),
+    /// Neither mode 3 (client) nor mode 1 (symmetric active).
+    NotARequest(u8),
     /// Version 0 or above 4.
     UnknownVersion(u8),
 }
@@ -149,28 +184,37 @@ pub enum BadRequest {
 impl std::fmt::Display for BadRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            BadRequest::TooShort(0) => write!(
+                f,
+                "an empty datagram, not an NTP packet (48 bytes): daytime and time \
+                 clients send one; is that client asking with the wrong --protocol?"
+            ),
             BadRequest::TooShort(length) => {
                 write!(f, "{length} bytes, an NTP packet has at least 48")
             }
-            BadRequest::NotAClient(mode) => write!(f, "mode {mode}, not a client request (3)"),
+            BadRequest::NotARequest(mode) => write!(
+                f,
+                "mode {mode} ({}): only client (3) and symmetric active (1) requests are \
+                 answered",
+                mode_name(*mode)
+            ),
             BadRequest::UnknownVersion(version) => write!(f, "NTP version {version}"),
         }
     }
 }
 
-/// Parses a client's request (RFC 4330 section 5).
+/// Parses a request: a client's, or a symmetric active peer's (RFC 4330 section 5).
 pub fn parse_sntp_request(datagram: &[u8]) -> Result<SntpRequest, BadRequest> {
     if datagram.len() < NTP_PACKET {
         return Err(BadRequest::TooShort(datagram.len()));
     }
     let (version, mode) = ((datagram[0] >> 3) & 0b111, datagram[0] & 0b111);
-    if mode != MODE_CLIENT {
-        return Err(BadRequest::NotAClient(mode));
-    }
+    let reply_mode = reply_mode(mode).ok_or(BadRequest::NotARequest(mode))?;
     if !(1..=4).contains(&version) {
         return Err(BadRequest::UnknownVersion(version));
     }
     Ok(SntpRequest {
+        reply_mode,
         version,
         poll: datagram[2],
         transmit: NtpTimestamp::read(&datagram[40..48]),
@@ -187,16 +231,17 @@ pub const REFERENCE_ID: [u8; 4] = *b"LOCL";
 /// Precision of the system clock as a power of two seconds: 2^-20, about 1 µs.
 pub const PRECISION: i8 = -20;
 
-/// Builds the 48-byte mode-4 reply: version copied, originate = the request's transmit
-/// timestamp, `received` taken on arrival, `transmit` just before sending.
+/// Builds the 48-byte reply, mode 4 (or 2 to a symmetric active request): version
+/// copied, originate = the request's transmit timestamp, `received` taken on arrival,
+/// `transmit` just before sending.
 pub fn sntp_reply(
     request: &SntpRequest,
     received: NtpTimestamp,
     transmit: NtpTimestamp,
 ) -> [u8; NTP_PACKET] {
     let mut reply = [0; NTP_PACKET];
-    // LI = 0 (no leap second warning), VN = the request's, mode 4 (server).
-    reply[0] = (request.version << 3) | MODE_SERVER;
+    // LI = 0 (no leap second warning), VN = the request's, mode 4 (server) or 2.
+    reply[0] = (request.version << 3) | request.reply_mode;
     reply[1] = STRATUM;
     reply[2] = request.poll;
     reply[3] = PRECISION.to_be_bytes()[0];
@@ -275,6 +320,82 @@ fn seconds(time: SystemTime) -> f64 {
         Ok(since) => since.as_secs_f64(),
         Err(before) => -before.duration().as_secs_f64(),
     }
+}
+
+/// What a reply looks like, whatever was asked: for the client that got something
+/// other than it asked for to name the likely mix-up (a daytime client asking a time
+/// server gets 4 binary bytes, and would print them as a time).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Looks {
+    /// A line of ASCII text, as daytime (RFC 867) sends: the text, without its line end.
+    Daytime(String),
+    /// Exactly 4 bytes that are not text: an RFC 868 time.
+    Time,
+    /// A 48-byte NTP packet from a server (mode 4 or 2, version 1 to 4).
+    Sntp,
+    /// None of these.
+    Unknown,
+}
+
+/// The longest daytime line shown in an error: a daytime line is some 30 bytes.
+const SHOWN_TEXT: usize = 60;
+
+/// Says what `reply` looks like ([`Looks`]).
+pub fn looks_like(reply: &[u8]) -> Looks {
+    // A line of ASCII, as every daytime server sends (RFC 867 asks for ASCII, and
+    // ctime, inetd and NIST end it with a line end): an RFC 868 time, 0xEC... until
+    // 2036, is never taken for text, whose 4 bytes could happen to be printable UTF-8.
+    let line = daytime_text(reply).filter(|_| reply.is_ascii() && reply.ends_with(b"\n"));
+    if let Some(line) = line {
+        return Looks::Daytime(line.chars().take(SHOWN_TEXT).collect());
+    }
+    if reply.len() == 4 {
+        return Looks::Time;
+    }
+    match parse_sntp_reply(reply) {
+        Some(packet)
+            if matches!(packet.mode, MODE_SERVER | MODE_SYMMETRIC_PASSIVE)
+                && (1..=4).contains(&((reply[0] >> 3) & 0b111)) =>
+        {
+            Looks::Sntp
+        }
+        _ => Looks::Unknown,
+    }
+}
+
+/// `reply` as a daytime line, if it is one: printable text (UTF-8, no control
+/// characters but tabs), on one line or a few, with something in it.
+pub fn daytime_text(reply: &[u8]) -> Option<&str> {
+    let text = std::str::from_utf8(reply).ok()?;
+    let printable = text
+        .chars()
+        .all(|c| !c.is_control() || matches!(c, '\t' | '\r' | '\n'));
+    let line = text.trim();
+    (printable && !line.is_empty()).then_some(line)
+}
+
+/// The sentence for a reply that is not what `asked` (`daytime`, `time`, `sntp`)
+/// sends, naming the protocol it looks like and the option to try; `transport` is
+/// the one the client used (`udp` is added to the hint where the suggested protocol
+/// would otherwise go over TCP).
+pub fn mix_up(asked: &str, transport: &str, reply: &[u8]) -> Option<String> {
+    let (looks, protocol) = match looks_like(reply) {
+        Looks::Daytime(line) => (format!("a daytime reply (\"{line}\")"), "daytime"),
+        Looks::Time => ("an RFC 868 time reply (4 binary bytes)".to_owned(), "time"),
+        Looks::Sntp => ("an SNTP reply (48 bytes)".to_owned(), "sntp"),
+        Looks::Unknown => return None,
+    };
+    if protocol == asked {
+        return None;
+    }
+    let also = if transport == "udp" && protocol != "sntp" {
+        " --transport udp"
+    } else {
+        ""
+    };
+    Some(format!(
+        "this looks like {looks}, not {asked}: try --protocol {protocol}{also}"
+    ))
 }
 
 #[cfg(test)]
@@ -403,6 +524,22 @@ mod tests {
     }
 
     #[test]
+    fn a_symmetric_active_request_is_answered_in_symmetric_passive_mode() {
+        // What ntpd configured with `peer` sends: LI 0, VN 4, mode 1.
+        let mut request = captured_request();
+        request[0] = 0x21;
+        let parsed = parse_sntp_request(&request).unwrap();
+        let stamp = NtpTimestamp {
+            seconds: 0xECAB_1235,
+            fraction: 7,
+        };
+        let reply = sntp_reply(&parsed, stamp, stamp);
+        assert_eq!(reply[0], 0x22, "LI 0, version 4 copied, mode 2");
+        assert_eq!(&reply[24..32], &request[40..48], "originate = its transmit");
+        assert_eq!(reply[1], STRATUM);
+    }
+
+    #[test]
     fn malformed_requests_are_refused() {
         assert_eq!(
             parse_sntp_request(&[0x23; 20]),
@@ -412,7 +549,21 @@ mod tests {
         server_mode[0] = 0x24;
         assert_eq!(
             parse_sntp_request(&server_mode),
-            Err(BadRequest::NotAClient(4))
+            Err(BadRequest::NotARequest(4))
+        );
+        // A reply, a broadcast, an ntpq or ntpdc query: dropped, and the log says what.
+        for mode in [0, 2, 4, 5, 6, 7] {
+            let mut request = captured_request();
+            request[0] = (4 << 3) | mode;
+            assert_eq!(
+                parse_sntp_request(&request),
+                Err(BadRequest::NotARequest(mode))
+            );
+        }
+        assert_eq!(
+            BadRequest::NotARequest(6).to_string(),
+            "mode 6 (an ntpq control message): only client (3) and symmetric active (1) \
+             requests are answered"
         );
         let mut version_zero = captured_request();
         version_zero[0] = 0x03;
@@ -441,5 +592,49 @@ mod tests {
         let (round_trip, offset) = cristian_offset(at(1005), sent, received);
         assert!((round_trip - 0.2).abs() < 1e-9);
         assert!((offset - 4.9).abs() < 1e-9, "{offset}");
+    }
+
+    #[test]
+    fn a_reply_of_another_time_protocol_is_named() {
+        let daytime = b"Sat Nov 21 09:05:07 2026\r\n";
+        let time = rfc868_seconds(at(1_795_000_000)).to_be_bytes();
+        let stamp = NtpTimestamp::from_system_time(at(1_795_000_000));
+        let request = parse_sntp_request(&captured_request()).unwrap();
+        let sntp = sntp_reply(&request, stamp, stamp);
+        assert_eq!(
+            looks_like(daytime),
+            Looks::Daytime("Sat Nov 21 09:05:07 2026".to_owned())
+        );
+        assert_eq!(looks_like(&time), Looks::Time);
+        assert_eq!(looks_like(&sntp), Looks::Sntp);
+        assert_eq!(looks_like(&[0xff; 7]), Looks::Unknown);
+        assert_eq!(looks_like(b""), Looks::Unknown);
+        assert_eq!(
+            looks_like(b"12345678"),
+            Looks::Unknown,
+            "text, but not a line"
+        );
+        assert_eq!(
+            mix_up("daytime", "tcp", &time).unwrap(),
+            "this looks like an RFC 868 time reply (4 binary bytes), not daytime: \
+             try --protocol time"
+        );
+        assert_eq!(
+            mix_up("time", "udp", daytime).unwrap(),
+            "this looks like a daytime reply (\"Sat Nov 21 09:05:07 2026\"), not time: \
+             try --protocol daytime --transport udp"
+        );
+        assert_eq!(
+            mix_up("sntp", "udp", &time).unwrap(),
+            "this looks like an RFC 868 time reply (4 binary bytes), not sntp: \
+             try --protocol time --transport udp"
+        );
+        assert_eq!(
+            mix_up("time", "udp", &sntp).unwrap(),
+            "this looks like an SNTP reply (48 bytes), not time: try --protocol sntp"
+        );
+        // What the protocol asked for is no mix-up.
+        assert_eq!(mix_up("daytime", "tcp", daytime), None);
+        assert_eq!(mix_up("time", "tcp", &time), None);
     }
 }

@@ -159,10 +159,14 @@ fn serve_tcp(listener: &TcpListener, service: Service, shutdown: &Shutdown, stat
             .set_write_timeout(Some(SEND_TIMEOUT))
             .and_then(|()| connection.write_all(&reply));
         match sent {
-            Ok(()) => service
-                .log
-                .line(format_args!("{client}: sent the time (tcp)")),
-            Err(error) => service.log.line(format_args!("{client}: {error}")),
+            Ok(()) => service.log.line(format_args!(
+                "{client}: sent the time (tcp)",
+                client = net::shown(client)
+            )),
+            Err(error) => service.log.line(format_args!(
+                "{client}: {error}",
+                client = net::shown(client)
+            )),
         }
         stats.client();
         stats.message();
@@ -190,14 +194,16 @@ fn serve_udp(socket: &UdpSocket, service: Service, shutdown: &Shutdown, stats: &
         };
         // sendmsg(): the reply goes back to the sender, from the address it wrote to.
         if let Err(error) = datagram::send_reply(socket, &reply, &request) {
-            service
-                .log
-                .warn(format_args!("cannot reply to {client}: {error}"));
+            service.log.warn(format_args!(
+                "cannot reply to {client}: {error}",
+                client = net::shown(client)
+            ));
             continue;
         }
-        service
-            .log
-            .line(format_args!("{client}: sent the time (udp)"));
+        service.log.line(format_args!(
+            "{client}: sent the time (udp)",
+            client = net::shown(client)
+        ));
         stats.datagram_from(client);
     }
 }
@@ -225,9 +231,10 @@ fn udp_reply(
                 Some(protocol::sntp_reply(&parsed, received, transmit).to_vec())
             }
             Err(problem) => {
-                service
-                    .log
-                    .warn(format_args!("dropped a request from {client}: {problem}"));
+                service.log.warn(format_args!(
+                    "dropped a request from {client}: {problem}",
+                    client = net::shown(client)
+                ));
                 None
             }
         },

@@ -50,14 +50,19 @@ pub fn exchange(servers: &[SocketAddr], timeout: Duration, tries: u32) -> Result
             Wait::Answered(exchange) => return Ok(exchange),
             Wait::Refused => anyhow!(
                 "connection refused by {server}: no UDP server is running there; \
-                 start it first, or check --host and --port"
+                 start it first, or check --host and --port",
+                server = net::shown(server)
             ),
             Wait::TimedOut if strays == 0 => {
-                anyhow!("no reply from {server} after {tries} tries")
+                anyhow!(
+                    "no reply from {server} after {tries} tries",
+                    server = net::shown(server)
+                )
             }
             Wait::TimedOut => anyhow!(
                 "no reply from {server} after {tries} tries: {strays} datagrams came back \
-                 whose originate timestamp was not our request's transmit timestamp"
+                 whose originate timestamp was not our request's transmit timestamp",
+                server = net::shown(server)
             ),
         };
     }
@@ -79,7 +84,7 @@ fn ask(server: SocketAddr, timeout: Duration, tries: u32, strays: &mut usize) ->
             if error.kind() == ErrorKind::ConnectionRefused {
                 return Ok(Wait::Refused);
             }
-            bail!("cannot send to {server}: {error}");
+            return Err(net::send_error(&error, server, request.len()));
         }
         match wait_for_reply(&socket, server, sent, timeout, strays)? {
             // Lost, or slow: send a new request, with a new T1.
@@ -118,10 +123,16 @@ fn wait_for_reply(
             Err(error) if error.kind() == ErrorKind::ConnectionRefused => {
                 return Ok(Wait::Refused);
             }
-            Err(error) => bail!("cannot receive from {server}: {error}"),
+            Err(error) => bail!(
+                "cannot receive from {server}: {error}",
+                server = net::shown(server)
+            ),
         };
         // T4, as soon as recv() returns.
         let received = SystemTime::now();
+        if let Some(mix_up) = protocol::mix_up("sntp", "udp", &datagram[..length]) {
+            bail!("{mix_up}");
+        }
         let Some(reply) = protocol::parse_sntp_reply(&datagram[..length]) else {
             bail!("the server sent {length} bytes; an SNTP reply has at least {NTP_PACKET}");
         };
@@ -168,7 +179,8 @@ mod tests {
             error.to_string(),
             format!(
                 "no reply from {server} after 2 tries: 2 datagrams came back whose \
-                 originate timestamp was not our request's transmit timestamp"
+                 originate timestamp was not our request's transmit timestamp",
+                server = net::shown(server)
             )
         );
     }

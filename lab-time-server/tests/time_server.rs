@@ -140,6 +140,20 @@ fn daytime_formats() {
     assert!((time.with_timezone(&Utc) - Utc::now()).num_seconds().abs() <= 2);
 }
 
+/// Runs our client of `protocol` over `transport` against the server on `port`.
+fn client(port: &str, protocol: &str, transport: &str) -> std::process::Output {
+    let args = [
+        "client",
+        "--port",
+        port,
+        "--protocol",
+        protocol,
+        "--transport",
+        transport,
+    ];
+    run(BIN, &args, b"")
+}
+
 #[test]
 fn our_client_against_our_server_for_every_pair() {
     let pairs = [
@@ -159,19 +173,7 @@ fn our_client_against_our_server_for_every_pair() {
             _ => sntp.address().port(),
         }
         .to_string();
-        let output = run(
-            BIN,
-            &[
-                "client",
-                "--port",
-                &port,
-                "--protocol",
-                protocol,
-                "--transport",
-                transport,
-            ],
-            b"",
-        );
+        let output = client(&port, protocol, transport);
         let stdout = String::from_utf8_lossy(&output.stdout);
         assert!(
             output.status.success(),
@@ -396,6 +398,34 @@ fn chrony_accepts_our_sntp_server_on_a_second_address() {
     );
 }
 
+#[test]
+fn a_symmetric_active_request_is_answered_in_symmetric_passive_mode() {
+    // What an NTP daemon configured with `peer` sends: version 4, mode 1. RFC 4330
+    // section 5: answered as a client's, in mode 2.
+    let server = server("sntp", "udp");
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.set_read_timeout(Some(WAIT)).unwrap();
+    socket.connect(server.address()).unwrap();
+    let mut request = [0; 48];
+    request[0] = (4 << 3) | 1;
+    request[40..48].copy_from_slice(&ntp_stamp(SystemTime::now()));
+    socket.send(&request).unwrap();
+    let mut reply = [0; 100];
+    let length = socket.recv(&mut reply).unwrap();
+    assert_eq!(length, 48);
+    assert_eq!(
+        reply[0],
+        (4 << 3) | 2,
+        "LI 0, version 4, mode 2 (symmetric passive)"
+    );
+    assert_eq!(
+        reply[24..32],
+        request[40..48],
+        "originate = the request's transmit"
+    );
+    assert_ne!(reply[40..48], [0; 8], "a transmit timestamp");
+}
+
 /// The client's retry timeout in the lost-request tests: the first try must time out.
 const RETRY_TIMEOUT: &str = "1";
 
@@ -530,4 +560,68 @@ fn sntp_client_drops_a_late_reply_to_an_earlier_try() {
     // Taken for the answer, the late reply gives a delay of ~1000 ms (against the
     // first T1) or an offset of ~-1000 ms (against the resend's).
     assert_measured_one_round_trip(delay, offset);
+}
+
+/// A client asking with one protocol a server that speaks another: the reply is
+/// refused with the likely mix-up named and the option to try, never printed as a
+/// time with exit status 0 (a daytime client printed an RFC 868 server's four binary
+/// bytes as "the time").
+#[test]
+fn each_mix_up_of_protocols_is_named_with_what_to_try() {
+    let daytime = server("daytime", "both");
+    let time = server("time", "both");
+    // (client protocol, transport, server, what the error says)
+    let cases = [
+        (
+            "daytime",
+            "tcp",
+            &time,
+            "this looks like an RFC 868 time reply (4 binary bytes), not daytime: try --protocol time",
+        ),
+        (
+            "daytime",
+            "udp",
+            &time,
+            "this looks like an RFC 868 time reply (4 binary bytes), not daytime: try --protocol time --transport udp",
+        ),
+        (
+            "time",
+            "tcp",
+            &daytime,
+            "this looks like a daytime reply (\"",
+        ),
+        (
+            "time",
+            "udp",
+            &daytime,
+            "), not time: try --protocol daytime --transport udp",
+        ),
+        (
+            "sntp",
+            "udp",
+            &daytime,
+            "), not sntp: try --protocol daytime --transport udp",
+        ),
+        (
+            "sntp",
+            "udp",
+            &time,
+            "this looks like an RFC 868 time reply (4 binary bytes), not sntp: try --protocol time --transport udp",
+        ),
+    ];
+    for (protocol, transport, server, says) in cases {
+        let port = server.address().port().to_string();
+        let output = client(&port, protocol, transport);
+        assert!(
+            output.stdout.is_empty(),
+            "{protocol}/{transport}: {output:?}"
+        );
+        assert_error_line(&output, says);
+    }
+    // The daytime line shown is the server's, as it came.
+    let port = daytime.address().port().to_string();
+    let output = run(BIN, &["client", "--port", &port, "--protocol", "time"], b"");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let shown = stderr.split('"').nth(1).unwrap();
+    chrono::NaiveDateTime::parse_from_str(shown, "%a %b %e %H:%M:%S %Y").unwrap();
 }

@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 
+use common::net;
 use common::report::{Log, Stats};
 
 use crate::delay_line::DelayLine;
@@ -59,7 +60,10 @@ impl<'a> LossyPath<'a> {
 
     /// A reply not sent, on purpose: logged as `dropped` and counted in the summary.
     fn dropped(&self, client: SocketAddr, why: &str) {
-        self.log.line(format_args!("{client}: dropped ({why})"));
+        self.log.line(format_args!(
+            "{client}: dropped ({why})",
+            client = net::shown(client)
+        ));
         self.stats.datagram_dropped();
     }
 }

@@ -136,7 +136,11 @@ fn answer(
         };
         let message = &buffer[..request.length];
         if !log.is_quiet() {
-            log.line(format_args!("{}: {}", request.client, printable(message)));
+            log.line(format_args!(
+                "{client}: {}",
+                printable(message),
+                client = net::shown(request.client)
+            ));
         }
         if exit_on_quit && is_quit(message) {
             log.line("Terminate server ...");
@@ -175,7 +179,10 @@ impl Reply {
         // only that. A reply that could not be sent is not counted as answered.
         match datagram::send_reply(socket, &self.datagram, &self.request) {
             Ok(_) => stats.datagram_from(client),
-            Err(error) => log.warn(format_args!("cannot reply to {client}: {error}")),
+            Err(error) => log.warn(format_args!(
+                "cannot reply to {client}: {error}",
+                client = net::shown(client)
+            )),
         }
     }
 }

@@ -300,7 +300,10 @@ fn port_in_use_is_one_error_line() {
     let taken = UdpSocket::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
     let output = run(BIN, &["server", "--port", &port], b"");
-    assert_error_line(&output, "already in use: try another --port, or --port 0");
+    assert_error_line(
+        &output,
+        "already in use (udp): try another --port, or --port 0",
+    );
 }
 
 #[test]

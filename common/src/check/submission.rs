@@ -119,7 +119,7 @@ impl Watch {
 /// `command` with `{host}` and `{port}` replaced by `address`'s parts.
 pub fn fill_in(command: &str, address: SocketAddr) -> String {
     command
-        .replace("{host}", &address.ip().to_string())
+        .replace("{host}", &crate::net::shown_ip(address))
         .replace("{port}", &address.port().to_string())
 }
 

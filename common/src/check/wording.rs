@@ -18,7 +18,8 @@ pub fn connect_failed(error: &io::Error, target: SocketAddr, timeout: Duration) 
         ErrorKind::TimedOut | ErrorKind::WouldBlock => anyhow!(
             "no answer to a connection to {target} within {:.1} s: the server is not \
              accepting (or a firewall drops the connection)",
-            timeout.as_secs_f64()
+            timeout.as_secs_f64(),
+            target = crate::net::shown(target)
         ),
         _ => anyhow!("cannot connect: {}", in_words(error, Some(target))),
     }
@@ -37,11 +38,17 @@ pub fn reply_failed(error: &io::Error, target: SocketAddr, timeout: Duration) ->
 /// What `error`, met on a socket talking to `target` (when known), means, in a few
 /// words.
 pub fn in_words(error: &io::Error, target: Option<SocketAddr>) -> String {
-    let server = target.map_or_else(|| "the server".to_owned(), |target| target.to_string());
+    let server = target.map_or_else(
+        || "the server".to_owned(),
+        |target| crate::net::shown(target).to_string(),
+    );
     match error.kind() {
         // TCP: a RST to our SYN; UDP: an ICMP port unreachable for an earlier datagram.
         ErrorKind::ConnectionRefused => match target {
-            Some(target) => format!("connection refused: is the server running on {target}?"),
+            Some(target) => format!(
+                "connection refused: is the server running on {target}?",
+                target = crate::net::shown(target)
+            ),
             None => "connection refused: is the server running?".to_owned(),
         },
         ErrorKind::ConnectionReset => "the server reset the connection".to_owned(),

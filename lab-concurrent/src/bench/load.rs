@@ -16,6 +16,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use common::net;
 use hdrhistogram::Histogram;
 use mio::net::TcpStream as MioStream;
 use mio::{Events, Interest, Poll, Token};
@@ -116,8 +117,9 @@ pub fn persistent(
 ) -> Result<Tally> {
     let mut connections = Vec::with_capacity(clients);
     for _ in 0..clients {
-        let stream =
-            TcpStream::connect(address).with_context(|| format!("cannot connect to {address}"))?;
+        let stream = TcpStream::connect(address).with_context(|| {
+            format!("cannot connect to {address}", address = net::shown(address))
+        })?;
         stream.set_nodelay(true)?;
         stream.set_nonblocking(true)?;
         connections.push(stream);

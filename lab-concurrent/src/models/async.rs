@@ -97,9 +97,10 @@ async fn accept_loop(listener: std::net::TcpListener, config: &Config) -> Result
             }
             continue;
         };
-        settings
-            .log
-            .line(format_args!("New client connected from {peer}"));
+        settings.log.line(format_args!(
+            "New client connected from {peer}",
+            peer = net::shown(peer)
+        ));
         settings.stats.client();
         // A new task runs the session; the loop goes back to accept at once.
         sessions.spawn(serve_client(

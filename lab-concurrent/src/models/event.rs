@@ -171,14 +171,16 @@ fn accept_all(
         };
         let slot = clients.vacant();
         if let Err(error) = registry.register(&mut stream, Token(slot), Interest::READABLE) {
-            settings
-                .log
-                .warn(format_args!("cannot watch {peer}: {error}"));
+            settings.log.warn(format_args!(
+                "cannot watch {peer}: {error}",
+                peer = net::shown(peer)
+            ));
             continue;
         }
-        settings
-            .log
-            .line(format_args!("New client connected from {peer}"));
+        settings.log.line(format_args!(
+            "New client connected from {peer}",
+            peer = net::shown(peer)
+        ));
         settings.stats.client();
         clients.insert(slot, Connection::new(stream, Token(slot), peer, ticket));
     }
@@ -187,9 +189,10 @@ fn accept_all(
 fn close(clients: &mut Slots, slot: usize, registry: &Registry, settings: &Settings) {
     if let Some(mut client) = clients.remove(slot) {
         let _ = registry.deregister(&mut client.stream);
-        settings
-            .log
-            .line(format_args!("Client disconnected ({})", client.peer));
+        settings.log.line(format_args!(
+            "Client disconnected ({})",
+            net::shown(client.peer)
+        ));
         // close(): the socket is closed as `client` is dropped.
     }
 }

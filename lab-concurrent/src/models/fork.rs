@@ -145,9 +145,10 @@ pub fn serve(listener: std::net::TcpListener, config: &Config, signals: Signals)
             }
             Err(error) => {
                 // EAGAIN: too many processes. That client is closed; the server goes on.
-                settings
-                    .log
-                    .warn(format_args!("fork failed: {error}; closing {peer}"));
+                settings.log.warn(format_args!(
+                    "fork failed: {error}; closing {peer}",
+                    peer = net::shown(peer)
+                ));
                 drop(conn);
             }
         }

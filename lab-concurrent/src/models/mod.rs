@@ -28,6 +28,7 @@ use std::sync::Arc;
 use common::admission::Admission;
 use common::connection::Settings;
 use common::line_client::SERVER_BUSY;
+use common::net;
 use common::report::Log;
 use nix::sys::socket::{self, MsgFlags};
 
@@ -136,6 +137,9 @@ pub fn turn_away(connection: impl AsFd, peer: SocketAddr, log: Log) {
             _ => break,
         }
     }
-    log.line(format_args!("Server busy: turned {peer} away"));
+    log.line(format_args!(
+        "Server busy: turned {peer} away",
+        peer = net::shown(peer)
+    ));
     // close(): `connection` is dropped here.
 }

@@ -42,9 +42,10 @@ pub fn serve(listener: &TcpListener, config: &Config) -> Result<()> {
             });
         if let Err(error) = spawned {
             // Out of threads: the connection (moved into the closure) is closed.
-            settings
-                .log
-                .warn(format_args!("cannot start a thread for {peer}: {error}"));
+            settings.log.warn(format_args!(
+                "cannot start a thread for {peer}: {error}",
+                peer = net::shown(peer)
+            ));
         }
     }
     settings.stats.print_summary();

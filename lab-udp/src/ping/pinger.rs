@@ -33,7 +33,8 @@ pub fn ping(servers: &[SocketAddr], settings: Settings, tally: &Mutex<Tally>) ->
             Outcome::Refused => {
                 refused = anyhow!(
                     "connection refused by {server}: no UDP server is running there; \
-                     start it first, or check --host and --port"
+                     start it first, or check --host and --port",
+                    server = net::shown(server)
                 );
             }
         }
@@ -107,7 +108,12 @@ impl<'a> Pinger<'a> {
                         return Ok(Outcome::Refused);
                     }
                 }
-                Err(error) => return Err(anyhow!("cannot receive from {}: {error}", self.server)),
+                Err(error) => {
+                    return Err(anyhow!(
+                        "cannot receive from {}: {error}",
+                        net::shown(self.server)
+                    ));
+                }
             }
         }
     }
@@ -128,7 +134,7 @@ impl<'a> Pinger<'a> {
             Err(Errno::EINTR) => Ok(false),
             Err(error) => Err(anyhow!(
                 "cannot wait for replies from {}: {error}",
-                self.server
+                net::shown(self.server)
             )),
         }
     }
@@ -168,7 +174,7 @@ impl<'a> Pinger<'a> {
             at = Instant::now();
             result = self.socket.send(ping.as_bytes());
         }
-        result.with_context(|| format!("cannot send to {}", self.server))?;
+        result.with_context(|| format!("cannot send to {}", net::shown(self.server)))?;
         self.pings.sent(&ping, at);
         lock(self.tally).sent();
         Ok(true)
@@ -193,14 +199,14 @@ impl<'a> Pinger<'a> {
                 self.printed = true;
                 outln!(
                     "reply from {}: seq={seq} time={:.3} ms",
-                    self.server,
+                    net::shown(self.server),
                     rtt.as_secs_f64() * 1e3
                 );
             }
             Reply::Late { seq } => self.print(&format!("late reply (seq={seq})")),
             Reply::Duplicate { seq } => self.print(&format!("duplicate reply (seq={seq})")),
             Reply::Unexpected => {
-                let server = self.server;
+                let server = net::shown(self.server);
                 self.print(&format!(
                     "unexpected reply from {server}: \"{}\" is not the uppercase of a ping sent",
                     printable(datagram)
@@ -219,7 +225,7 @@ impl<'a> Pinger<'a> {
         if !self.printed {
             return Ok(true);
         }
-        let server = self.server;
+        let server = net::shown(self.server);
         self.print(&format!(
             "port unreachable: {server} refused a ping (has the server stopped?)"
         ));
@@ -239,7 +245,12 @@ impl<'a> Pinger<'a> {
                         ErrorKind::ConnectionRefused | ErrorKind::Interrupted
                     ) => {}
                 Err(error) if error.kind() == ErrorKind::WouldBlock => return Ok(()),
-                Err(error) => return Err(anyhow!("cannot receive from {}: {error}", self.server)),
+                Err(error) => {
+                    return Err(anyhow!(
+                        "cannot receive from {}: {error}",
+                        net::shown(self.server)
+                    ));
+                }
             }
         }
     }
