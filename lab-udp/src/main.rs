@@ -17,7 +17,7 @@ mod server;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// The port of the textbook's UDPServer.py.
 const DEFAULT_PORT: u16 = 12000;
@@ -55,6 +55,8 @@ enum Command {
     Demo,
     /// Check any UDP uppercase server against this lab's protocol
     Check(check::Options),
+    /// Grade a class: each SUBMISSION_DIR with check (--server) or check-client (--client)
+    Grade(common::check::grade::Args),
     /// Check any UDP uppercase client against our scripted servers
     CheckClient(check_client::Options),
     /// The UDP Pinger (Kurose & Ross): ping a server, print RTTs and the loss
@@ -68,6 +70,7 @@ fn main() -> ExitCode {
         Command::Client(options) => client::run(&options),
         Command::Demo => demo::run(),
         Command::Check(options) => Ok(check::run(&options)),
+        Command::Grade(args) => common::check::grade::run(&args, &Cli::command()),
         Command::CheckClient(options) => Ok(check_client::run(&options)),
         Command::Ping(options) => ping::run(&options),
     })
