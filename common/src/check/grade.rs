@@ -221,7 +221,7 @@ fn interrupt_keeps_what_was_graded(progress: &Progress, out: &Path) {
     // Without a handler Ctrl-C still ends us, and each child's own handler (it has
     // the terminal's Ctrl-C too) stops its submission.
     let _ = ctrlc::set_handler(move || {
-        run::stop_children();
+        run::interrupt();
         run::sweep();
         progress.clear();
         let _ = writeln!(

@@ -33,6 +33,9 @@ static CHILDREN: Mutex<Vec<u32>> = Mutex::new(Vec::new());
 /// doing, not the submissions'.
 static STOPPING: AtomicBool = AtomicBool::new(false);
 
+/// Set by [`interrupt`]: the process is about to exit (status 130) on another thread.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
 /// How long the children have, after SIGTERM, to stop their submissions and exit
 /// (`check` kills its submission's group at once, then waits at most 2 s).
 const CHILD_GRACE: Duration = Duration::from_secs(5);
@@ -114,6 +117,11 @@ pub fn grade_all(
         }
         Ok(())
     })?;
+    while INTERRUPTED.load(Ordering::SeqCst) {
+        // Ctrl-C's handler is stopping everything and ends the process: the class
+        // was not all graded, so nothing more is said or written here.
+        thread::park();
+    }
     sweep();
     Ok(())
 }
@@ -218,6 +226,13 @@ fn read(output: &Output) -> Ran {
 
 fn children() -> MutexGuard<'static, Vec<u32>> {
     CHILDREN.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// For Ctrl-C or SIGTERM: stops grading as [`stop_children`] does, and holds the
+/// grading thread so that only the caller, which then exits, says anything more.
+pub fn interrupt() {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+    stop_children();
 }
 
 /// Stops grading at once: no submission starts any more, each child gets SIGTERM

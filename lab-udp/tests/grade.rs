@@ -1,0 +1,323 @@
+//! `lab-udp grade` end to end: a class of Python submissions in a temporary folder,
+//! graded at once; every figure compared with what `check` says of each alone.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::testkit::{send_signal, text_verdicts, tool_available, wait_for_exit};
+use nix::sys::signal::Signal;
+
+const BIN: &str = env!("CARGO_BIN_EXE_lab-udp");
+
+/// How every submission is run: the port as its first argument.
+const SERVER: &str = "python3 UDPServer.py {port}";
+
+/// The start of every submission: Kurose & Ross 2.7's UDPServer.py, the port given.
+const PROLOGUE: &str = "import sys, time
+from socket import *
+serverSocket = socket(AF_INET, SOCK_DGRAM)
+serverSocket.bind(('127.0.0.1', int(sys.argv[1])))
+while True:
+    message, clientAddress = serverSocket.recvfrom(65535)
+";
+
+/// Uppercases every datagram, invalid UTF-8 included: every check passes.
+const CORRECT: &str = "    reply = message.decode('utf-8', 'surrogateescape').upper()
+    serverSocket.sendto(reply.encode('utf-8', 'surrogateescape'), clientAddress)
+";
+/// The textbook's line: dies on the first datagram that is not UTF-8.
+const TEXTBOOK: &str = "    serverSocket.sendto(message.decode().upper().encode(), clientAddress)
+";
+/// Sends each datagram back as it came: a wrong answer, no crash.
+const ECHO: &str = "    serverSocket.sendto(message, clientAddress)
+";
+/// Answers the first two datagrams, then hangs.
+const HANGS: &str = "    answered = globals().get('answered', 0) + 1
+    if answered > 2:
+        time.sleep(1000)
+    serverSocket.sendto(message.upper(), clientAddress)
+";
+
+/// python3 is needed; without it the test is skipped, or fails under CI.
+fn python3() -> bool {
+    if tool_available("python3") {
+        return true;
+    }
+    assert!(std::env::var_os("CI").is_none(), "CI must have python3");
+    false
+}
+
+/// A fresh folder of submissions: each `(name, body)` is `name/UDPServer.py`.
+fn class(submissions: &[(&str, &str)]) -> PathBuf {
+    let root = common::testkit::temp_file("unused", "")
+        .parent()
+        .unwrap()
+        .join("class");
+    for (name, body) in submissions {
+        fs::create_dir_all(root.join(name)).unwrap();
+        fs::write(root.join(name).join("UDPServer.py"), format!("{PROLOGUE}{body}")).unwrap();
+    }
+    root
+}
+
+/// Runs `lab-udp grade` in `root` on `names`, reports into `root/out`.
+fn grade(root: &Path, names: &[&str], extra: &[&str]) -> Output {
+    let mut args = vec!["grade"];
+    args.extend(names);
+    args.extend(["--server", SERVER, "--timeout", "1", "--out", "out"]);
+    args.extend(extra);
+    let output = Command::new(BIN)
+        .args(&args)
+        .current_dir(root)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("panicked"));
+    output
+}
+
+/// `lab-udp check --server ... --format FORMAT` on one submission, alone, in its folder.
+fn check_alone(dir: &Path, format: &str) -> String {
+    let output = Command::new(BIN)
+        .args(["check", "--server", SERVER, "--timeout", "1", "--format", format])
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// The scores.csv that `check` alone says `names` should get, built here by hand.
+fn expected_scores(root: &Path, names: &[&str]) -> String {
+    let reports: Vec<serde_json::Value> = names
+        .iter()
+        .map(|name| serde_json::from_str(&check_alone(&root.join(name), "json")).unwrap())
+        .collect();
+    let checks: Vec<&str> = reports[0]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|check| check["name"].as_str().unwrap())
+        .collect();
+    let mut csv = format!(
+        "submission,passed,failed,score,max_score,{},server_exit,isolation,note\n",
+        checks.join(",")
+    );
+    for (name, report) in names.iter().zip(&reports) {
+        let verdicts: Vec<&str> = report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|check| if check["result"] == "pass" { "1" } else { "0" })
+            .collect();
+        let isolation: Vec<&str> = report["isolation"]
+            .as_array()
+            .map(|kinds| kinds.iter().map(|kind| kind.as_str().unwrap()).collect())
+            .unwrap_or_default();
+        let isolation = match isolation.join(", ") {
+            none if none.is_empty() => "none".to_owned(),
+            kinds if kinds.contains(',') => format!("\"{kinds}\""),
+            kind => kind,
+        };
+        csv.push_str(&format!(
+            "{name},{},{},{},{},{},{},{isolation},{}\n",
+            report["passed"],
+            report["failed"],
+            report["score"].as_f64().unwrap(),
+            report["max_score"].as_f64().unwrap(),
+            verdicts.join(","),
+            report["server_exit"].as_i64().map(|s| s.to_string()).unwrap_or_default(),
+            report["error"].as_str().unwrap_or_default(),
+        ));
+    }
+    csv
+}
+
+#[test]
+fn a_class_gets_the_scores_check_gives_each_alone_with_reports_chart_and_summary() {
+    if !python3() {
+        return;
+    }
+    let names = ["correct", "echo", "textbook"];
+    let root = class(&[("correct", CORRECT), ("echo", ECHO), ("textbook", TEXTBOOK)]);
+    let output = grade(&root, &names, &["--jobs", "3"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{output:?}");
+
+    let scores = fs::read_to_string(root.join("out/scores.csv")).unwrap();
+    assert_eq!(scores, expected_scores(&root, &names));
+    let rows: Vec<&str> = scores.lines().collect();
+    assert!(rows[1].starts_with("correct,8,0,8,8,1,1,1,1,1,1,1,1,"), "{scores}");
+    assert!(rows[2].starts_with("echo,") && rows[3].starts_with("textbook,"), "{scores}");
+
+    // One report per submission, in the default format (text), saying what check says.
+    for name in names {
+        let report = fs::read_to_string(root.join(format!("out/{name}.txt"))).unwrap();
+        let alone = check_alone(&root.join(name), "text");
+        assert_eq!(text_verdicts(&report), text_verdicts(&alone), "{name}");
+        assert_eq!(report.lines().last(), alone.lines().last(), "{name}");
+    }
+    let svg = fs::read_to_string(root.join("out/summary.svg")).unwrap();
+    let document = roxmltree::Document::parse(&svg).unwrap();
+    let texts: Vec<&str> = document
+        .descendants()
+        .filter_map(|node| node.text())
+        .map(str::trim)
+        .collect();
+    let header: Vec<&str> = rows[0].split(',').collect();
+    for check in &header[5..header.len() - 3] {
+        assert!(texts.contains(check), "{check} not in the chart");
+    }
+
+    // The summary: each check once, the least passed first.
+    let summary: Vec<&str> = stdout
+        .lines()
+        .skip_while(|line| !line.starts_with("checks, the least passed first"))
+        .skip(1)
+        .take_while(|line| !line.starts_with("scores"))
+        .collect();
+    assert_eq!(summary.len(), header.len() - 8, "{stdout}");
+    let passed: Vec<usize> = summary
+        .iter()
+        .map(|line| {
+            let count = line.split_whitespace().nth(1).unwrap();
+            count.split_once('/').unwrap().0.parse().unwrap()
+        })
+        .collect();
+    assert!(passed.is_sorted(), "not the least passed first: {stdout}");
+    assert_eq!(passed.first(), Some(&1), "{stdout}");
+    assert!(stdout.contains("3 of 3 submissions graded"), "{stdout}");
+    assert!(stdout.contains("scores (out of 8):\n  8  "), "{stdout}");
+}
+
+#[test]
+fn jobs_1_and_jobs_4_give_the_same_scores() {
+    if !python3() {
+        return;
+    }
+    let kinds = [CORRECT, ECHO, TEXTBOOK];
+    let names: Vec<String> = (0..6).map(|index| format!("student{index}")).collect();
+    let submissions: Vec<(&str, &str)> = names
+        .iter()
+        .enumerate()
+        .map(|(index, name)| (name.as_str(), kinds[index % 3]))
+        .collect();
+    let root = class(&submissions);
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let mut csvs = Vec::new();
+    for jobs in ["1", "4"] {
+        let output = grade(&root, &names, &["--jobs", jobs]);
+        assert!(output.status.success(), "{output:?}");
+        csvs.push(fs::read_to_string(root.join("out/scores.csv")).unwrap());
+        fs::remove_dir_all(root.join("out")).unwrap();
+    }
+    assert_eq!(csvs[0], csvs[1]);
+    assert_eq!(csvs[0].lines().count(), 7);
+    assert!(csvs[0].contains("\nstudent3,8,0,8,8,"), "{}", csvs[0]);
+}
+
+#[test]
+fn a_missing_folder_is_named_in_an_error_and_the_others_are_graded() {
+    if !python3() {
+        return;
+    }
+    let root = class(&[("correct", CORRECT)]);
+    let output = grade(&root, &["correct", "absent"], &[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert_eq!(
+        stderr.trim_end(),
+        "error: 1 of 2 submissions could not be graded: absent (no such folder)"
+    );
+    let scores = fs::read_to_string(root.join("out/scores.csv")).unwrap();
+    assert!(scores.contains("\ncorrect,8,0,8,8,"), "{scores}");
+    assert!(scores.ends_with("\nabsent,,,,,,,,,,,,,,,not graded: no such folder\n"), "{scores}");
+    assert!(root.join("out/correct.txt").exists());
+}
+
+#[test]
+fn a_mistake_in_the_grading_command_is_a_usage_error_before_any_score() {
+    let root = class(&[("someone", ECHO)]);
+    // No {port}: check's own usage error, once, for the whole class.
+    let output = Command::new(BIN)
+        .args(["grade", "someone", "--server", "python3 UDPServer.py", "--out", "out"])
+        .current_dir(&root)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("has no {port}"));
+    assert!(!root.join("out/someone.txt").exists());
+    // An option of check-client with --server.
+    let output = Command::new(BIN)
+        .args(["grade", "someone", "--server", SERVER, "--port", "12000"])
+        .current_dir(&root)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--port"));
+}
+
+/// The processes whose working directory is inside `root` (the submissions, and
+/// the `check` runs grading them).
+fn processes_in(root: &Path) -> Vec<String> {
+    let root = fs::canonicalize(root).unwrap();
+    fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|entry| {
+            let path = entry.ok()?.path();
+            let cwd = fs::read_link(path.join("cwd")).ok()?;
+            let command = fs::read(path.join("cmdline")).ok()?;
+            cwd.starts_with(&root)
+                .then(|| String::from_utf8_lossy(&command).replace('\0', " "))
+        })
+        .collect()
+}
+
+#[test]
+fn ctrl_c_stops_every_submission_leaves_no_process_and_keeps_the_reports() {
+    if !python3() {
+        return;
+    }
+    let root = class(&[
+        ("a_correct", CORRECT),
+        ("b_hangs", HANGS),
+        ("c_hangs", HANGS),
+        ("d_hangs", HANGS),
+    ]);
+    let mut grading = Command::new(BIN)
+        .args(["grade", "a_correct", "b_hangs", "c_hangs", "d_hangs"])
+        .args(["--server", SERVER, "--timeout", "5", "--jobs", "2", "--out", "out"])
+        .current_dir(&root)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the correct one is graded and two that hang are running.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !(root.join("out/a_correct.txt").exists()
+        && processes_in(&root)
+            .iter()
+            .filter(|command| command.contains("python3 UDPServer.py"))
+            .count()
+            >= 2)
+    {
+        assert!(Instant::now() < deadline, "{:?}", processes_in(&root));
+        thread::sleep(Duration::from_millis(20));
+    }
+    send_signal(grading.id(), Signal::SIGINT);
+    let status = wait_for_exit(&mut grading);
+    assert_eq!(status.code(), Some(130));
+    assert_eq!(processes_in(&root), Vec::<String>::new());
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut grading.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(stderr.starts_with("interrupted: 1 of 4 submissions done"), "{stderr}");
+    assert!(root.join("out/a_correct.txt").exists());
+    let scores = fs::read_to_string(root.join("out/scores.csv")).unwrap();
+    assert_eq!(scores.lines().count(), 2, "{scores}");
+    assert!(scores.contains("\na_correct,8,0,8,8,"), "{scores}");
+}
