@@ -59,7 +59,11 @@ fn class(submissions: &[(&str, &str)]) -> PathBuf {
         .join("class");
     for (name, body) in submissions {
         fs::create_dir_all(root.join(name)).unwrap();
-        fs::write(root.join(name).join("UDPServer.py"), format!("{PROLOGUE}{body}")).unwrap();
+        fs::write(
+            root.join(name).join("UDPServer.py"),
+            format!("{PROLOGUE}{body}"),
+        )
+        .unwrap();
     }
     root
 }
@@ -83,7 +87,15 @@ fn grade(root: &Path, names: &[&str], extra: &[&str]) -> Output {
 /// `lab-udp check --server ... --format FORMAT` on one submission, alone, in its folder.
 fn check_alone(dir: &Path, format: &str) -> String {
     let output = Command::new(BIN)
-        .args(["check", "--server", SERVER, "--timeout", "1", "--format", format])
+        .args([
+            "check",
+            "--server",
+            SERVER,
+            "--timeout",
+            "1",
+            "--format",
+            format,
+        ])
         .current_dir(dir)
         .stdin(Stdio::null())
         .output()
@@ -130,7 +142,10 @@ fn expected_scores(root: &Path, names: &[&str]) -> String {
             report["score"].as_f64().unwrap(),
             report["max_score"].as_f64().unwrap(),
             verdicts.join(","),
-            report["server_exit"].as_i64().map(|s| s.to_string()).unwrap_or_default(),
+            report["server_exit"]
+                .as_i64()
+                .map(|s| s.to_string())
+                .unwrap_or_default(),
             report["error"].as_str().unwrap_or_default(),
         ));
     }
@@ -151,8 +166,14 @@ fn a_class_gets_the_scores_check_gives_each_alone_with_reports_chart_and_summary
     let scores = fs::read_to_string(root.join("out/scores.csv")).unwrap();
     assert_eq!(scores, expected_scores(&root, &names));
     let rows: Vec<&str> = scores.lines().collect();
-    assert!(rows[1].starts_with("correct,8,0,8,8,1,1,1,1,1,1,1,1,"), "{scores}");
-    assert!(rows[2].starts_with("echo,") && rows[3].starts_with("textbook,"), "{scores}");
+    assert!(
+        rows[1].starts_with("correct,8,0,8,8,1,1,1,1,1,1,1,1,"),
+        "{scores}"
+    );
+    assert!(
+        rows[2].starts_with("echo,") && rows[3].starts_with("textbook,"),
+        "{scores}"
+    );
 
     // One report per submission, in the default format (text), saying what check says.
     for name in names {
@@ -235,7 +256,10 @@ fn a_missing_folder_is_named_in_an_error_and_the_others_are_graded() {
     );
     let scores = fs::read_to_string(root.join("out/scores.csv")).unwrap();
     assert!(scores.contains("\ncorrect,8,0,8,8,"), "{scores}");
-    assert!(scores.ends_with("\nabsent,,,,,,,,,,,,,,,not graded: no such folder\n"), "{scores}");
+    assert!(
+        scores.ends_with("\nabsent,,,,,,,,,,,,,,,not graded: no such folder\n"),
+        "{scores}"
+    );
     assert!(root.join("out/correct.txt").exists());
 }
 
@@ -244,7 +268,14 @@ fn a_mistake_in_the_grading_command_is_a_usage_error_before_any_score() {
     let root = class(&[("someone", ECHO)]);
     // No {port}: check's own usage error, once, for the whole class.
     let output = Command::new(BIN)
-        .args(["grade", "someone", "--server", "python3 UDPServer.py", "--out", "out"])
+        .args([
+            "grade",
+            "someone",
+            "--server",
+            "python3 UDPServer.py",
+            "--out",
+            "out",
+        ])
         .current_dir(&root)
         .output()
         .unwrap();
@@ -290,7 +321,16 @@ fn ctrl_c_stops_every_submission_leaves_no_process_and_keeps_the_reports() {
     ]);
     let mut grading = Command::new(BIN)
         .args(["grade", "a_correct", "b_hangs", "c_hangs", "d_hangs"])
-        .args(["--server", SERVER, "--timeout", "5", "--jobs", "2", "--out", "out"])
+        .args([
+            "--server",
+            SERVER,
+            "--timeout",
+            "5",
+            "--jobs",
+            "2",
+            "--out",
+            "out",
+        ])
         .current_dir(&root)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -315,7 +355,10 @@ fn ctrl_c_stops_every_submission_leaves_no_process_and_keeps_the_reports() {
     assert_eq!(processes_in(&root), Vec::<String>::new());
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut grading.stderr.take().unwrap(), &mut stderr).unwrap();
-    assert!(stderr.starts_with("interrupted: 1 of 4 submissions done"), "{stderr}");
+    assert!(
+        stderr.starts_with("interrupted: 1 of 4 submissions done"),
+        "{stderr}"
+    );
     assert!(root.join("out/a_correct.txt").exists());
     let scores = fs::read_to_string(root.join("out/scores.csv")).unwrap();
     assert_eq!(scores.lines().count(), 2, "{scores}");
