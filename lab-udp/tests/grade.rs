@@ -364,3 +364,39 @@ fn ctrl_c_stops_every_submission_leaves_no_process_and_keeps_the_reports() {
     assert_eq!(scores.lines().count(), 2, "{scores}");
     assert!(scores.contains("\na_correct,8,0,8,8,"), "{scores}");
 }
+
+#[test]
+fn submissions_on_the_same_fixed_port_each_get_their_own_score() {
+    if !python3() {
+        return;
+    }
+    let names = ["first", "second", "third"];
+    let root = class(&[("first", CORRECT), ("second", CORRECT), ("third", CORRECT)]);
+    let scores = common::testkit::with_fixed_port(|port| {
+        let server = format!("python3 UDPServer.py {port}");
+        let target = format!("127.0.0.1:{port}");
+        let output = Command::new(BIN)
+            .args(["grade", "first", "second", "third", "--server", &server])
+            .args([
+                "--target",
+                &target,
+                "--timeout",
+                "1",
+                "--jobs",
+                "3",
+                "--out",
+                "out",
+            ])
+            .current_dir(&root)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        let scores = fs::read_to_string(root.join("out/scores.csv")).unwrap();
+        // Taken by some other program meanwhile: try another port.
+        (!scores.contains("in use")).then_some(scores)
+    });
+    for name in names {
+        assert!(scores.contains(&format!("\n{name},8,0,8,8,")), "{scores}");
+    }
+}
