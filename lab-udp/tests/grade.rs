@@ -8,13 +8,17 @@ use std::process::{Command, Output, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::testkit::{send_signal, text_verdicts, tool_available, wait_for_exit};
+use common::check::grade::testkit::{check_alone, processes_in, scores_check_gives, tool_or_skip};
+use common::testkit::{send_signal, text_verdicts, wait_for_exit};
 use nix::sys::signal::Signal;
 
 const BIN: &str = env!("CARGO_BIN_EXE_lab-udp");
 
 /// How every submission is run: the port as its first argument.
 const SERVER: &str = "python3 UDPServer.py {port}";
+
+/// How `check` grades each submission, alone or through `grade`.
+const CHECK: [&str; 5] = ["check", "--server", SERVER, "--timeout", "1"];
 
 /// The start of every submission: Kurose & Ross 2.7's UDPServer.py, the port given.
 const PROLOGUE: &str = "import sys, time
@@ -42,119 +46,32 @@ const HANGS: &str = "    answered = globals().get('answered', 0) + 1
     serverSocket.sendto(message.upper(), clientAddress)
 ";
 
-/// python3 is needed; without it the test is skipped, or fails under CI.
-fn python3() -> bool {
-    if tool_available("python3") {
-        return true;
-    }
-    assert!(std::env::var_os("CI").is_none(), "CI must have python3");
-    false
-}
-
-/// A fresh folder of submissions: each `(name, body)` is `name/UDPServer.py`.
+/// A class of UDPServer.py files: each `(student, body)` is the textbook's start
+/// followed by `body`.
 fn class(submissions: &[(&str, &str)]) -> PathBuf {
-    let root = common::testkit::temp_file("unused", "")
-        .parent()
-        .unwrap()
-        .join("class");
-    for (name, body) in submissions {
-        fs::create_dir_all(root.join(name)).unwrap();
-        fs::write(
-            root.join(name).join("UDPServer.py"),
-            format!("{PROLOGUE}{body}"),
-        )
-        .unwrap();
-    }
-    root
+    let sources: Vec<(&str, String)> = submissions
+        .iter()
+        .map(|(student, body)| (*student, format!("{PROLOGUE}{body}")))
+        .collect();
+    let files: Vec<(&str, &str, &str)> = sources
+        .iter()
+        .map(|(student, source)| (*student, "UDPServer.py", source.as_str()))
+        .collect();
+    common::check::grade::testkit::class(&files)
 }
 
-/// Runs `lab-udp grade` in `root` on `names`, reports into `root/out`.
-fn grade(root: &Path, names: &[&str], extra: &[&str]) -> Output {
-    let mut args = vec!["grade"];
-    args.extend(names);
-    args.extend(["--server", SERVER, "--timeout", "1", "--out", "out"]);
+/// `lab-udp grade STUDENTS... --server ... --timeout 1 --out out EXTRA...` in `root`.
+fn grade(root: &Path, students: &[&str], extra: &[&str]) -> Output {
+    let mut args = students.to_vec();
+    args.extend(&CHECK[1..]);
+    args.extend(["--out", "out"]);
     args.extend(extra);
-    let output = Command::new(BIN)
-        .args(&args)
-        .current_dir(root)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(!String::from_utf8_lossy(&output.stderr).contains("panicked"));
-    output
-}
-
-/// `lab-udp check --server ... --format FORMAT` on one submission, alone, in its folder.
-fn check_alone(dir: &Path, format: &str) -> String {
-    let output = Command::new(BIN)
-        .args([
-            "check",
-            "--server",
-            SERVER,
-            "--timeout",
-            "1",
-            "--format",
-            format,
-        ])
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    String::from_utf8(output.stdout).unwrap()
-}
-
-/// The scores.csv that `check` alone says `names` should get, built here by hand.
-fn expected_scores(root: &Path, names: &[&str]) -> String {
-    let reports: Vec<serde_json::Value> = names
-        .iter()
-        .map(|name| serde_json::from_str(&check_alone(&root.join(name), "json")).unwrap())
-        .collect();
-    let checks: Vec<&str> = reports[0]["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|check| check["name"].as_str().unwrap())
-        .collect();
-    let mut csv = format!(
-        "submission,passed,failed,score,max_score,{},server_exit,isolation,note\n",
-        checks.join(",")
-    );
-    for (name, report) in names.iter().zip(&reports) {
-        let verdicts: Vec<&str> = report["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|check| if check["result"] == "pass" { "1" } else { "0" })
-            .collect();
-        let isolation: Vec<&str> = report["isolation"]
-            .as_array()
-            .map(|kinds| kinds.iter().map(|kind| kind.as_str().unwrap()).collect())
-            .unwrap_or_default();
-        let isolation = match isolation.join(", ") {
-            none if none.is_empty() => "none".to_owned(),
-            kinds if kinds.contains(',') => format!("\"{kinds}\""),
-            kind => kind,
-        };
-        csv.push_str(&format!(
-            "{name},{},{},{},{},{},{},{isolation},{}\n",
-            report["passed"],
-            report["failed"],
-            report["score"].as_f64().unwrap(),
-            report["max_score"].as_f64().unwrap(),
-            verdicts.join(","),
-            report["server_exit"]
-                .as_i64()
-                .map(|s| s.to_string())
-                .unwrap_or_default(),
-            report["error"].as_str().unwrap_or_default(),
-        ));
-    }
-    csv
+    common::check::grade::testkit::grade(BIN, root, &args)
 }
 
 #[test]
 fn a_class_gets_the_scores_check_gives_each_alone_with_reports_chart_and_summary() {
-    if !python3() {
+    if !tool_or_skip("python3") {
         return;
     }
     let names = ["correct", "echo", "textbook"];
@@ -164,7 +81,7 @@ fn a_class_gets_the_scores_check_gives_each_alone_with_reports_chart_and_summary
     assert!(output.status.success(), "{output:?}");
 
     let scores = fs::read_to_string(root.join("out/scores.csv")).unwrap();
-    assert_eq!(scores, expected_scores(&root, &names));
+    assert_eq!(scores, scores_check_gives(BIN, &root, &names, &CHECK));
     let rows: Vec<&str> = scores.lines().collect();
     assert!(
         rows[1].starts_with("correct,8,0,8,8,1,1,1,1,1,1,1,1,"),
@@ -178,7 +95,7 @@ fn a_class_gets_the_scores_check_gives_each_alone_with_reports_chart_and_summary
     // One report per submission, in the default format (text), saying what check says.
     for name in names {
         let report = fs::read_to_string(root.join(format!("out/{name}.txt"))).unwrap();
-        let alone = check_alone(&root.join(name), "text");
+        let alone = check_alone(BIN, &root.join(name), &CHECK, "text");
         assert_eq!(text_verdicts(&report), text_verdicts(&alone), "{name}");
         assert_eq!(report.lines().last(), alone.lines().last(), "{name}");
     }
@@ -217,7 +134,7 @@ fn a_class_gets_the_scores_check_gives_each_alone_with_reports_chart_and_summary
 
 #[test]
 fn jobs_1_and_jobs_4_give_the_same_scores() {
-    if !python3() {
+    if !tool_or_skip("python3") {
         return;
     }
     let kinds = [CORRECT, ECHO, TEXTBOOK];
@@ -243,7 +160,7 @@ fn jobs_1_and_jobs_4_give_the_same_scores() {
 
 #[test]
 fn a_missing_folder_is_named_in_an_error_and_the_others_are_graded() {
-    if !python3() {
+    if !tool_or_skip("python3") {
         return;
     }
     let root = class(&[("correct", CORRECT)]);
@@ -292,25 +209,9 @@ fn a_mistake_in_the_grading_command_is_a_usage_error_before_any_score() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("--port"));
 }
 
-/// The processes whose working directory is inside `root` (the submissions, and
-/// the `check` runs grading them).
-fn processes_in(root: &Path) -> Vec<String> {
-    let root = fs::canonicalize(root).unwrap();
-    fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|entry| {
-            let path = entry.ok()?.path();
-            let cwd = fs::read_link(path.join("cwd")).ok()?;
-            let command = fs::read(path.join("cmdline")).ok()?;
-            cwd.starts_with(&root)
-                .then(|| String::from_utf8_lossy(&command).replace('\0', " "))
-        })
-        .collect()
-}
-
 #[test]
 fn ctrl_c_stops_every_submission_leaves_no_process_and_keeps_the_reports() {
-    if !python3() {
+    if !tool_or_skip("python3") {
         return;
     }
     let root = class(&[
@@ -367,7 +268,7 @@ fn ctrl_c_stops_every_submission_leaves_no_process_and_keeps_the_reports() {
 
 #[test]
 fn submissions_on_the_same_fixed_port_each_get_their_own_score() {
-    if !python3() {
+    if !tool_or_skip("python3") {
         return;
     }
     let names = ["first", "second", "third"];

@@ -19,12 +19,15 @@
 //! - [`scores`]: writes `scores.csv`.
 //! - [`summary`]: the class summary.
 //! - [`chart`]: draws `summary.svg`.
+//! - `testkit` (feature `testkit`): classes of submissions for the labs' tests.
 
 pub mod chart;
 pub mod options;
 pub mod run;
 pub mod scores;
 pub mod summary;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 use std::collections::HashMap;
 use std::ffi::OsString;
