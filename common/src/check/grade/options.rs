@@ -169,10 +169,17 @@ fn plan(grade: &Command, matches: &ArgMatches) -> Plan {
             _ => forwarded.push(OsString::from(format!("--{long}"))),
         }
     }
-    let given = |id: &str| matches.value_source(id) == Some(ValueSource::CommandLine);
+    // A lab without check-client has no --client nor --port: asking clap about an
+    // argument it does not have is a bug it reports.
+    let given = |id: &str| {
+        grade.get_arguments().any(|arg| arg.get_id() == id)
+            && matches.value_source(id) == Some(ValueSource::CommandLine)
+    };
     let raw = |id: &str| {
         matches
-            .get_raw(id)
+            .try_get_raw(id)
+            .ok()
+            .flatten()
             .and_then(|mut values| values.next())
             .map(|value| value.to_string_lossy().into_owned())
     };
@@ -277,6 +284,31 @@ mod tests {
         assert_eq!(plan.fixed_port.as_deref(), Some("12000"));
         let plan = plan_of(&["a", "--server", "x", "--target", "127.0.0.1:12000"]).unwrap();
         assert_eq!(plan.fixed_port.as_deref(), Some("127.0.0.1:12000"));
+    }
+
+    /// A lab with `check` only (lab-concurrent).
+    #[derive(clap::Parser)]
+    #[command(name = "lab-y")]
+    enum ServersOnly {
+        Check {
+            #[command(flatten)]
+            target: TargetOptions,
+        },
+    }
+
+    #[test]
+    fn a_lab_with_check_only_grades_servers_and_has_no_client_option() {
+        let lab = <ServersOnly as clap::CommandFactory>::command();
+        let mut grade = command(&lab);
+        let matches = grade
+            .try_get_matches_from_mut(["grade", "a", "--server", "s {port}"])
+            .unwrap();
+        let plan = plan(&grade, &matches);
+        assert_eq!((plan.subcommand, plan.fixed_port), ("check", None));
+        let error = command(&lab)
+            .try_get_matches_from(["grade", "a", "--client", "c"])
+            .unwrap_err();
+        assert_eq!(error.exit_code(), 2);
     }
 
     #[test]

@@ -147,3 +147,20 @@ pub fn processes_in(root: &Path) -> Vec<String> {
         })
         .collect()
 }
+
+/// Asserts that `binary grade` gives our own server, run as a submission by the
+/// `server` command (`{port}` in it), every check's point: the lab's `grade` is wired
+/// to its `check`, and passes `extra` (the lab's own options) on to it.
+pub fn assert_grade_passes_our_server(binary: &str, server: &str, extra: &[&str]) {
+    let root = class(&[("ours", ".keep", "")]);
+    let mut args = vec!["ours", "--server", server, "--out", "out"];
+    args.extend(extra);
+    let output = grade(binary, &root, &args);
+    assert!(output.status.success(), "{output:?}");
+    let scores = fs::read_to_string(root.join("out/scores.csv")).unwrap();
+    let row: Vec<&str> = scores.lines().nth(1).unwrap().split(',').collect();
+    // Name, passed, failed: some passed, none failed.
+    assert_eq!((row[0], row[2]), ("ours", "0"), "{scores}");
+    assert_ne!(row[1], "0", "{scores}");
+    assert!(root.join("out/ours.txt").exists());
+}
