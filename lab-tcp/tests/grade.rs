@@ -6,7 +6,7 @@
 
 use std::fs;
 
-use common::check::grade::testkit::{class, grade, scores_check_gives, tool_or_skip};
+use common::check::grade::testkit::{assert_grade_scores_as_check_alone, class, tool_or_skip};
 
 const BIN: &str = env!("CARGO_BIN_EXE_lab-tcp");
 
@@ -78,15 +78,7 @@ fn a_class_of_c_servers_gets_the_scores_check_gives_each_alone() {
         "--startup-timeout",
         "60",
     ];
-    let mut args = vec!["upper", "echo", "--out", "out"];
-    args.extend(&check[1..]);
-    let output = grade(BIN, &root, &args);
-    assert!(output.status.success(), "{output:?}");
-    let scores = fs::read_to_string(root.join("out/scores.csv")).unwrap();
-    assert_eq!(
-        scores,
-        scores_check_gives(BIN, &root, &["upper", "echo"], &check)
-    );
+    let scores = assert_grade_scores_as_check_alone(BIN, &root, &["upper", "echo"], &check, &[]);
     let score = |row: usize| scores.lines().nth(row).unwrap().split(',').nth(3).unwrap();
     assert!(
         score(1).parse::<u32>().unwrap() > score(2).parse::<u32>().unwrap(),
@@ -111,15 +103,9 @@ fn a_class_of_python_clients_is_graded_by_check_client() {
         "--timeout",
         "5",
     ];
-    let mut args = vec!["textbook", "silent", "--out", "out", "--format", "json"];
-    args.extend(&check[1..]);
-    let output = grade(BIN, &root, &args);
-    assert!(output.status.success(), "{output:?}");
-    let scores = fs::read_to_string(root.join("out/scores.csv")).unwrap();
-    assert_eq!(
-        scores,
-        scores_check_gives(BIN, &root, &["textbook", "silent"], &check)
-    );
+    let students = ["textbook", "silent"];
+    let scores =
+        assert_grade_scores_as_check_alone(BIN, &root, &students, &check, &["--format", "json"]);
     // The reports in --format json, one per student.
     let report: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(root.join("out/silent.json")).unwrap()).unwrap();

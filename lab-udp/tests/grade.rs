@@ -62,11 +62,7 @@ fn class(submissions: &[(&str, &str)]) -> PathBuf {
 
 /// `lab-udp grade STUDENTS... --server ... --timeout 1 --out out EXTRA...` in `root`.
 fn grade(root: &Path, students: &[&str], extra: &[&str]) -> Output {
-    let mut args = students.to_vec();
-    args.extend(&CHECK[1..]);
-    args.extend(["--out", "out"]);
-    args.extend(extra);
-    common::check::grade::testkit::grade(BIN, root, &args)
+    common::check::grade::testkit::grade_class(BIN, root, students, &CHECK, extra)
 }
 
 #[test]

@@ -15,7 +15,7 @@
 //!
 //! - [`options`]: the command line, made from the lab's own `check` and
 //!   `check-client` options.
-//! - [`run`]: the child processes, `--jobs` at a time, Ctrl-C, nothing left behind.
+//! - [`mod@run`]: the child processes, `--jobs` at a time, Ctrl-C, nothing left behind.
 //! - [`scores`]: writes `scores.csv`.
 //! - [`summary`]: the class summary.
 //! - [`chart`]: draws `summary.svg`.
@@ -46,7 +46,7 @@ use self::summary::{ClassSummary, points};
 use crate::check::report::{Format, Report};
 
 /// `grade`'s command line as the lab's parser hands it over: everything after
-/// `grade`, parsed by [`run`] against the lab's own `check` and `check-client`.
+/// `grade`, parsed by [`run()`] against the lab's own `check` and `check-client`.
 #[derive(clap::Args, Debug)]
 #[command(disable_help_flag = true)]
 pub struct Args {

@@ -237,7 +237,7 @@ pub fn interrupt() {
 
 /// Stops grading at once: no submission starts any more, each child gets SIGTERM
 /// (its handler stops its submission, then it exits) and, if it is still there after
-/// [`CHILD_GRACE`], SIGKILL. Returns once no child is left running.
+/// a grace of 5 s, SIGKILL. Returns once no child is left running.
 pub fn stop_children() {
     STOPPING.store(true, Ordering::SeqCst);
     for &child in children().iter() {

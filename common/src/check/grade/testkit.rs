@@ -122,6 +122,41 @@ pub fn scores_check_gives(
     csv
 }
 
+/// Runs `binary grade STUDENTS... --out out` with `check_args` (without their
+/// leading `check` / `check-client`) and `extra`, in `root`.
+pub fn grade_class(
+    binary: &str,
+    root: &Path,
+    students: &[&str],
+    check_args: &[&str],
+    extra: &[&str],
+) -> Output {
+    let mut args = students.to_vec();
+    args.extend(&check_args[1..]);
+    args.extend(["--out", "out"]);
+    args.extend(extra);
+    grade(binary, root, &args)
+}
+
+/// [`grade_class`], and asserts that it succeeded and that its `scores.csv` is what
+/// [`scores_check_gives`]. Returns that file.
+pub fn assert_grade_scores_as_check_alone(
+    binary: &str,
+    root: &Path,
+    students: &[&str],
+    check_args: &[&str],
+    extra: &[&str],
+) -> String {
+    let output = grade_class(binary, root, students, check_args, extra);
+    assert!(output.status.success(), "{output:?}");
+    let scores = fs::read_to_string(root.join("out/scores.csv")).unwrap();
+    assert_eq!(
+        scores,
+        scores_check_gives(binary, root, students, check_args)
+    );
+    scores
+}
+
 /// A CSV field as RFC 4180 writes it: quoted when it holds a comma, a quote or a
 /// line break, its quotes doubled.
 fn quoted(field: &str) -> String {
