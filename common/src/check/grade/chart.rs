@@ -57,6 +57,7 @@ pub fn draw(path: &Path, lab: &str, summary: &ClassSummary) -> Result<()> {
         .x_desc("passed (% of the class)")
         .x_label_formatter(&|percent| format!("{percent:.0}%"))
         .disable_y_mesh()
+        .light_line_style(WHITE)
         .draw()?;
     chart.draw_series(summary.checks.iter().enumerate().map(|(index, check)| {
         let row = rows - 1 - index;
