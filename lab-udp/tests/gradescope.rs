@@ -128,3 +128,47 @@ fn the_gradescope_scripts_are_valid_bash() {
         assert!(status.success(), "{script}");
     }
 }
+
+#[test]
+fn make_autograder_zips_the_scripts_at_the_root_and_the_repository_beside_them() {
+    if !tool_available("python3") || !tool_available("git") {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must have python3 and git"
+        );
+        return;
+    }
+    let zip = common::testkit::temp_file("unused", "")
+        .parent()
+        .unwrap()
+        .join("autograder.zip");
+    let output = Command::new(gradescope_files().join("make_autograder.sh"))
+        .arg(&zip)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    // Each entry's name and Unix mode, as Gradescope will unpack them.
+    let listing = Command::new("python3")
+        .args([
+            "-c",
+            "import sys, zipfile\n\
+             for i in zipfile.ZipFile(sys.argv[1]).infolist():\n\
+             \x20   print(i.filename, oct(i.external_attr >> 16 & 0o777))",
+        ])
+        .arg(&zip)
+        .output()
+        .unwrap();
+    let listing = String::from_utf8(listing.stdout).unwrap();
+    for entry in [
+        "setup.sh 0o755",
+        "run_autograder 0o755",
+        "autograder.conf ",
+        "socket-labs/Cargo.toml ",
+        "socket-labs/lab-udp/src/main.rs ",
+    ] {
+        assert!(
+            listing.lines().any(|line| line.starts_with(entry)),
+            "{entry:?} not in {listing}"
+        );
+    }
+}

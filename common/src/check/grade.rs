@@ -101,7 +101,7 @@ impl Entry {
 /// status 0 when every submission was graded, 1 naming those that could not be.
 pub fn run(args: &Args, lab: &clap::Command) -> Result<ExitCode> {
     let plan = options::parse(lab, &args.raw);
-    let mut entries: Vec<Entry> = names(&plan.submissions)?
+    let mut entries: Vec<Entry> = names(&plan.submissions)
         .into_iter()
         .map(|name| Entry {
             name,
@@ -163,7 +163,7 @@ pub fn run(args: &Args, lab: &clap::Command) -> Result<ExitCode> {
 /// The name each folder's report and row go by: its own name. Two folders of the
 /// same name (`a/alice`, `b/alice`) would overwrite each other's report: a usage
 /// error.
-fn names(submissions: &[PathBuf]) -> Result<Vec<String>> {
+fn names(submissions: &[PathBuf]) -> Vec<String> {
     let mut seen: HashMap<String, &Path> = HashMap::new();
     let mut names = Vec::new();
     for dir in submissions {
@@ -185,7 +185,7 @@ fn names(submissions: &[PathBuf]) -> Result<Vec<String>> {
         }
         names.push(name);
     }
-    Ok(names)
+    names
 }
 
 /// Writes a graded submission's report as `OUT/NAME.EXT`.
