@@ -10,7 +10,10 @@ use std::time::{Duration, Instant};
 
 use common::check::grade::testkit::{check_alone, processes_in, scores_check_gives, tool_or_skip};
 use common::testkit::{send_signal, text_verdicts, wait_for_exit};
-use nix::sys::signal::Signal;
+use std::os::unix::process::CommandExt;
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
 
 const BIN: &str = env!("CARGO_BIN_EXE_lab-udp");
 
@@ -205,8 +208,37 @@ fn a_mistake_in_the_grading_command_is_a_usage_error_before_any_score() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("--port"));
 }
 
+/// Who gets the SIGINT.
+#[derive(PartialEq)]
+enum Interrupted {
+    /// `grade` alone (`kill -INT`).
+    Grade,
+    /// The whole process group, as a terminal's Ctrl-C: `grade` and each `check`.
+    Group,
+    /// The `check` runs first (they exit 130), then `grade`: a Ctrl-C's order on a
+    /// busy machine, which must not leave their submissions "not graded".
+    ChecksFirst,
+}
+
 #[test]
 fn ctrl_c_stops_every_submission_leaves_no_process_and_keeps_the_reports() {
+    interrupted_grading_leaves_nothing_but_its_reports(Interrupted::Grade);
+}
+
+#[test]
+fn ctrl_c_on_a_terminal_reaches_every_process_and_still_leaves_only_the_reports() {
+    interrupted_grading_leaves_nothing_but_its_reports(Interrupted::Group);
+}
+
+#[test]
+fn checks_interrupted_a_moment_before_grade_are_not_called_ungraded() {
+    interrupted_grading_leaves_nothing_but_its_reports(Interrupted::ChecksFirst);
+}
+
+/// Grades a class of one correct submission and three that hang (`--jobs 2`), sends
+/// SIGINT once the correct one is graded and two that hang run (to grade alone, or
+/// to its whole process group), and checks what is left.
+fn interrupted_grading_leaves_nothing_but_its_reports(who: Interrupted) {
     if !tool_or_skip("python3") {
         return;
     }
@@ -232,24 +264,53 @@ fn ctrl_c_stops_every_submission_leaves_no_process_and_keeps_the_reports() {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
+        .process_group(0)
         .spawn()
         .unwrap();
-    // Wait until the correct one is graded and two that hang are running.
+    // Wait until the correct one is graded (its row is the last thing written) and
+    // two that hang are running.
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !(root.join("out/a_correct.txt").exists()
+    let graded = || {
+        fs::read_to_string(root.join("out/scores.csv"))
+            .is_ok_and(|scores| scores.contains("\na_correct,"))
+    };
+    while !(graded()
         && processes_in(&root)
             .iter()
-            .filter(|command| command.contains("python3 UDPServer.py"))
+            .filter(|(_, command)| command.contains("python3 UDPServer.py"))
             .count()
             >= 2)
     {
         assert!(Instant::now() < deadline, "{:?}", processes_in(&root));
         thread::sleep(Duration::from_millis(20));
     }
-    send_signal(grading.id(), Signal::SIGINT);
+    if who == Interrupted::ChecksFirst {
+        let checks: Vec<u32> = processes_in(&root)
+            .into_iter()
+            .filter(|(_, command)| command.contains("lab-udp check"))
+            .map(|(pid, _)| pid)
+            .collect();
+        for &check in &checks {
+            send_signal(check, Signal::SIGINT);
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while checks
+            .iter()
+            .any(|check| Path::new(&format!("/proc/{check}/cwd")).exists())
+        {
+            assert!(Instant::now() < deadline, "the checks never ended");
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+    if who == Interrupted::Group {
+        let group = Pid::from_raw(i32::try_from(grading.id()).unwrap());
+        killpg(group, Signal::SIGINT).unwrap();
+    } else {
+        send_signal(grading.id(), Signal::SIGINT);
+    }
     let status = wait_for_exit(&mut grading);
     assert_eq!(status.code(), Some(130));
-    assert_eq!(processes_in(&root), Vec::<String>::new());
+    assert_eq!(processes_in(&root), []);
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut grading.stderr.take().unwrap(), &mut stderr).unwrap();
     assert!(

@@ -167,6 +167,15 @@ fn grade_one(plan: &Plan, dir: &Path) -> Ran {
     let id = child.id();
     let output = child.wait_with_output();
     children().retain(|&child| child != id);
+    // Ctrl-C on a terminal reaches the children too: one may end (status 130) a
+    // moment before our own handler starts stopping.
+    let interrupted = output
+        .as_ref()
+        .is_ok_and(|output| output.status.code() == Some(130));
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while interrupted && !STOPPING.load(Ordering::SeqCst) && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(10));
+    }
     if STOPPING.load(Ordering::SeqCst) {
         return Ran::Stopped;
     }

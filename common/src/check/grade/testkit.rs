@@ -167,18 +167,19 @@ fn quoted(field: &str) -> String {
     }
 }
 
-/// The processes whose working folder is inside `root`, as command lines: the
-/// submissions of a class there, and the `check` runs grading them.
-pub fn processes_in(root: &Path) -> Vec<String> {
+/// The processes whose working folder is inside `root`, as process ids and command
+/// lines: the submissions of a class there, and the `check` runs grading them.
+pub fn processes_in(root: &Path) -> Vec<(u32, String)> {
     let root = fs::canonicalize(root).unwrap();
     fs::read_dir("/proc")
         .unwrap()
         .filter_map(|entry| {
             let path = entry.ok()?.path();
+            let pid: u32 = path.file_name()?.to_str()?.parse().ok()?;
             let cwd = fs::read_link(path.join("cwd")).ok()?;
             let command = fs::read(path.join("cmdline")).ok()?;
             cwd.starts_with(&root)
-                .then(|| String::from_utf8_lossy(&command).replace('\0', " "))
+                .then(|| (pid, String::from_utf8_lossy(&command).replace('\0', " ")))
         })
         .collect()
 }
