@@ -53,19 +53,22 @@ pub fn parse(lab: &Command, raw: &[OsString]) -> Plan {
 pub fn command(lab: &Command) -> Command {
     let name = lab.get_name().to_owned();
     let jobs = cpus();
+    let check = lab.find_subcommand("check");
+    let client = lab.find_subcommand("check-client");
+    let graders = match client {
+        Some(_) => "check --server CMD (or check-client --client CMD)",
+        None => "check --server CMD",
+    };
     let mut grade = Command::new("grade")
         .bin_name(format!("{name} grade"))
-        .about(
-            "Grade a class: each SUBMISSION_DIR with check (--server) or check-client (--client)",
-        )
-        .long_about(
-            "Grade a class: each SUBMISSION_DIR (one student's folder) is graded by `check \
-             --server CMD` (or `check-client --client CMD`) run in that folder, with every \
-             other option given here; --jobs at a time. Writes OUT/NAME.EXT (one report \
-             per submission, in --format), OUT/scores.csv and OUT/summary.svg, then prints \
-             the class summary. Exit status 0 when every submission was graded, whatever \
-             its score.",
-        )
+        .about(format!("Grade a class: each SUBMISSION_DIR with {graders}"))
+        .long_about(format!(
+            "Grade a class: each SUBMISSION_DIR (one student's folder) is graded by \
+             {graders} run in that folder, with every other option given here; --jobs at \
+             a time. Writes OUT/NAME.EXT (one report per submission, in --format), \
+             OUT/scores.csv and OUT/summary.svg, then prints the class summary. Exit \
+             status 0 when every submission was graded, whatever its score."
+        ))
         .arg(
             Arg::new("submissions")
                 .value_name("SUBMISSION_DIR")
@@ -93,8 +96,6 @@ pub fn command(lab: &Command) -> Command {
                 .value_parser(clap::value_parser!(PathBuf))
                 .default_value("grades"),
         );
-    let check = lab.find_subcommand("check");
-    let client = lab.find_subcommand("check-client");
     let ids = |command: Option<&Command>| -> Vec<String> {
         command
             .map(|command| command.get_arguments().map(|arg| arg.get_id().to_string()))
