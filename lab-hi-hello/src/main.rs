@@ -63,10 +63,10 @@ enum Command {
     Demo,
     /// Check any hi-hello server against this lab's protocol
     Check(check::Options),
-    /// Grade a class: each SUBMISSION_DIR with check (--server) or check-client (--client)
-    Grade(common::check::grade::Args),
     /// Check any hi-hello client against our scripted servers
     CheckClient(check_client::Options),
+    /// Grade a class: each SUBMISSION_DIR with check (--server) or check-client (--client)
+    Grade(common::check::grade::Args),
 }
 
 fn main() -> ExitCode {
@@ -77,7 +77,7 @@ fn main() -> ExitCode {
         Command::Peer(options) => peer::run(&options),
         Command::Demo => demo::run(),
         Command::Check(options) => Ok(check::run(&options)),
-        Command::Grade(args) => common::check::grade::run(&args, &Cli::command()),
         Command::CheckClient(options) => Ok(check_client::run(&options)),
+        Command::Grade(args) => common::check::grade::run(&args, &Cli::command()),
     })
 }

@@ -50,10 +50,10 @@ enum Command {
     Demo,
     /// Check any TCP uppercase server against this lab's protocol
     Check(check::Options),
-    /// Grade a class: each SUBMISSION_DIR with check (--server) or check-client (--client)
-    Grade(common::check::grade::Args),
     /// Check any TCP uppercase client against our scripted servers
     CheckClient(check_client::Options),
+    /// Grade a class: each SUBMISSION_DIR with check (--server) or check-client (--client)
+    Grade(common::check::grade::Args),
 }
 
 fn main() -> ExitCode {
@@ -63,7 +63,7 @@ fn main() -> ExitCode {
         Command::Client(options) => client::run(&options),
         Command::Demo => demo::run(),
         Command::Check(options) => Ok(check::run(&options)),
-        Command::Grade(args) => common::check::grade::run(&args, &Cli::command()),
         Command::CheckClient(options) => Ok(check_client::run(&options)),
+        Command::Grade(args) => common::check::grade::run(&args, &Cli::command()),
     })
 }

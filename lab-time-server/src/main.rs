@@ -73,10 +73,10 @@ enum Command {
     Demo,
     /// Check any time server against its protocol
     Check(check::Options),
-    /// Grade a class: each SUBMISSION_DIR with check (--server) or check-client (--client)
-    Grade(common::check::grade::Args),
     /// Check any time client against our scripted servers
     CheckClient(check_client::Options),
+    /// Grade a class: each SUBMISSION_DIR with check (--server) or check-client (--client)
+    Grade(common::check::grade::Args),
 }
 
 fn main() -> ExitCode {
@@ -97,8 +97,8 @@ fn main() -> ExitCode {
         Command::Client(options) => client::run(&options),
         Command::Demo => demo::run(),
         Command::Check(options) => Ok(check::run(&options)),
-        Command::Grade(args) => common::check::grade::run(&args, &Cli::command()),
         Command::CheckClient(options) => Ok(check_client::run(&options)),
+        Command::Grade(args) => common::check::grade::run(&args, &Cli::command()),
     })
 }
 

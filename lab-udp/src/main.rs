@@ -55,10 +55,10 @@ enum Command {
     Demo,
     /// Check any UDP uppercase server against this lab's protocol
     Check(check::Options),
-    /// Grade a class: each SUBMISSION_DIR with check (--server) or check-client (--client)
-    Grade(common::check::grade::Args),
     /// Check any UDP uppercase client against our scripted servers
     CheckClient(check_client::Options),
+    /// Grade a class: each SUBMISSION_DIR with check (--server) or check-client (--client)
+    Grade(common::check::grade::Args),
     /// The UDP Pinger (Kurose & Ross): ping a server, print RTTs and the loss
     Ping(ping::Options),
 }
@@ -70,8 +70,8 @@ fn main() -> ExitCode {
         Command::Client(options) => client::run(&options),
         Command::Demo => demo::run(),
         Command::Check(options) => Ok(check::run(&options)),
-        Command::Grade(args) => common::check::grade::run(&args, &Cli::command()),
         Command::CheckClient(options) => Ok(check_client::run(&options)),
+        Command::Grade(args) => common::check::grade::run(&args, &Cli::command()),
         Command::Ping(options) => ping::run(&options),
     })
 }
