@@ -23,6 +23,7 @@
 //! [`report`] prints the outcome as text, JSON, JUnit XML or Gradescope's format.
 
 pub mod client;
+pub mod grade;
 pub mod report;
 pub mod submission;
 pub mod wording;

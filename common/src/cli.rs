@@ -44,16 +44,20 @@ pub fn parse_timeout(text: &str) -> Result<Duration, String> {
 /// message, exit status 2), except that `--help` and `--version` on a closed stdout
 /// end the program as SIGPIPE would ([`stdout_failed`]) instead of exiting 0.
 pub fn parse<Cli: clap::Parser>() -> Cli {
-    Cli::try_parse().unwrap_or_else(|error| {
-        if let Err(failure) = error.print() {
-            if error.use_stderr() {
-                // The usage error could not be shown: its exit status still tells.
-                std::process::exit(error.exit_code());
-            }
-            stdout_failed(&failure);
+    Cli::try_parse().unwrap_or_else(|error| exit_on(&error))
+}
+
+/// Ends the program on clap's `error` as [`parse`] does: the usage error (exit status
+/// 2), or the help or version asked for (exit 0).
+pub fn exit_on(error: &clap::Error) -> ! {
+    if let Err(failure) = error.print() {
+        if error.use_stderr() {
+            // The usage error could not be shown: its exit status still tells.
+            std::process::exit(error.exit_code());
         }
-        std::process::exit(error.exit_code())
-    })
+        stdout_failed(&failure);
+    }
+    std::process::exit(error.exit_code())
 }
 
 /// Ends the program on a usage error that clap cannot see by itself (one found by

@@ -138,8 +138,19 @@ impl ServerProcess {
 
     /// The server's peak resident memory in KiB (VmHWM), read from /proc: Linux only.
     pub fn peak_rss_kib(&self) -> Option<u64> {
+        self.status_kib("VmHWM:")
+    }
+
+    /// The server's anonymous resident memory now, in KiB (RssAnon: heap, stacks,
+    /// buffers), read from /proc: Linux only. Unlike [`peak_rss_kib`](Self::peak_rss_kib)
+    /// it leaves out the pages of the program's own file, which grow with the binary.
+    pub fn anon_rss_kib(&self) -> Option<u64> {
+        self.status_kib("RssAnon:")
+    }
+
+    fn status_kib(&self, field: &str) -> Option<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).ok()?;
-        let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+        let line = status.lines().find(|line| line.starts_with(field))?;
         line.split_whitespace().nth(1)?.parse().ok()
     }
 

@@ -13,7 +13,7 @@ mod server;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// The CPE 314 servers' port.
 const DEFAULT_PORT: u16 = 50000;
@@ -53,6 +53,8 @@ enum Command {
     Demo,
     /// Check any uppercase server, including that it serves clients concurrently
     Check(check::Options),
+    /// Grade a class: each SUBMISSION_DIR with check (--server)
+    Grade(common::check::grade::Args),
 }
 
 fn main() -> ExitCode {
@@ -62,5 +64,6 @@ fn main() -> ExitCode {
         Command::Bench(options) => bench::run(&options),
         Command::Demo => demo::run(),
         Command::Check(options) => Ok(check::run(&options)),
+        Command::Grade(args) => common::check::grade::run(&args, &Cli::command()),
     })
 }

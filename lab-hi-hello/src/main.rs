@@ -14,7 +14,7 @@ mod server;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 /// The lab's default port.
 const DEFAULT_PORT: u16 = 5000;
@@ -65,6 +65,8 @@ enum Command {
     Check(check::Options),
     /// Check any hi-hello client against our scripted servers
     CheckClient(check_client::Options),
+    /// Grade a class: each SUBMISSION_DIR with check (--server) or check-client (--client)
+    Grade(common::check::grade::Args),
 }
 
 fn main() -> ExitCode {
@@ -76,5 +78,6 @@ fn main() -> ExitCode {
         Command::Demo => demo::run(),
         Command::Check(options) => Ok(check::run(&options)),
         Command::CheckClient(options) => Ok(check_client::run(&options)),
+        Command::Grade(args) => common::check::grade::run(&args, &Cli::command()),
     })
 }

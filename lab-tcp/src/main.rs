@@ -13,7 +13,7 @@ mod server;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// The port of the textbook's TCPServer.py.
 const DEFAULT_PORT: u16 = 12000;
@@ -52,6 +52,8 @@ enum Command {
     Check(check::Options),
     /// Check any TCP uppercase client against our scripted servers
     CheckClient(check_client::Options),
+    /// Grade a class: each SUBMISSION_DIR with check (--server) or check-client (--client)
+    Grade(common::check::grade::Args),
 }
 
 fn main() -> ExitCode {
@@ -62,5 +64,6 @@ fn main() -> ExitCode {
         Command::Demo => demo::run(),
         Command::Check(options) => Ok(check::run(&options)),
         Command::CheckClient(options) => Ok(check_client::run(&options)),
+        Command::Grade(args) => common::check::grade::run(&args, &Cli::command()),
     })
 }

@@ -75,6 +75,8 @@ enum Command {
     Check(check::Options),
     /// Check any time client against our scripted servers
     CheckClient(check_client::Options),
+    /// Grade a class: each SUBMISSION_DIR with check (--server) or check-client (--client)
+    Grade(common::check::grade::Args),
 }
 
 fn main() -> ExitCode {
@@ -96,6 +98,7 @@ fn main() -> ExitCode {
         Command::Demo => demo::run(),
         Command::Check(options) => Ok(check::run(&options)),
         Command::CheckClient(options) => Ok(check_client::run(&options)),
+        Command::Grade(args) => common::check::grade::run(&args, &Cli::command()),
     })
 }
 
@@ -108,7 +111,7 @@ fn transport_conflict(command: &Command) -> Option<(&'static str, &'static str)>
         Command::CheckClient(options) => {
             ("check-client", options.protocol, Some(options.transport))
         }
-        Command::Demo => return None,
+        Command::Demo | Command::Grade(_) => return None,
     };
     let conflict = match (protocol, transport) {
         (Protocol::Sntp, Some(Transport::Tcp)) => "SNTP runs over UDP only: use --transport udp",

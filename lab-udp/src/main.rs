@@ -18,7 +18,7 @@ mod server;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// The port of the textbook's UDPServer.py.
 const DEFAULT_PORT: u16 = 12000;
@@ -58,6 +58,8 @@ enum Command {
     Check(check::Options),
     /// Check any UDP uppercase client against our scripted servers
     CheckClient(check_client::Options),
+    /// Grade a class: each SUBMISSION_DIR with check (--server) or check-client (--client)
+    Grade(common::check::grade::Args),
     /// The UDP Pinger (Kurose & Ross): ping a server, print RTTs and the loss
     Ping(ping::Options),
 }
@@ -70,6 +72,7 @@ fn main() -> ExitCode {
         Command::Demo => demo::run(),
         Command::Check(options) => Ok(check::run(&options)),
         Command::CheckClient(options) => Ok(check_client::run(&options)),
+        Command::Grade(args) => common::check::grade::run(&args, &Cli::command()),
         Command::Ping(options) => ping::run(&options),
     })
 }

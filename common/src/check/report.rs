@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The output format of `check` and `check-client`.
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -29,7 +29,7 @@ pub enum Format {
 }
 
 /// What was checked: a server at an address, or a command that `check` ran.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Subject {
     /// `--target HOST:PORT`.
     #[serde(rename = "target")]
@@ -40,12 +40,12 @@ pub enum Subject {
 }
 
 /// One check's outcome.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CheckResult {
     /// What the check proves, as a sentence.
     pub name: String,
     /// `"pass"` or `"fail"`.
-    pub result: &'static str,
+    pub result: String,
     /// Why it failed; empty when it passed.
     pub detail: String,
     /// Points earned: `max_score` if it passed, else 0.
@@ -65,7 +65,7 @@ impl CheckResult {
         };
         CheckResult {
             name: name.to_owned(),
-            result,
+            result: result.to_owned(),
             detail,
             score,
             max_score: 1.0,
@@ -89,7 +89,8 @@ impl CheckResult {
 }
 
 /// A whole run: what was checked, each check's outcome, and what the command left.
-#[derive(Debug, Clone, Serialize)]
+/// `grade` reads it back from each submission's `check --format json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
     /// The lab whose protocol was checked (`lab-udp`, ...).
     pub lab: String,
@@ -313,6 +314,13 @@ mod tests {
         assert_eq!(json["checks"][1]["result"], "fail");
         assert_eq!(json["checks"][1]["score"], 0.0);
         assert_eq!(json["checks"][0]["max_score"], 1.0);
+    }
+
+    #[test]
+    fn json_reads_back_as_the_same_report() {
+        let read: Report = serde_json::from_str(&sample().render(Format::Json)).unwrap();
+        assert_eq!(read.render(Format::Text), sample().render(Format::Text));
+        assert!(matches!(read.subject, Subject::Command(_)));
     }
 
     #[test]
