@@ -3,9 +3,9 @@
 //!
 //!     cargo run -p lab-hi-hello --example hi_hello_server -- [HOST] [PORT]
 //!
-//! Its limits are the lesson: one `recv` of 1024 bytes is taken as the message; the
-//! answer drops the request's newline (`hi\n` gets `hello`); the connection is
-//! closed after one answer; a client that connects and says nothing holds up every
+//! Its limits are the lesson: one `recv` of 1024 bytes is taken as the message, and
+//! only `hi` itself is a greeting (not `Hi`, nor `hi` after a space); the connection
+//! is closed after one answer; a client that connects and says nothing holds up every
 //! other (no timeout, no thread); bytes that are not UTF-8 end the server, as
 //! Python's `decode` raises.
 //! The lab's server does none of this (`src/server.rs`, `src/greeting.rs`).
@@ -27,13 +27,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // recv(): the message, at most 1024 bytes.
         let mut data = [0; 1024];
         let n = conn.read(&mut data)?;
-        // decode() and strip(): the text without white space around it.
-        let message = std::str::from_utf8(&data[..n])?.trim();
+        let text = std::str::from_utf8(&data[..n])?;
+        // The message, and what ends it (`\n` from nc, nothing from Python's send).
+        let (message, ending) = text.split_at(text.trim_end().len());
         println!("Client> {message}");
         let reply = if message == "hi" {
-            "hello".to_string()
+            format!("hello{ending}")
         } else {
-            format!("unknown greeting: {message}")
+            format!("unknown greeting: {message}{ending}")
         };
         // send(): the answer.
         conn.write_all(reply.as_bytes())?;
