@@ -53,6 +53,13 @@ enum Command {
     Demo,
     /// Check any uppercase server, including that it serves clients concurrently
     Check(check::Options),
+    /// None of its own: lab-tcp's client talks to every model
+    #[command(hide = true)]
+    Client {
+        /// Whatever was given: the hint is the same.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        ignored: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -62,5 +69,9 @@ fn main() -> ExitCode {
         Command::Bench(options) => bench::run(&options),
         Command::Demo => demo::run(),
         Command::Check(options) => Ok(check::run(&options)),
+        Command::Client { .. } => common::cli::usage_error(
+            "lab-concurrent has no client of its own: lab-tcp's client talks to every \
+             model; use: cargo run -p lab-tcp -- client --port 50000",
+        ),
     })
 }

@@ -15,7 +15,7 @@ use std::time::Duration;
 use anyhow::Result;
 use common::admission::Admission;
 use common::cli::parse_seconds;
-use common::connection::survive_accept_error;
+use common::connection::{SessionThreads, survive_accept_error};
 use common::report::{Log, Stats, printable};
 use common::shutdown::Shutdown;
 use common::{datagram, net};
@@ -119,6 +119,7 @@ pub fn serve_tcp(
         idle_timeout,
         admission: Admission::new(MAX_CLIENTS),
     });
+    let mut sessions = SessionThreads::default();
     while !shared.shutdown.is_requested() {
         // accept(): a new connection socket for the next client.
         let accepted = net::accept(listener);
@@ -145,11 +146,14 @@ pub fn serve_tcp(
                 serve_client(connection, peer, &for_thread);
                 drop(ticket);
             });
-        if let Err(error) = spawned {
+        match spawned {
+            Ok(session) => sessions.push(session),
             // The closure, with the connection and the ticket, is dropped: both freed.
-            log.warn(format_args!("cannot start a thread for {peer}: {error}"));
+            Err(error) => log.warn(format_args!("cannot start a thread for {peer}: {error}")),
         }
     }
+    // The shutdown has woken every session: let them end (and say so) first.
+    sessions.join_all();
     shared.stats.print_summary();
     Ok(())
 }

@@ -1,4 +1,4 @@
-//! A thread per client (seed 002's threaded server; Stevens' serv06). The main thread
+//! A thread per client (CPE 314's threaded server; Stevens' serv06). The main thread
 //! only accepts; each client's session runs on a thread of its own, so a silent
 //! client blocks only its own thread.
 
@@ -6,7 +6,7 @@ use std::net::TcpListener;
 use std::thread;
 
 use anyhow::Result;
-use common::connection::{self, Buffers, survive_accept_error};
+use common::connection::{self, Buffers, SessionThreads, survive_accept_error};
 use common::net;
 
 use super::{Config, THREAD_STACK, turn_away};
@@ -15,6 +15,7 @@ use super::{Config, THREAD_STACK, turn_away};
 pub fn serve(listener: &TcpListener, config: &Config) -> Result<()> {
     let settings = &config.settings;
     settings.shutdown.wake_listener(listener)?;
+    let mut sessions = SessionThreads::default();
     while !settings.shutdown.is_requested() {
         // accept(): the next client.
         let accepted = net::accept(listener);
@@ -40,13 +41,16 @@ pub fn serve(listener: &TcpListener, config: &Config) -> Result<()> {
                 connection::serve_client(conn, peer, &for_thread, &mut Buffers::new());
                 drop(ticket);
             });
-        if let Err(error) = spawned {
+        match spawned {
+            Ok(session) => sessions.push(session),
             // Out of threads: the connection (moved into the closure) is closed.
-            settings
+            Err(error) => settings
                 .log
-                .warn(format_args!("cannot start a thread for {peer}: {error}"));
+                .warn(format_args!("cannot start a thread for {peer}: {error}")),
         }
     }
+    // The shutdown has woken every session: let them end (and say so) first.
+    sessions.join_all();
     settings.stats.print_summary();
     Ok(())
 }
