@@ -174,8 +174,8 @@ fn check_grades_every_model() {
         // `--timeout` bounds every wait of every check, and all of them must end in
         // time but one: the iterative server leaves the second client of 'served
         // while a first is silent' waiting, which takes one whole timeout. So check's
-        // default there (2 s: a stall that long would break the SPEC's 1 s shutdown
-        // anyway), WAIT for the others, where nothing should time out.
+        // default there (2 s: a stall that long would break a server's shutdown
+        // within 1 s anyway), WAIT for the others, where nothing should time out.
         let timeout = match model {
             "iterative" => "2",
             _ => "10",

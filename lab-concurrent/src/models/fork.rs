@@ -1,4 +1,4 @@
-//! A process per client (seed 002's forked server; Stevens' tcpserv04).
+//! A process per client (CPE 314's forked server; Stevens' tcpserv04).
 //!
 //! After `fork` the parent and the child each hold the connection and the listening
 //! socket. The child closes the listener and serves the client; the parent closes
