@@ -5,7 +5,7 @@
 //! UDP it sends one datagram and waits for one back, resending if it is lost; SNTP
 //! builds each resend anew, with its own transmit timestamp (`sntp_client`).
 
-use std::io::Read;
+use std::io::{ErrorKind, Read};
 use std::net::{SocketAddr, TcpStream};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
@@ -186,10 +186,21 @@ fn sntp_answer(exchange: Exchange) -> Result<Answer> {
 pub fn read_to_close(stream: TcpStream) -> Result<Vec<u8>> {
     let mut reply = Vec::new();
     // One byte more than allowed, to tell "exactly the limit" from "more".
-    stream
+    let read = stream
         .take(LONGEST_REPLY as u64 + 1)
-        .read_to_end(&mut reply)
-        .context("the server did not finish its reply in time")?;
+        .read_to_end(&mut reply);
+    match read {
+        Ok(_) => {}
+        // A read timeout shows as WouldBlock on Unix, TimedOut elsewhere.
+        Err(error) if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+            bail!(
+                "the server sent {} bytes and did not close the connection in time: a \
+                 time server sends the time and closes (or try a longer --timeout)",
+                reply.len()
+            )
+        }
+        Err(error) => return Err(error).context("cannot read the server's reply"),
+    }
     if reply.len() > LONGEST_REPLY {
         bail!(
             "the server sent more than {} KiB without closing: is it a time server?",

@@ -286,6 +286,25 @@ fn check_and_client_reject_wrong_servers() {
     );
 }
 
+/// A server that sends part of a line and never closes: the client says what it got
+/// and what a time server does, never the system's "Resource temporarily unavailable".
+#[test]
+fn client_reports_a_server_that_never_closes() {
+    let holding = spawn_tcp_server(|mut conn| {
+        let _ = conn.write_all(b"Sat Nov 21");
+        std::thread::sleep(WAIT);
+    });
+    let output = run_client(BIN, holding, &["--timeout", "0.5"], b"");
+    assert_error_line(
+        &output,
+        "the server sent 10 bytes and did not close the connection in time",
+    );
+    assert!(
+        !String::from_utf8_lossy(&output.stderr).contains("os error"),
+        "{output:?}"
+    );
+}
+
 #[test]
 fn client_reports_a_server_that_is_not_running() {
     let closed = Refusing::new();
