@@ -8,7 +8,7 @@
 //! is closed after one answer; a client that connects and says nothing holds up every
 //! other (no timeout, no thread); bytes that are not UTF-8 end the server, as
 //! Python's `decode` raises.
-//! The lab's server does none of this (`src/server.rs`, `src/greeting.rs`).
+//! The lab's server does none of this (`src/server/tcp.rs`, `src/greeting.rs`).
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
