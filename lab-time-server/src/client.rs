@@ -134,18 +134,47 @@ fn fetch(
 }
 
 fn daytime_answer(reply: &[u8]) -> Result<Answer> {
-    let text = String::from_utf8_lossy(reply);
-    if text.trim().is_empty() {
+    // Four bytes and no line ending: a number of seconds, whatever they may spell.
+    if reply.len() == 4 && !reply.ends_with(b"\n") {
+        bail!(
+            "the server sent 4 bytes and no line: this looks like an RFC 868 reply: try \
+             --protocol time"
+        );
+    }
+    let Some(text) = as_text(reply) else {
+        bail!(
+            "the server sent {} bytes that are not a line of text: is it a daytime server?",
+            reply.len()
+        );
+    };
+    if text.is_empty() {
         bail!("the server sent an empty reply: is it a daytime server?");
     }
     Ok(Answer {
-        time: text.trim_end().to_owned(),
+        time: text.to_owned(),
         delay_offset: None,
     })
 }
 
+/// A reply as daytime sends it (RFC 867: a line of text): UTF-8 with no control
+/// characters but its line ending, which is left out. `None` for anything else.
+fn as_text(reply: &[u8]) -> Option<&str> {
+    let text = std::str::from_utf8(reply)
+        .ok()?
+        .trim_end_matches(['\r', '\n']);
+    (!text.chars().any(char::is_control)).then_some(text.trim())
+}
+
 fn time_answer(reply: &[u8], sent: SystemTime, received: SystemTime) -> Result<Answer> {
     let Ok(seconds) = <[u8; 4]>::try_from(reply) else {
+        // A line of text: a daytime server's answer.
+        if let Some(text) = as_text(reply).filter(|text| !text.is_empty() && reply.ends_with(b"\n"))
+        {
+            bail!(
+                "the server sent a line of text ({text:?}), not the 4 bytes of an RFC 868 \
+                 time: this looks like a daytime reply: try --protocol daytime"
+            );
+        }
         bail!(
             "the server sent {} bytes; an RFC 868 time is exactly 4: is it a time server?",
             reply.len()
