@@ -1,6 +1,10 @@
 //! A thread per client (CPE 314's threaded server; Stevens' serv06). The main thread
 //! only accepts; each client's session runs on a thread of its own, so a silent
 //! client blocks only its own thread.
+//!
+//! Read it beside `examples/threaded_server.rs`, the slides' version: the same loop,
+//! with what it lacks added where it belongs (accept errors survived, `--max-clients`,
+//! the shared session loop `serve_client`, and a shutdown that ends every session).
 
 use std::net::TcpListener;
 use std::thread;
