@@ -10,6 +10,7 @@
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::net;
@@ -80,6 +81,31 @@ impl Buffers {
 impl Default for Buffers {
     fn default() -> Self {
         Buffers::new()
+    }
+}
+
+/// The threads of a thread-per-client server, so that at shutdown it can wait for
+/// its sessions to end (the shutdown wakes them all) before it prints its summary:
+/// then every `Client disconnected` comes before the summary, the server's last line.
+#[derive(Debug, Default)]
+pub struct SessionThreads(Vec<JoinHandle<()>>);
+
+impl SessionThreads {
+    /// Keeps a session's thread. Threads that have ended are dropped whenever the
+    /// list would grow, so it holds about as many as there are live sessions.
+    pub fn push(&mut self, thread: JoinHandle<()>) {
+        if self.0.len() == self.0.capacity() {
+            self.0.retain(|thread| !thread.is_finished());
+        }
+        self.0.push(thread);
+    }
+
+    /// Waits until every session has ended.
+    pub fn join_all(self) {
+        for thread in self.0 {
+            // A session that panicked has ended too; there is nothing more to do.
+            let _ = thread.join();
+        }
     }
 }
 

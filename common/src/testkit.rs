@@ -796,6 +796,35 @@ pub fn spawn_answering_server(answer: &'static [u8]) -> SocketAddr {
     })
 }
 
+/// The path of `package`'s Cargo example `name` (the course's programs in Rust,
+/// `LAB/examples/NAME.rs`), built first: `cargo test --test FILE` builds no examples,
+/// and an example edited since the last build must not be tested stale. Cargo makes
+/// this a no-op when the example is up to date.
+pub fn example(package: &str, name: &str) -> String {
+    // This test runs from target/PROFILE/deps/; examples land in target/PROFILE/examples/.
+    let deps = std::env::current_exe().expect("the test's own path");
+    let profile_dir = deps
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/PROFILE/deps");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let mut build = Command::new(cargo);
+    build.args(["build", "--quiet", "-p", package, "--example", name]);
+    if profile_dir.ends_with("release") {
+        build.arg("--release");
+    }
+    let status = build.status().expect("run cargo build --example");
+    assert!(
+        status.success(),
+        "cargo build -p {package} --example {name}: {status}"
+    );
+    profile_dir
+        .join("examples")
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
+}
+
 /// A file named `name` holding `contents`, in a directory of this test process's own.
 pub fn temp_file(name: &str, contents: &str) -> PathBuf {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
@@ -939,6 +968,36 @@ pub fn text_verdicts(stdout: &str) -> Verdicts {
             }
         })
         .collect()
+}
+
+/// Asserts that a text report says exactly `expected`, in order: each check's name,
+/// and `None` where it passed or `Some(why)` where it failed (`why` a piece of the
+/// failure's detail); then the score line that follows from them. This is how a test
+/// holds a README to the report it states for a course program.
+pub fn assert_report(stdout: &str, expected: &[(&str, Option<&str>)]) {
+    let verdicts: Vec<&str> = stdout
+        .lines()
+        .filter(|line| line.starts_with("PASS ") || line.starts_with("FAIL "))
+        .collect();
+    assert_eq!(verdicts.len(), expected.len(), "{verdicts:#?}\nin {stdout}");
+    for (line, (name, why)) in verdicts.iter().zip(expected) {
+        match why {
+            None => assert_eq!(*line, format!("PASS {name}"), "in {stdout}"),
+            Some(why) => {
+                let detail = line.strip_prefix(&format!("FAIL {name}: "));
+                assert!(
+                    detail.is_some_and(|detail| detail.contains(why)),
+                    "expected FAIL {name}: ...{why}..., got {line}\nin {stdout}"
+                );
+            }
+        }
+    }
+    let failed = expected.iter().filter(|(_, why)| why.is_some()).count();
+    let score = format!("{} passed, {failed} failed", expected.len() - failed);
+    assert!(
+        stdout.lines().any(|line| line == score),
+        "expected {score:?} in {stdout}"
+    );
 }
 
 /// Runs `binary args...` once in each `--format` and asserts that the JSON, JUnit and
@@ -1265,29 +1324,6 @@ while True:
     connectionSocket.send(capitalizedSentence.encode())
     connectionSocket.close()
 "#;
-
-/// The path of the Cargo example `name` of `package` (the course's programs in Rust,
-/// `LAB/examples/NAME.rs`), built first: `cargo test --test FILE` builds no examples.
-pub fn example(package: &str, name: &str) -> String {
-    let test = std::env::current_exe().expect("the test's own path");
-    // target/PROFILE/deps/TEST: the example goes to target/PROFILE/examples/NAME.
-    let profile = test
-        .parent()
-        .and_then(std::path::Path::parent)
-        .expect("the test runs from target/PROFILE/deps");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let mut build = Command::new(cargo);
-    build.args(["build", "--quiet", "-p", package, "--example", name]);
-    if profile.ends_with("release") {
-        build.arg("--release");
-    }
-    let status = build.status().expect("cargo runs");
-    assert!(
-        status.success(),
-        "cargo build -p {package} --example {name}"
-    );
-    profile.join("examples").join(name).display().to_string()
-}
 
 /// Asserts that a text report gives exactly `expected`: each check's name and whether
 /// it passed, in order, then the score line those verdicts make.

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Runs lab-concurrent's models side by side with the C reference servers and the
-# Python course server of the independent yardstick in ../shared/perf, interleaved
-# (repetition 1 of every server, then repetition 2, ...), and prints the tables.
+# Python course server of an independent yardstick (not part of this repository:
+# its folder is given in PERF), interleaved (repetition 1 of every server, then
+# repetition 2, ...), and prints the tables of BENCHMARKS.md.
 #
-# usage: lab-concurrent/bench/yardstick.sh [SCENARIO...]     (from the repository root)
+# usage: PERF=DIR lab-concurrent/bench/yardstick.sh [SCENARIO...]  (from the repository root)
 #   scenarios: pp100 connrate hold10k stream starve (default: all)
-# environment: REPS (3), PERF (../shared/perf), OUT (/tmp/yardstick-raw.txt), PIN (same)
+# environment: PERF (required), REPS (3), OUT (/tmp/yardstick-raw.txt), PIN (same)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-PERF=${PERF:-../shared/perf}
+PERF=${PERF:?set PERF to the folder of the yardstick (C servers, loadgen, run.sh)}
 REPS=${REPS:-3}
 OUT=${OUT:-/tmp/yardstick-raw.txt}
 PIN=${PIN:-same}

@@ -55,6 +55,13 @@ enum Command {
     Check(check::Options),
     /// Grade a class: each SUBMISSION_DIR with check (--server)
     Grade(common::check::grade::Args),
+    /// None of its own: lab-tcp's client talks to every model
+    #[command(hide = true)]
+    Client {
+        /// Whatever was given: the hint is the same.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        ignored: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -65,5 +72,9 @@ fn main() -> ExitCode {
         Command::Demo => demo::run(),
         Command::Check(options) => Ok(check::run(&options)),
         Command::Grade(args) => common::check::grade::run(&args, &Cli::command()),
+        Command::Client { .. } => common::cli::usage_error(
+            "lab-concurrent has no client of its own: lab-tcp's client talks to every \
+             model; use: cargo run -p lab-tcp -- client --port 50000",
+        ),
     })
 }

@@ -176,8 +176,8 @@ fn check_grades_every_model() {
         // `--timeout` bounds every wait of every check, and all of them must end in
         // time but one: the iterative server leaves the second client of 'served
         // while a first is silent' waiting, which takes one whole timeout. So check's
-        // default there (2 s: a stall that long would break the SPEC's 1 s shutdown
-        // anyway), WAIT for the others, where nothing should time out.
+        // default there (2 s: a stall that long would break a server's shutdown
+        // within 1 s anyway), WAIT for the others, where nothing should time out.
         let timeout = match model {
             "iterative" => "2",
             _ => "10",
@@ -770,5 +770,50 @@ fn every_model_closes_an_idle_client() {
         let mut next = connect(server.address());
         next.write_all(b"next\n").unwrap();
         assert_eq!(read_len(&mut next, 5).unwrap(), b"NEXT\n", "{model}");
+    }
+}
+
+/// The summary is a server's last word: each session that Ctrl-C ends logs its
+/// `Client disconnected` before it, never after nor not at all (the thread model
+/// printed the summary and exited while its clients' threads were still ending).
+/// The event loop and the fork model's children end their sessions without a word.
+#[test]
+fn the_summary_is_the_last_line_even_with_clients_connected() {
+    for model in MODELS {
+        // Not --quiet: the log's lines are what is tested.
+        let server = ServerProcess::start(BIN, &["server", "--model", model, "--port", "0"], 1);
+        // The iterative server holds one client at a time.
+        let held = if model == "iterative" { 1 } else { 3 };
+        let mut clients: Vec<TcpStream> = (0..held).map(|_| connect(server.address())).collect();
+        for client in &mut clients {
+            client.write_all(b"still here\n").unwrap();
+            assert_eq!(read_len(client, 11).unwrap(), b"STILL HERE\n");
+        }
+        let rest = server.assert_stops_cleanly(Signal::SIGINT);
+        let last = rest.last().map_or("", String::as_str);
+        assert!(last.starts_with("shutting down:"), "{model}: {rest:?}");
+        let disconnected = rest
+            .iter()
+            .filter(|line| line.starts_with("Client disconnected"))
+            .count();
+        let logged = if matches!(model, "event" | "fork") {
+            0
+        } else {
+            held
+        };
+        assert_eq!(disconnected, logged, "{model}: {rest:?}");
+    }
+}
+
+/// There is no `lab-concurrent client`: a student who tries it is sent to lab-tcp's
+/// client, which talks to every model, instead of clap's "unrecognized subcommand".
+#[test]
+fn client_is_a_usage_error_that_points_to_lab_tcps_client() {
+    for args in [&["client"][..], &["client", "--port", "50000", "hello"]] {
+        common::testkit::assert_usage_error(
+            BIN,
+            args,
+            "use: cargo run -p lab-tcp -- client --port 50000",
+        );
     }
 }

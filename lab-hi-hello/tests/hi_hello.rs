@@ -183,6 +183,30 @@ fn sigint_exits_zero_within_a_second() {
     }
 }
 
+/// The summary is the server's last line: the sessions Ctrl-C ends say
+/// `Client disconnected` before it (their threads used to print it after the summary,
+/// or not at all once the process had exited).
+#[test]
+fn the_summary_is_the_last_line_even_with_clients_connected() {
+    let server = server("tcp");
+    let mut clients: Vec<TcpStream> = (0..3).map(|_| connect(server.address())).collect();
+    for client in &mut clients {
+        client.write_all(b"hi\n").unwrap();
+        assert_eq!(read_len(client, 6).unwrap(), b"hello\n");
+    }
+    let rest = server.assert_stops_cleanly(Signal::SIGINT);
+    assert!(
+        rest.last()
+            .is_some_and(|line| line.starts_with("shutting down:")),
+        "{rest:?}"
+    );
+    let disconnected = rest
+        .iter()
+        .filter(|line| line.starts_with("Client disconnected"))
+        .count();
+    assert_eq!(disconnected, 3, "{rest:?}");
+}
+
 /// A peer process with its stdin open (for typing), its stdout read line by line,
 /// its stderr kept (see [`RunningProcess`]).
 struct PeerProcess(RunningProcess);

@@ -1,4 +1,4 @@
-//! lab-time-server: time over the network. The course's time server (seed 003: send
+//! lab-time-server: time over the network. NIT IT-553's time server (send
 //! `ctime` and close, port 9999) and the standard protocols it comes from: daytime
 //! (RFC 867), time (RFC 868) and SNTP (RFC 4330), so real clients such as `rdate`
 //! can query it. See this lab's README.md.

@@ -168,7 +168,7 @@ mod tests {
                 let (_, client) = stand_in.recv_from(&mut request).unwrap();
                 let mut reply = protocol::sntp_request(NtpTimestamp::default());
                 reply[0] = (4 << 3) | protocol::MODE_SERVER;
-                reply[1] = protocol::STRATUM;
+                reply[1] = 1; // a usable stratum: only the originate is wrong
                 reply[24..32].copy_from_slice(&[0xab; 8]); // originate: not ours
                 stand_in.send_to(&reply, client).unwrap();
             }

@@ -170,7 +170,7 @@ fn check_client_passes_our_client_for_every_protocol() {
     assert_formats_agree(BIN, &["check-client", "--client", &client], WAIT * 3);
 }
 
-/// The course's time client (seed 003): one `recv(1024)`. With `local` as its third
+/// NIT IT-553's time client: one `recv(1024)`. With `local` as its third
 /// argument, a wrong client that prints its own clock instead of the server's; with
 /// `slow`, the same client slow to call `recv` (as on a loaded machine).
 const COURSE_CLIENT: &str = r#"

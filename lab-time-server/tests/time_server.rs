@@ -288,6 +288,50 @@ fn check_and_client_reject_wrong_servers() {
     );
 }
 
+/// A client asked for the wrong protocol says which one the reply looks like,
+/// instead of printing four bytes of RFC 868 as a daytime (`The time got from the
+/// server is g`, exit 0) or counting a daytime line's bytes.
+#[test]
+fn client_names_the_protocol_a_wrong_reply_looks_like() {
+    let time_server =
+        ServerProcess::start_server(BIN, &["--protocol", "time", "--transport", "tcp"]);
+    assert_error_line(
+        &run_client(BIN, time_server.address(), &[], b""),
+        "this looks like an RFC 868 time reply (4 binary bytes), not daytime: try --protocol time",
+    );
+    let daytime_server = ServerProcess::start_server(BIN, &["--transport", "tcp"]);
+    assert_error_line(
+        &run_client(BIN, daytime_server.address(), &["--protocol", "time"], b""),
+        "not time: try --protocol daytime",
+    );
+    let binary = spawn_tcp_server(|mut conn| {
+        let _ = conn.write_all(b"\x00\x01\x02\x03\x04\r\n");
+    });
+    assert_error_line(
+        &run_client(BIN, binary, &[], b""),
+        "the server sent 7 bytes that are not text",
+    );
+}
+
+/// A server that sends part of a line and never closes: the client says what it got
+/// and what a time server does, never the system's "Resource temporarily unavailable".
+#[test]
+fn client_reports_a_server_that_never_closes() {
+    let holding = spawn_tcp_server(|mut conn| {
+        let _ = conn.write_all(b"Sat Nov 21");
+        std::thread::sleep(WAIT);
+    });
+    let output = run_client(BIN, holding, &["--timeout", "0.5"], b"");
+    assert_error_line(
+        &output,
+        "did not send the time and close the connection within 0.5 s (10 bytes came)",
+    );
+    assert!(
+        !String::from_utf8_lossy(&output.stderr).contains("os error"),
+        "{output:?}"
+    );
+}
+
 #[test]
 fn client_reports_a_server_that_is_not_running() {
     let closed = Refusing::new();

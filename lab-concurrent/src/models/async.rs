@@ -1,4 +1,4 @@
-//! Async: a task per client on a tokio runtime (seed 002's "asynchronous server", as
+//! Async: a task per client on a tokio runtime (CPE 314's "asynchronous server", as
 //! most Rust network code is written today; mini-redis is the model).
 //!
 //! Read it beside `thread.rs` and `event.rs`. The accept loop and the session read

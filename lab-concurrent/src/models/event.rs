@@ -1,37 +1,38 @@
 //! Event loop: one thread serves every client (Stevens' tcpservpoll01, mio's
-//! tcp_server example); `--threads N` runs N such loops over the one listener. Sockets are non-blocking; the loop sleeps in `epoll_wait`
-//! (`kqueue` on macOS, through mio) until some socket is ready, then does only the
-//! work that cannot block: read what has arrived, write what the socket will take.
+//! tcp_server example); `--threads N` runs N such loops over the one listener.
+//! Sockets are non-blocking; the loop sleeps in `epoll_wait` (`kqueue` on macOS,
+//! through mio) until some socket is ready, then does only the work that cannot
+//! block: read what has arrived, write what the socket will take.
 //!
-//! Each client is a small state machine ([`Connection`]): the protocol's
-//! [`Session`], and the reply bytes its socket has not taken yet. The loop asks to
-//! hear about writability only while such bytes wait, and stops reading from a
-//! client whose replies pile up (it does not read them), so a slow reader costs
-//! bounded memory and never holds up the others.
+//! This file is the loop: wait, accept, dispatch each event to its client, close.
+//! Each client is a small state machine of its own ([`connection::Connection`], in
+//! `event/connection.rs`): the protocol's session, and the reply bytes its socket
+//! has not taken yet. Clients are kept in a [`Slab`], whose keys are the events'
+//! tokens.
 
-use std::io::{ErrorKind, Read, Write};
-use std::net::SocketAddr;
+mod connection;
+
+use std::io::ErrorKind;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
-use common::connection::{READ_BUFFER, Settings, on_received};
+use common::connection::{READ_BUFFER, Settings};
 use common::net;
-use common::session::{Next, Session};
-use mio::event::Event;
-use mio::net::{TcpListener, TcpStream};
+use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
+use slab::Slab;
 
-use common::admission::Ticket;
-
+use self::connection::Connection;
 use super::{Config, turn_away};
+
+/// Every client of one loop, by slot: a client's slot is its events' token.
+type Clients = Slab<Connection>;
 
 /// The listening socket's token; clients get their slot number.
 const LISTENER: Token = Token(usize::MAX);
 /// The token of the waker a shutdown request rings.
 const WAKER: Token = Token(usize::MAX - 1);
-/// Replies waiting for a client that does not read: past this, stop reading from it.
-const MAX_PENDING: usize = 64 * 1024;
 /// After `accept` fails for lack of file descriptors, wait this long before trying again.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 
@@ -80,7 +81,7 @@ fn run_loop(listener: std::net::TcpListener, config: &Config) -> Result<()> {
         let _ = waker.wake();
     }));
 
-    let mut clients = Slots::default();
+    let mut clients = Clients::new();
     let mut events = Events::with_capacity(1024);
     // One read buffer for all clients: a client's state holds only what is pending.
     let mut buffer = vec![0; READ_BUFFER];
@@ -146,7 +147,7 @@ fn next_wait(settings: &Settings, accept_paused_until: Option<Instant>) -> Optio
 fn accept_all(
     listener: &mut TcpListener,
     registry: &Registry,
-    clients: &mut Slots,
+    clients: &mut Clients,
     config: &Config,
 ) -> Option<Instant> {
     let settings = &config.settings;
@@ -169,7 +170,7 @@ fn accept_all(
             turn_away(stream, peer, settings.log);
             continue;
         };
-        let slot = clients.vacant();
+        let slot = clients.vacant_key();
         if let Err(error) = registry.register(&mut stream, Token(slot), Interest::READABLE) {
             settings.log.warn(format_args!(
                 "cannot watch {peer}: {error}",
@@ -182,12 +183,13 @@ fn accept_all(
             peer = net::shown(peer)
         ));
         settings.stats.client();
-        clients.insert(slot, Connection::new(stream, Token(slot), peer, ticket));
+        clients.insert(Connection::new(stream, Token(slot), peer, ticket));
     }
 }
 
-fn close(clients: &mut Slots, slot: usize, registry: &Registry, settings: &Settings) {
-    if let Some(mut client) = clients.remove(slot) {
+/// Closes one client, logging it.
+fn close(clients: &mut Clients, slot: usize, registry: &Registry, settings: &Settings) {
+    if let Some(mut client) = clients.try_remove(slot) {
         let _ = registry.deregister(&mut client.stream);
         settings.log.line(format_args!(
             "Client disconnected ({})",
@@ -197,7 +199,8 @@ fn close(clients: &mut Slots, slot: usize, registry: &Registry, settings: &Setti
     }
 }
 
-fn close_idle(clients: &mut Slots, idle: Duration, registry: &Registry, settings: &Settings) {
+/// Closes every client idle for `idle` or longer.
+fn close_idle(clients: &mut Clients, idle: Duration, registry: &Registry, settings: &Settings) {
     let now = Instant::now();
     let idle_slots: Vec<usize> = clients
         .iter()
@@ -206,192 +209,5 @@ fn close_idle(clients: &mut Slots, idle: Duration, registry: &Registry, settings
         .collect();
     for slot in idle_slots {
         close(clients, slot, registry, settings);
-    }
-}
-
-/// One client's state between events.
-struct Connection {
-    stream: TcpStream,
-    token: Token,
-    peer: SocketAddr,
-    session: Session,
-    /// Reply bytes the socket has not taken yet, from `sent` on.
-    pending: Vec<u8>,
-    sent: usize,
-    /// Reading stopped because replies pile up (the client does not read them).
-    paused: bool,
-    /// The client said `quit` or closed its side: close once `pending` is sent.
-    finishing: bool,
-    /// Whether write readiness is asked for (only while bytes are pending).
-    wants_write: bool,
-    last_active: Instant,
-    _ticket: Ticket,
-}
-
-impl Connection {
-    fn new(stream: TcpStream, token: Token, peer: SocketAddr, ticket: Ticket) -> Self {
-        Connection {
-            stream,
-            token,
-            peer,
-            session: Session::new(),
-            pending: Vec::new(),
-            sent: 0,
-            paused: false,
-            finishing: false,
-            wants_write: false,
-            last_active: Instant::now(),
-            _ticket: ticket,
-        }
-    }
-
-    /// Handles one readiness event; false when the connection should be closed.
-    fn on_event(
-        &mut self,
-        event: &Event,
-        buffer: &mut [u8],
-        registry: &Registry,
-        settings: &Settings,
-    ) -> bool {
-        if (event.is_readable() || event.is_read_closed()) && !self.read_available(buffer, settings)
-        {
-            return false;
-        }
-        loop {
-            if !self.flush() {
-                return false;
-            }
-            let all_sent = self.sent == self.pending.len();
-            if all_sent && self.finishing {
-                return false;
-            }
-            if all_sent && self.paused {
-                // The client caught up: read again (edge-triggered, so nothing would
-                // tell us about data that arrived while we were not reading).
-                self.paused = false;
-                if !self.read_available(buffer, settings) {
-                    return false;
-                }
-                continue;
-            }
-            break;
-        }
-        self.update_interest(registry)
-    }
-
-    /// recv() until the socket has nothing more (WouldBlock), feeding the protocol.
-    /// False on a connection error.
-    fn read_available(&mut self, buffer: &mut [u8], settings: &Settings) -> bool {
-        while !self.paused && !self.finishing {
-            match self.stream.read(buffer) {
-                Ok(0) => {
-                    // EOF or half-close: what is owed is still sent, then we close.
-                    self.session.on_eof(&mut self.pending);
-                    self.finishing = true;
-                }
-                Ok(received) => {
-                    self.last_active = Instant::now();
-                    let data = &buffer[..received];
-                    let next = on_received(
-                        data,
-                        self.peer,
-                        settings,
-                        &mut self.session,
-                        &mut self.pending,
-                    );
-                    if next == Next::Close {
-                        self.finishing = true;
-                    } else if self.pending.len() - self.sent > MAX_PENDING {
-                        self.paused = true;
-                    }
-                }
-                Err(error) if error.kind() == ErrorKind::WouldBlock => break,
-                Err(error) if error.kind() == ErrorKind::Interrupted => continue,
-                Err(_) => return false,
-            }
-        }
-        true
-    }
-
-    /// send() as much pending reply as the socket takes. False on a connection error.
-    fn flush(&mut self) -> bool {
-        while self.sent < self.pending.len() {
-            match self.stream.write(&self.pending[self.sent..]) {
-                Ok(written) => {
-                    self.sent += written;
-                    self.last_active = Instant::now();
-                }
-                Err(error) if error.kind() == ErrorKind::WouldBlock => return true,
-                Err(error) if error.kind() == ErrorKind::Interrupted => continue,
-                Err(_) => return false, // EPIPE, RST: the client is gone
-            }
-        }
-        self.pending.clear();
-        self.sent = 0;
-        if self.pending.capacity() > READ_BUFFER * 4 {
-            self.pending.shrink_to(READ_BUFFER);
-        }
-        true
-    }
-
-    /// Asks for write readiness only while replies are pending (else every idle
-    /// socket, being writable, would wake the loop).
-    fn update_interest(&mut self, registry: &Registry) -> bool {
-        let wants_write = self.sent < self.pending.len();
-        if wants_write == self.wants_write {
-            return true;
-        }
-        self.wants_write = wants_write;
-        let interest = if wants_write {
-            Interest::READABLE | Interest::WRITABLE
-        } else {
-            Interest::READABLE
-        };
-        registry
-            .reregister(&mut self.stream, self.token, interest)
-            .is_ok()
-    }
-}
-
-/// Client state by slot number (the event's token), reusing freed slots.
-#[derive(Default)]
-struct Slots {
-    slots: Vec<Option<Connection>>,
-    free: Vec<usize>,
-}
-
-impl Slots {
-    /// A slot number to put the next client in.
-    fn vacant(&mut self) -> usize {
-        match self.free.last() {
-            Some(&slot) => slot,
-            None => self.slots.len(),
-        }
-    }
-
-    fn insert(&mut self, slot: usize, client: Connection) {
-        if self.free.last() == Some(&slot) {
-            self.free.pop();
-            self.slots[slot] = Some(client);
-        } else {
-            self.slots.push(Some(client));
-        }
-    }
-
-    fn get_mut(&mut self, slot: usize) -> Option<&mut Connection> {
-        self.slots.get_mut(slot)?.as_mut()
-    }
-
-    fn remove(&mut self, slot: usize) -> Option<Connection> {
-        let client = self.slots.get_mut(slot)?.take()?;
-        self.free.push(slot);
-        Some(client)
-    }
-
-    fn iter(&self) -> impl Iterator<Item = (usize, &Connection)> {
-        self.slots
-            .iter()
-            .enumerate()
-            .filter_map(|(slot, client)| client.as_ref().map(|client| (slot, client)))
     }
 }

@@ -1,4 +1,6 @@
-//! A process per client (seed 002's forked server; Stevens' tcpserv04).
+//! A process per client (CPE 314's forked server; Stevens' tcpserv04). The slides'
+//! version is `examples/forked_server.rs`; what it lacks (reaping, signals, a clean
+//! Ctrl-C) is what most of this file is about.
 //!
 //! After `fork` the parent and the child each hold the connection and the listening
 //! socket. The child closes the listener and serves the client; the parent closes

@@ -1,4 +1,4 @@
-//! Iterative: one client at a time, on the main thread (seed 003's iterative server;
+//! Iterative: one client at a time, on the main thread (NIT IT-553's iterative server;
 //! Stevens' serv00). While a client is served, the next ones wait in the listen
 //! backlog: the kernel completes their handshakes, but nobody reads what they send.
 

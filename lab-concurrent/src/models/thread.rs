@@ -1,12 +1,16 @@
-//! A thread per client (seed 002's threaded server; Stevens' serv06). The main thread
+//! A thread per client (CPE 314's threaded server; Stevens' serv06). The main thread
 //! only accepts; each client's session runs on a thread of its own, so a silent
 //! client blocks only its own thread.
+//!
+//! Read it beside `examples/threaded_server.rs`, the slides' version: the same loop,
+//! with what it lacks added where it belongs (accept errors survived, `--max-clients`,
+//! the shared session loop `serve_client`, and a shutdown that ends every session).
 
 use std::net::TcpListener;
 use std::thread;
 
 use anyhow::Result;
-use common::connection::{self, Buffers, survive_accept_error};
+use common::connection::{self, Buffers, SessionThreads, survive_accept_error};
 use common::net;
 
 use super::{Config, THREAD_STACK, turn_away};
@@ -15,6 +19,7 @@ use super::{Config, THREAD_STACK, turn_away};
 pub fn serve(listener: &TcpListener, config: &Config) -> Result<()> {
     let settings = &config.settings;
     settings.shutdown.wake_listener(listener)?;
+    let mut sessions = SessionThreads::default();
     while !settings.shutdown.is_requested() {
         // accept(): the next client.
         let accepted = net::accept(listener);
@@ -40,14 +45,17 @@ pub fn serve(listener: &TcpListener, config: &Config) -> Result<()> {
                 connection::serve_client(conn, peer, &for_thread, &mut Buffers::new());
                 drop(ticket);
             });
-        if let Err(error) = spawned {
+        match spawned {
+            Ok(session) => sessions.push(session),
             // Out of threads: the connection (moved into the closure) is closed.
-            settings.log.warn(format_args!(
+            Err(error) => settings.log.warn(format_args!(
                 "cannot start a thread for {peer}: {error}",
                 peer = net::shown(peer)
-            ));
+            )),
         }
     }
+    // The shutdown has woken every session: let them end (and say so) first.
+    sessions.join_all();
     settings.stats.print_summary();
     Ok(())
 }
