@@ -23,6 +23,8 @@
 //! [`report`] prints the outcome as text, JSON, JUnit XML or Gradescope's format.
 
 pub mod client;
+pub mod isolation;
+pub mod limits;
 pub mod report;
 pub mod submission;
 pub mod wording;
@@ -37,6 +39,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow, bail};
 
+use self::isolation::IsolationOptions;
 use self::report::{CheckResult, Format, Report, Subject};
 use self::submission::{Streams, Submission};
 use crate::cli::parse_timeout;
@@ -66,6 +69,9 @@ pub struct TargetOptions {
     /// How to print the results
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
+    /// `--no-isolation` and the submission's limits.
+    #[command(flatten)]
+    pub isolation: IsolationOptions,
 }
 
 /// How `check --server` knows the server is up.
@@ -166,8 +172,10 @@ impl TargetOptions {
                 Err(error) => (checks.broken(error, Vec::new()), NOWHERE),
             };
         };
+        let isolation = isolation::enter(&self.isolation);
         let checks = Checks::new(lab, Subject::Command(command.clone()), self.format)
-            .with_bounds(self.timeout, budget);
+            .with_bounds(self.timeout, budget)
+            .isolated(isolation);
         match self.start_server(command, &probe) {
             Ok((server, address)) => {
                 let mut checks = checks.aimed_at(address);

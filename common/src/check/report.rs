@@ -116,6 +116,13 @@ pub struct Report {
     pub stderr_tail: Vec<String>,
     /// Why the run could not take place at all (a server that never came up).
     pub error: Option<String>,
+    /// What isolated a `--server` or `--client` command (`network`, `processes`,
+    /// `files`, `limits`); `None` with `--target`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub isolation: Option<Vec<String>>,
+    /// Why some isolation was not in force, if so.
+    #[serde(skip)]
+    pub isolation_missing: Option<String>,
 }
 
 impl Report {
@@ -133,6 +140,8 @@ impl Report {
             server_exit_during: None,
             stderr_tail: Vec::new(),
             error: None,
+            isolation: None,
+            isolation_missing: None,
         }
     }
 
