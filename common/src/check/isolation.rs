@@ -89,11 +89,11 @@ impl Isolation {
 impl Checks {
     /// Records what isolated the submission in the report, and prints it first in text.
     pub(crate) fn isolated(mut self, isolation: Isolation) -> Self {
-        if self.format == Format::Text {
-            super::say(&format!("{}\n", isolation.text_line()));
-        }
         self.report.isolation = Some(isolation.in_force);
         self.report.isolation_missing = isolation.missing;
+        if let (Format::Text, Some(line)) = (self.format, self.report.isolation_line()) {
+            super::say(&format!("{line}\n"));
+        }
         self
     }
 }

@@ -51,6 +51,10 @@ const COPY_MAX_BYTES: u64 = 256 << 20;
 
 const MIB: u64 = 1 << 20;
 
+/// Tasks the kernel's process limit allows beyond the watcher's (see [`start`]).
+#[cfg(target_os = "linux")]
+const NPROC_ROOM: u64 = 64;
+
 /// The limits of a submission: options of every `check` and `check-client`.
 #[derive(clap::Args, Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LimitOptions {
@@ -254,7 +258,9 @@ fn watch(spec: &Spec, command: OsString) -> Result<Infallible> {
 
 /// "the server was stopped: it used more than ...", on the submission's stderr.
 fn say_stopped(role: &str, limit: &str) {
-    let _ = writeln!(std::io::stderr(), "the {role} was stopped: {limit}");
+    // One write, so that the line is not interleaved with the submission's own.
+    let line = format!("the {role} was stopped: {limit}\n");
+    let _ = std::io::stderr().write_all(line.as_bytes());
 }
 
 /// Ends this process as `status` says: the same exit code, or death by the same signal.
@@ -279,14 +285,13 @@ fn start(spec: &Spec, command: OsString) -> Result<Infallible> {
     set_limit(Resource::RLIMIT_CPU, limits.max_cpu, 1)?;
     #[cfg(target_os = "linux")]
     {
-        // Counted per user: those of our user already running come on top, plus one
-        // so that the watcher sees the limit passed.
+        // The kernel counts every task of our user (the grader's threads too, which
+        // come and go): those running now and some room come on top, so that the
+        // watcher, which counts the submission's own, sees the limit passed, and the
+        // kernel stops a fork bomb that outruns the watcher's rounds.
         let running = linux::tasks_of_our_user();
-        set_limit(
-            Resource::RLIMIT_NPROC,
-            limits.max_processes + running + 1,
-            0,
-        )?;
+        let most = limits.max_processes + running + NPROC_ROOM;
+        set_limit(Resource::RLIMIT_NPROC, most, 0)?;
         if spec.files {
             let here = std::env::current_dir()?;
             let tmp = std::env::var_os("TMPDIR").map(PathBuf::from);

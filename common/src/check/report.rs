@@ -171,6 +171,16 @@ impl Report {
         })
     }
 
+    /// The first line of a `--server`/`--client` report: `isolation: network, ...`, or
+    /// `isolation: none (WHY)`; `None` with `--target`.
+    pub fn isolation_line(&self) -> Option<String> {
+        let isolation = super::isolation::Isolation {
+            in_force: self.isolation.clone()?,
+            missing: self.isolation_missing.clone(),
+        };
+        Some(isolation.text_line())
+    }
+
     /// The lines that close a text report: the server's exit, its stderr, the score.
     pub fn text_footer(&self) -> String {
         let mut footer = String::new();
@@ -193,10 +203,14 @@ impl Report {
         match format {
             Format::Text => {
                 let mut text: String = self
+                    .isolation_line()
+                    .map(|line| line + "\n")
+                    .unwrap_or_default();
+                text += &self
                     .checks
                     .iter()
                     .map(|check| check.text_line() + "\n")
-                    .collect();
+                    .collect::<String>();
                 text.push_str(&self.text_footer());
                 text
             }
@@ -209,6 +223,7 @@ impl Report {
     /// Gradescope's `results.json`.
     fn gradescope(&self) -> Gradescope<'_> {
         let mut output = Vec::new();
+        output.extend(self.isolation_line());
         output.extend(self.error.clone());
         output.extend(self.exit_sentence());
         if !self.stderr_tail.is_empty() {
@@ -237,6 +252,9 @@ impl Report {
     /// JUnit XML: one suite named after the lab, one testcase per check.
     fn junit(&self) -> String {
         let mut suite = TestSuite::new(format!("{} check", self.lab));
+        if let Some(isolation) = &self.isolation {
+            suite.add_property(("isolation", isolation.join(",").as_str()));
+        }
         for check in &self.checks {
             let status = if check.passed() {
                 TestCaseStatus::success()
