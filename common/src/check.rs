@@ -174,17 +174,21 @@ impl TargetOptions {
         };
         let isolation = isolation::enter(&self.isolation);
         let checks = Checks::new(lab, Subject::Command(command.clone()), self.format)
-            .with_bounds(self.timeout, budget)
-            .isolated(isolation);
+            .with_bounds(self.timeout, budget);
+        // The report's first line once the server is up: should it fail (a closed
+        // stdout), the server is there to be stopped.
         match self.start_server(command, &probe) {
             Ok((server, address)) => {
                 let mut checks = checks.aimed_at(address);
                 checks.server = Some(server);
-                (checks, address)
+                (checks.isolated(isolation), address)
             }
             Err((error, stderr_tail)) => {
                 let error = error.context("the server never came up");
-                (checks.broken(error, stderr_tail), NOWHERE)
+                (
+                    checks.isolated(isolation).broken(error, stderr_tail),
+                    NOWHERE,
+                )
             }
         }
     }
