@@ -302,7 +302,7 @@ mod linux {
         request.extend(0u32.to_ne_bytes()); // nlmsg_pid: the kernel
         request.extend([libc::AF_UNSPEC as u8, 0]); // ifi_family, padding
         request.extend(0u16.to_ne_bytes()); // ifi_type
-        request.extend(index.cast_signed().to_ne_bytes()); // ifi_index
+        request.extend(i32::try_from(index)?.to_ne_bytes()); // ifi_index
         request.extend(up.to_ne_bytes()); // ifi_flags
         request.extend(up.to_ne_bytes()); // ifi_change: only IFF_UP changes
         sendto(
@@ -348,7 +348,7 @@ mod linux {
                 std::process::exit(2)
             }
         };
-        let pid = Pid::from_raw(grader.id().cast_signed());
+        let pid = Pid::from_raw(i32::try_from(grader.id()).unwrap_or(i32::MAX));
         // No thread can be started here (clone(2) refuses CLONE_THREAD once the PID
         // namespace for children differs from ours): wait for signals, the end of the
         // grader (SIGCHLD) among them, on this thread.
@@ -394,5 +394,29 @@ mod linux {
             MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
             None::<&str>,
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_text_line_names_what_was_in_force_or_why_none() {
+        let all = Isolation {
+            in_force: ["network", "processes", "files", "limits"]
+                .map(String::from)
+                .to_vec(),
+            missing: None,
+        };
+        assert_eq!(
+            all.text_line(),
+            "isolation: network, processes, files, limits"
+        );
+        let none = Isolation {
+            in_force: Vec::new(),
+            missing: Some("--no-isolation".into()),
+        };
+        assert_eq!(none.text_line(), "isolation: none (--no-isolation)");
     }
 }

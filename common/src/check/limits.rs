@@ -439,7 +439,7 @@ mod linux {
         stopping: &AtomicBool,
     ) -> Result<ExitStatus> {
         let group = getpgrp().as_raw();
-        let us = std::process::id();
+        let us = nix::unistd::getpid().as_raw();
         let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
             .ok()
             .flatten()
@@ -481,13 +481,13 @@ mod linux {
 
     /// SIGKILL to every member of `group` but us, again until none is left (a fork
     /// bomb forks between two rounds), bounded.
-    fn kill_group_but_us(group: i32, us: u32) {
+    fn kill_group_but_us(group: i32, us: i32) {
         let deadline = Instant::now() + Duration::from_secs(2);
         while Instant::now() < deadline {
             let mut left = false;
             for process in processes().filter(|p| p.group == group && p.pid != us) {
                 left = true;
-                let _ = kill(Pid::from_raw(process.pid.cast_signed()), Signal::SIGKILL);
+                let _ = kill(Pid::from_raw(process.pid), Signal::SIGKILL);
             }
             if !left {
                 break;
@@ -497,7 +497,7 @@ mod linux {
 
     /// One process, as /proc shows it.
     struct Process {
-        pid: u32,
+        pid: i32,
         uid: u32,
         group: i32,
         threads: u64,
@@ -512,7 +512,7 @@ mod linux {
             .flatten()
             .flatten()
             .filter_map(|entry| {
-                let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+                let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
                 let uid = entry.metadata().ok()?.uid();
                 let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
                 // proc(5): the fields after the command name (which may hold spaces):
@@ -526,5 +526,29 @@ mod linux {
                     pages: fields.get(21)?.parse().ok()?,
                 })
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_the_runner_tells_the_watcher_reads_back_the_same() {
+        let spec = Spec {
+            stage: Stage::Watch,
+            role: "client".into(),
+            limits: LimitOptions {
+                max_processes: 7,
+                max_memory: 2048,
+                max_cpu: 3,
+                max_file_size: 1,
+                max_open_files: 99,
+            },
+            files: false,
+        };
+        assert_eq!(spec.encode(), "watch:client:7,2048,3,1,99,0");
+        assert_eq!(Spec::decode(&spec.encode()).unwrap(), spec);
+        assert!(Spec::decode("watch:server:1,2").is_err());
     }
 }

@@ -373,6 +373,33 @@ mod tests {
     }
 
     #[test]
+    fn every_format_says_what_isolated_a_command_and_none_for_a_target() {
+        let mut report = sample();
+        report.isolation = Some(vec!["files".into(), "limits".into()]);
+        report.isolation_missing = Some("unshare(2) refused".into());
+        let json: serde_json::Value = serde_json::from_str(&report.render(Format::Json)).unwrap();
+        assert_eq!(json["isolation"], serde_json::json!(["files", "limits"]));
+        let line = "isolation: files, limits (unshare(2) refused)";
+        assert!(
+            report
+                .render(Format::Text)
+                .starts_with(&format!("{line}\n"))
+        );
+        let gradescope: serde_json::Value =
+            serde_json::from_str(&report.render(Format::Gradescope)).unwrap();
+        assert!(gradescope["output"].as_str().unwrap().starts_with(line));
+        let xml = report.render(Format::Junit);
+        let document = roxmltree::Document::parse(&xml).unwrap();
+        assert!(document.descendants().any(|node| {
+            node.attribute("name") == Some("isolation")
+                && node.attribute("value") == Some("files,limits")
+        }));
+        let target = Report::new("lab-x", Subject::Target("127.0.0.1:1".into()));
+        let json: serde_json::Value = serde_json::from_str(&target.render(Format::Json)).unwrap();
+        assert!(json.get("isolation").is_none());
+    }
+
+    #[test]
     fn text_ends_with_the_score_line() {
         let text = sample().render(Format::Text);
         assert!(text.starts_with("PASS works\nFAIL survives"));
