@@ -47,6 +47,7 @@ pub(super) const ISOLATED: &str = "SOCKET_LABS_ISOLATED";
 
 /// Set (to any value) to act as if namespaces were refused: how the fallback is tested
 /// on a machine that allows them.
+#[cfg(target_os = "linux")]
 const REFUSE: &str = "SOCKET_LABS_REFUSE_NAMESPACES";
 
 /// `--no-isolation` and the limits: options of every `check` and `check-client`.

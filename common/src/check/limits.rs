@@ -42,6 +42,7 @@ use super::submission::Streams;
 const SUBMISSION: &str = "SOCKET_LABS_SUBMISSION";
 
 /// How often the watcher adds up what the submission uses.
+#[cfg(target_os = "linux")]
 const WATCH_EVERY: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// The most entries and bytes of a folder copied for a submission: a larger one (an
