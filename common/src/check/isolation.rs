@@ -5,7 +5,7 @@
 //! (`man 7 namespaces`); `unshare(2)` moves the calling process into new ones:
 //!
 //! - **network** (`CLONE_NEWNET`): a network stack of its own, with only a loopback
-//!   interface (down until we bring it up, see [`loopback_up`]). No other host can be
+//!   interface (down until we bring it up, as `ip link set lo up` does). No other host can be
 //!   reached; port 12000 here is not port 12000 of the machine, so submissions with the
 //!   same fixed port are graded at the same time, and nothing one leaves (TIME_WAIT, a
 //!   stray server) is seen by the next.
@@ -22,7 +22,7 @@
 //! The workspace forbids `unsafe`, and `unshare(CLONE_NEWUSER)` needs a process with
 //! one thread; so the grader, still single-threaded when `check --server` starts,
 //! calls `unshare` itself and starts its own executable again (the same arguments,
-//! [`ISOLATED`] set): that second grader is PID 1 of the new namespace, does the
+//! `SOCKET_LABS_ISOLATED` set): that second grader is PID 1 of the new namespace, does the
 //! whole grading, and the first one waits for it and exits as it did.
 //!
 //! Files and limits are set for the submission alone, in the process that starts it:
