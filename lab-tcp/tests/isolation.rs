@@ -12,19 +12,29 @@ use common::testkit::{WAIT, run_within, spawn_answering_server, temp_file, tool_
 
 const BIN: &str = env!("CARGO_BIN_EXE_lab-tcp");
 
+/// `setpriv`'s arguments that run a command as nobody.
+const AS_NOBODY: [&str; 5] = ["--reuid", "65534", "--regid", "65534", "--clear-groups"];
+
+/// Asserts that `check --server SERVER extra...` fails, the server stopped by a limit
+/// (`the server was stopped: {limit}` in its stderr's tail or the error line).
+fn assert_stopped(server: &str, extra: &[&str], limit: &str) -> String {
+    let (output, report) = check(server, extra, false);
+    assert!(!output.status.success(), "{report}");
+    let seen = stderr_seen(&report);
+    assert!(
+        seen.contains(&format!("the server was stopped: {limit}")),
+        "{seen}"
+    );
+    seen
+}
+
 /// `lab-tcp check --server SERVER extra... --format json`, as root or as nobody.
 fn check(server: &str, extra: &[&str], as_nobody: bool) -> (Output, serde_json::Value) {
     let mut args = vec!["check", "--server", server, "--format", "json"];
     args.extend_from_slice(extra);
     let output = if as_nobody {
-        let mut all = vec![
-            "--reuid",
-            "65534",
-            "--regid",
-            "65534",
-            "--clear-groups",
-            BIN,
-        ];
+        let mut all = AS_NOBODY.to_vec();
+        all.push(BIN);
         all.extend_from_slice(&args);
         run_within("setpriv", &all, b"", WAIT * 6)
     } else {
@@ -55,17 +65,7 @@ fn nobody_can_isolate() -> bool {
         && tool_available("setpriv")
         && run_within(
             "setpriv",
-            &[
-                "--reuid",
-                "65534",
-                "--regid",
-                "65534",
-                "--clear-groups",
-                "unshare",
-                "--user",
-                "--net",
-                "true",
-            ],
+            &[&AS_NOBODY[..], &["unshare", "--user", "--net", "true"]].concat(),
             b"",
             WAIT,
         )
@@ -207,26 +207,20 @@ fn a_submission_that_forks_without_end_is_stopped_at_its_process_limit() {
 
 #[test]
 fn a_cpu_spinner_is_stopped_at_its_cpu_limit() {
-    let (output, report) = check(": {port}; while :; do :; done", &["--max-cpu", "1"], false);
-    assert!(!output.status.success());
-    let seen = stderr_seen(&report);
-    assert!(seen.contains("SIGXCPU"), "{seen}");
-    assert!(
-        seen.contains("the server was stopped: it used more than 1 s of CPU time"),
-        "{seen}"
+    let spinner = ": {port}; while :; do :; done";
+    let seen = assert_stopped(
+        spinner,
+        &["--max-cpu", "1"],
+        "it used more than 1 s of CPU time",
     );
+    assert!(seen.contains("SIGXCPU"), "{seen}");
 }
 
 #[test]
 fn a_file_writer_is_stopped_at_its_file_size_limit() {
-    let server = ": {port}; exec head -c 3000000 /dev/zero > big";
-    let (output, report) = check(server, &["--max-file-size", "1"], false);
-    assert!(!output.status.success());
-    let seen = stderr_seen(&report);
-    assert!(
-        seen.contains("the server was stopped: it wrote more than 1 MiB to a file"),
-        "{seen}"
-    );
+    let writer = ": {port}; exec head -c 3000000 /dev/zero > big";
+    let limit = "it wrote more than 1 MiB to a file";
+    assert_stopped(writer, &["--max-file-size", "1"], limit);
 }
 
 #[test]
@@ -236,13 +230,8 @@ fn a_memory_hog_is_stopped_at_its_memory_limit() {
         return;
     }
     let hog = ": {port}; exec python3 -c 'import time; x = b\"x\" * (300 << 20); time.sleep(30)'";
-    let (output, report) = check(hog, &["--max-memory", "100"], false);
-    assert!(!output.status.success());
-    let seen = stderr_seen(&report);
-    assert!(
-        seen.contains("the server was stopped: it used more than 100 MiB of memory"),
-        "{seen}"
-    );
+    let limit = "it used more than 100 MiB of memory";
+    assert_stopped(hog, &["--max-memory", "100"], limit);
 }
 
 #[test]
