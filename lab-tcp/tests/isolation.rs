@@ -235,23 +235,40 @@ fn a_memory_hog_is_stopped_at_its_memory_limit() {
 }
 
 #[test]
-fn a_submission_writes_only_in_its_copy_of_its_folder() {
+fn a_submission_writes_only_in_its_copy_of_its_folder_and_its_own_tmp() {
+    // A file of this machine's /tmp, and the real folder by its absolute path.
     let outside = temp_file("outside", "untouched");
     let folder = std::env::current_dir().unwrap();
     let inside = format!("written-by-a-submission-{}", std::process::id());
     let server = format!(
-        "echo changed > {}; echo here > {inside} && echo wrote-inside >&2; {}",
-        outside.display(),
-        our_server()
+        "echo changed > {outside}; echo here > {real}; \
+         echo here > {inside} && echo wrote-inside >&2; \
+         echo here > /tmp/{inside} && echo wrote-tmp >&2; {server}",
+        outside = outside.display(),
+        real = folder.join(format!("{inside}-real")).display(),
+        server = our_server()
     );
-    let (output, report) = check(&server, &[], false);
-    assert!(output.status.success(), "{report}");
-    assert!(stderr_seen(&report).contains("wrote-inside"), "{report}");
-    assert_eq!(std::fs::read_to_string(&outside).unwrap(), "untouched");
-    assert!(
-        !folder.join(&inside).exists(),
-        "it wrote in the real folder"
-    );
+    let mut runs = vec![false];
+    if nobody_can_isolate() {
+        runs.push(true);
+    }
+    for as_nobody in runs {
+        let (output, report) = check(&server, &[], as_nobody);
+        assert!(output.status.success(), "{report}");
+        let seen = stderr_seen(&report);
+        assert!(
+            seen.contains("wrote-inside") && seen.contains("wrote-tmp"),
+            "{seen}"
+        );
+        assert_eq!(std::fs::read_to_string(&outside).unwrap(), "untouched");
+        for written in [
+            folder.join(&inside),
+            folder.join(format!("{inside}-real")),
+            Path::new("/tmp").join(&inside),
+        ] {
+            assert!(!written.exists(), "it wrote {}", written.display());
+        }
+    }
     // Not isolated, it writes there: the test can tell.
     let (_, report) = check(&server, &["--no-isolation"], false);
     assert_eq!(
@@ -259,7 +276,13 @@ fn a_submission_writes_only_in_its_copy_of_its_folder() {
         "changed\n",
         "{report}"
     );
-    let _ = std::fs::remove_file(folder.join(&inside));
+    for written in [
+        folder.join(&inside),
+        folder.join(format!("{inside}-real")),
+        Path::new("/tmp").join(&inside),
+    ] {
+        let _ = std::fs::remove_file(written);
+    }
 }
 
 #[test]

@@ -276,6 +276,7 @@ fn exit_as(status: ExitStatus) -> ! {
 /// The starter (step 2 of the module's doc): limits, confinement, then `sh -c`.
 fn start(spec: &Spec, command: OsString) -> Result<Infallible> {
     let limits = &spec.limits;
+    let mut shell = Command::new("sh");
     set_limit(Resource::RLIMIT_NOFILE, limits.max_open_files, 0)?;
     set_limit(
         Resource::RLIMIT_FSIZE,
@@ -294,13 +295,21 @@ fn start(spec: &Spec, command: OsString) -> Result<Infallible> {
         let most = limits.max_processes + running + NPROC_ROOM;
         set_limit(Resource::RLIMIT_NPROC, most, 0)?;
         if spec.files {
-            let here = std::env::current_dir()?;
-            let tmp = std::env::var_os("TMPDIR").map(PathBuf::from);
-            linux::confine_writes(&[Some(here), tmp].into_iter().flatten().collect::<Vec<_>>())?;
+            // "." and not the folder's name, which after the overlay on /tmp below
+            // names the overlay's view of it, not the folder the process is in.
+            let here = PathBuf::from(".");
+            let mut tmp = std::env::var_os("TMPDIR")
+                .map(PathBuf::from)
+                .unwrap_or_default();
+            if linux::private_tmp(&tmp).is_ok() {
+                tmp = PathBuf::from("/tmp");
+            }
+            linux::confine_writes(&[here, tmp.clone()])?;
+            shell.env("TMPDIR", tmp);
         }
     }
     let error = std::os::unix::process::CommandExt::exec(
-        Command::new("sh")
+        shell
             .arg("-c")
             .arg(command)
             .env_remove(SUBMISSION)
@@ -384,8 +393,8 @@ fn copy_folder(from: &Path, to: &Path, budget: &mut (usize, u64)) -> Result<()> 
 
 #[cfg(target_os = "linux")]
 mod linux {
-    use std::os::unix::fs::MetadataExt;
-    use std::path::PathBuf;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use std::path::{Path, PathBuf};
     use std::process::{Child, ExitStatus};
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::time::{Duration, Instant};
@@ -395,6 +404,8 @@ mod linux {
         ABI, AccessFs, CompatLevel, Compatible, Ruleset, RulesetAttr, RulesetCreated,
         RulesetCreatedAttr, RulesetError, path_beneath_rules,
     };
+    use nix::mount::{MsFlags, mount};
+    use nix::sched::{CloneFlags, unshare};
     use nix::sys::signal::{Signal, kill};
     use nix::unistd::{Pid, getpgrp};
 
@@ -419,6 +430,50 @@ mod linux {
             .add_rules(path_beneath_rules(folders, AccessFs::from_write(WRITES)))?
             .add_rules(path_beneath_rules(devices, AccessFs::from_write(WRITES)))?
             .restrict_self()?;
+        Ok(())
+    }
+
+    /// Gives this process and all it starts a `/tmp` of their own, where the grader has
+    /// made namespaces: in a mount namespace of ours, an overlay (`overlayfs(5)`) on
+    /// `/tmp` whose lower layer is the machine's `/tmp` (what is there stays readable)
+    /// and whose upper layer, where every write goes, is a small tmpfs mounted on
+    /// `scratch`, gone with the namespace. Fails (and nothing changes) without the
+    /// capability to mount, as for an ordinary user whose namespaces were refused.
+    pub(super) fn private_tmp(scratch: &Path) -> Result<()> {
+        unshare(CloneFlags::CLONE_NEWNS)?;
+        // Our mounts must not spread to the grader's mount table, nor further.
+        mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+            None::<&str>,
+        )?;
+        let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+        mount(
+            Some("tmpfs"),
+            scratch,
+            Some("tmpfs"),
+            flags,
+            Some("size=256m"),
+        )?;
+        let (upper, work) = (scratch.join("upper"), scratch.join("work"));
+        std::fs::create_dir(&upper)?;
+        std::fs::create_dir(&work)?;
+        // As /tmp is: anyone may write, each removes only their own (the sticky bit).
+        std::fs::set_permissions(&upper, std::fs::Permissions::from_mode(0o1777))?;
+        let layers = format!(
+            "lowerdir=/tmp,upperdir={},workdir={}",
+            upper.display(),
+            work.display()
+        );
+        mount(
+            Some("overlay"),
+            "/tmp",
+            Some("overlay"),
+            flags,
+            Some(layers.as_str()),
+        )?;
         Ok(())
     }
 
