@@ -5,16 +5,17 @@
 //! (`man 7 namespaces`); `unshare(2)` moves the calling process into new ones:
 //!
 //! - **network** (`CLONE_NEWNET`): a network stack of its own, with only a loopback
-//!   interface (down until we bring it up, as `ip link set lo up` does). No other host can be
-//!   reached; port 12000 here is not port 12000 of the machine, so submissions with the
+//!   interface (down until we bring it up, as `ip link set lo up` does). No other host,
+//!   and no service of this machine, can be reached; port 12000 here is not port 12000 of the machine, so submissions with the
 //!   same fixed port are graded at the same time, and nothing one leaves (TIME_WAIT, a
 //!   stray server) is seen by the next.
 //! - **processes** (`CLONE_NEWPID`): process ids of its own. The first process started
 //!   in it is its PID 1, its `init`: our grader. When PID 1 ends, the kernel kills
 //!   every other process of the namespace, so nothing a submission started (a daemon
 //!   that double-forked and called `setsid` included) outlives its grading.
-//! - **mounts** (`CLONE_NEWNS`): a mount table of its own, where a fresh `/proc` shows
-//!   the processes of the new PID namespace only, invisible to the rest of the system.
+//! - **mounts** (`CLONE_NEWNS`): a mount table of its own, invisible to the rest of the
+//!   system: there a fresh `/proc` shows the processes of the new PID namespace, and
+//!   each submission gets a private `/tmp` (see [`super::limits`]).
 //! - **user** (`CLONE_NEWUSER`): lets an ordinary user create the others. Inside, our
 //!   user id is mapped to root (`/proc/self/uid_map`), with capabilities over the new
 //!   namespaces only, never over the machine. Root needs none.
@@ -22,8 +23,8 @@
 //! The workspace forbids `unsafe`, and `unshare(CLONE_NEWUSER)` needs a process with
 //! one thread; so the grader, still single-threaded when `check --server` starts,
 //! calls `unshare` itself and starts its own executable again (the same arguments,
-//! `SOCKET_LABS_ISOLATED` set): that second grader is PID 1 of the new namespace, does the
-//! whole grading, and the first one waits for it and exits as it did.
+//! `SOCKET_LABS_ISOLATED` set): that second grader is PID 1 of the new namespace, does
+//! the whole grading, and the first one waits for it and exits as it did.
 //!
 //! Files and limits are set for the submission alone, in the process that starts it:
 //! see [`super::limits`].
@@ -99,8 +100,8 @@ impl Checks {
     }
 }
 
-/// Called first in every lab's `main`: plays the part this process was started for,
-/// if it is one of ours. The submission's starter ([`limits`]) never returns; the
+/// Called first in every lab's `main` (by [`crate::cli::parse`]): plays the part this
+/// process was started for, if it is one of ours. The submission's starter ([`limits`]) never returns; the
 /// grader inside the namespaces mounts its `/proc` and goes on as `main` says.
 pub fn play_role() {
     limits::start_submission_if_asked();

@@ -11,20 +11,27 @@
 //!    was hit on the submission's stderr (the report shows its last lines). It then
 //!    exits as the submission did, and removes the copy.
 //! 2. the **starter**: sets the kernel's resource limits on itself (`setrlimit(2)`,
-//!    inherited by everything it starts), confines writes to the copy and a private
-//!    temporary folder (`TMPDIR`) with Landlock, then `exec`s `sh -c CMD`.
+//!    inherited by everything it starts), gives itself a private `/tmp` where the
+//!    grader runs in namespaces (an overlay in a mount namespace of its own), confines
+//!    writes to the copy and that `/tmp` with Landlock, then `exec`s `sh -c CMD`.
 //!
-//! | limit (flag)                 | default | how                                                  |
-//! |------------------------------|---------|------------------------------------------------------|
-//! | `--max-processes`            | 256     | `RLIMIT_NPROC` (not enforced on root) + the watcher  |
-//! | `--max-memory` (MiB)         | 1024    | the watcher, resident size (`RLIMIT_AS` would stop a JVM, which reserves far more than it uses) |
-//! | `--max-cpu` (s, per process) | 60      | `RLIMIT_CPU`: SIGXCPU, then SIGKILL a second later   |
-//! | `--max-file-size` (MiB)      | 64      | `RLIMIT_FSIZE`: a larger write gets SIGXFSZ          |
-//! | `--max-open-files`           | 1024    | `RLIMIT_NOFILE`                                      |
+//! | limit (flag)                 | default | how                                                 |
+//! |------------------------------|---------|-----------------------------------------------------|
+//! | `--max-processes`            | 256     | the watcher; `RLIMIT_NPROC` a little above it, against a fork bomb faster than the watcher (root is exempt from it) |
+//! | `--max-memory` (MiB)         | 1024    | the watcher, resident size: `RLIMIT_AS` would stop a JVM, which reserves far more address space than it uses |
+//! | `--max-cpu` (s, per process) | 60      | `RLIMIT_CPU`: SIGXCPU, then SIGKILL a second later  |
+//! | `--max-file-size` (MiB)      | 64      | `RLIMIT_FSIZE`: a larger write gets SIGXFSZ         |
+//! | `--max-open-files`           | 1024    | `RLIMIT_NOFILE`                                     |
+//!
+//! The watcher counts the submission's process group: a daemon that left it (`setsid`)
+//! is not counted, but it ends with the PID namespace where there is one. A cgroup
+//! (`memory.max`, `pids.max`) would count every descendant, but an ordinary user can
+//! seldom create one (cgroup v2 delegation) and many machines still mount v1; the
+//! watcher works for anyone.
 //!
 //! Landlock (Linux 5.13 and later, any user, `landlock(7)`) restricts what a process
-//! and its descendants may do to files: here, write only under the copy, its
-//! temporary folder and `/dev/null`-like devices; reading stays allowed.
+//! and its descendants may do to files: here, write only under the copy, its `/tmp`
+//! and `/dev/null`-like devices; reading stays allowed.
 
 use std::convert::Infallible;
 use std::ffi::OsString;
@@ -192,7 +199,7 @@ impl Spec {
 }
 
 /// If this process was started as a submission's watcher or starter, plays that part
-/// and never returns. Called first in every lab's `main`.
+/// and never returns. Called first in every lab's `main` (see [`super::isolation::play_role`]).
 pub(crate) fn start_submission_if_asked() {
     let Some(spec) = std::env::var_os(SUBMISSION) else {
         return;
