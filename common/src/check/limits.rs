@@ -199,7 +199,8 @@ impl Spec {
 }
 
 /// If this process was started as a submission's watcher or starter, plays that part
-/// and never returns. Called first in every lab's `main` (see [`super::isolation::play_role`]).
+/// and never returns. Called first in every lab's `main` (see
+/// [`super::isolation::play_role`]).
 pub(crate) fn start_submission_if_asked() {
     let Some(spec) = std::env::var_os(SUBMISSION) else {
         return;
