@@ -8,7 +8,10 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::testkit::{WAIT, run_within, spawn_answering_server, temp_file, tool_available};
+use common::testkit::{
+    Signal, WAIT, run_within, send_signal, spawn_answering_server, temp_file, tool_available,
+    wait_for_exit,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_lab-tcp");
 
@@ -152,14 +155,48 @@ fn a_daemon_started_by_a_submission_is_gone_when_its_grading_ends() {
     );
     let (output, report) = check(&server, &[], false);
     assert!(output.status.success(), "{report}");
-    let left: Vec<String> = std::fs::read_dir("/proc")
+    let left = running_with(&marker);
+    assert!(left.is_empty(), "left running: {left:?}");
+}
+
+/// The processes whose arguments are exactly `sleep MARKER`.
+fn running_with(marker: &str) -> Vec<String> {
+    std::fs::read_dir("/proc")
         .unwrap()
         .flatten()
         .filter_map(|entry| std::fs::read(entry.path().join("cmdline")).ok())
         .map(|cmdline| String::from_utf8_lossy(&cmdline).replace('\0', " "))
-        .filter(|cmdline| cmdline.contains(&marker))
-        .collect();
-    assert!(left.is_empty(), "left running: {left:?}");
+        .filter(|cmdline| cmdline.trim_end() == format!("sleep {marker}"))
+        .collect()
+}
+
+#[test]
+fn ctrl_c_on_an_isolated_check_leaves_no_process_and_no_copy() {
+    let marker = format!("2000.{}", std::process::id());
+    let server = format!("sleep {marker} & exec sleep {marker} # {{port}}");
+    let mut grader = Command::new(BIN)
+        .args(["check", "--server", &server, "--startup-timeout", "30"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + WAIT;
+    while running_with(&marker).len() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the submission never ran"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let scratch = std::env::temp_dir().join(format!("socket-labs-grading-{}", grader.id()));
+    assert!(scratch.exists(), "{}", scratch.display());
+    send_signal(grader.id(), Signal::SIGINT);
+    let status = wait_for_exit(&mut grader);
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(2)
+    );
+    assert_eq!(running_with(&marker), Vec::<String>::new());
+    assert!(!scratch.exists(), "{} is left", scratch.display());
 }
 
 /// Forks without end, whatever a fork's failure: each child sleeps. The server (its

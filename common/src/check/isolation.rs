@@ -334,18 +334,25 @@ mod linux {
     /// namespace; forwards Ctrl-C and SIGTERM as its end (SIGKILL, which ends every
     /// process of the namespace); exits as it did.
     fn grade_inside(in_force: &str) -> ! {
+        // The submissions' copies of their folders go in here, removed at the end even
+        // when the grader is killed (Ctrl-C), which leaves its watchers no time to.
+        let scratch =
+            std::env::temp_dir().join(format!("socket-labs-grading-{}", std::process::id()));
+        let _ = fs::create_dir_all(&scratch);
         let grader = std::env::current_exe()
             .context("cannot find the grader's own executable")
             .and_then(|exe| {
                 Command::new(exe)
                     .args(std::env::args_os().skip(1))
                     .env(ISOLATED, in_force)
+                    .env("TMPDIR", &scratch)
                     .spawn()
                     .context("cannot start the grader inside its namespaces")
             });
         let mut grader = match grader {
             Ok(grader) => grader,
             Err(error) => {
+                let _ = fs::remove_dir_all(&scratch);
                 crate::cli::finish(Err(error));
                 std::process::exit(2)
             }
@@ -377,6 +384,7 @@ mod linux {
                 .ok()
                 .and_then(std::os::unix::process::ExitStatusExt::signal)
         });
+        let _ = fs::remove_dir_all(&scratch);
         if let Some(signal) = signal {
             // Die of the same signal, as a shell would see it (SIGPIPE included).
             let _ = signal_hook::low_level::emulate_default_handler(signal);
