@@ -46,11 +46,6 @@ use super::report::Format;
 /// inside the namespaces.
 pub(super) const ISOLATED: &str = "SOCKET_LABS_ISOLATED";
 
-/// Set (to any value) to act as if namespaces were refused: how the fallback is tested
-/// on a machine that allows them.
-#[cfg(target_os = "linux")]
-const REFUSE: &str = "SOCKET_LABS_REFUSE_NAMESPACES";
-
 /// `--no-isolation` and the limits: options of every `check` and `check-client`.
 #[derive(clap::Args, Debug, Clone, Copy)]
 pub struct IsolationOptions {
@@ -185,7 +180,7 @@ mod linux {
     use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM};
     use signal_hook::iterator::Signals;
 
-    use super::{ISOLATED, REFUSE, Refusal};
+    use super::{ISOLATED, Refusal};
 
     /// Creates the namespaces and grades inside them (never returns), or says why not.
     pub(super) fn isolate(files: bool) -> Refusal {
@@ -219,13 +214,12 @@ mod linux {
         }
         let root = geteuid().is_root();
         let (uid, gid) = (geteuid(), getegid());
-        let mut flags =
-            CloneFlags::CLONE_NEWNET | CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWPID;
-        if !root {
-            flags |= CloneFlags::CLONE_NEWUSER;
-        }
-        let unshared = if std::env::var_os(REFUSE).is_some() {
-            Err(Errno::EPERM)
+        let flags = CloneFlags::CLONE_NEWNET | CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWPID;
+        // Root needs no user namespace (and root without its capabilities, in a
+        // container, cannot map itself into one: Linux 5.12 asks CAP_SETFCAP for that).
+        let through_user = !root;
+        let unshared = if through_user {
+            unshare(flags | CloneFlags::CLONE_NEWUSER)
         } else {
             unshare(flags)
         };
@@ -233,12 +227,18 @@ mod linux {
             return Err(refusal(errno, root));
         }
         let setup = || -> Result<()> {
-            if !root {
+            if through_user {
                 // Our ids become root's inside; "deny" setgroups first, as the kernel
                 // requires of an unprivileged gid_map.
-                fs::write("/proc/self/setgroups", "deny")?;
-                fs::write("/proc/self/uid_map", format!("0 {uid} 1"))?;
-                fs::write("/proc/self/gid_map", format!("0 {gid} 1"))?;
+                let maps = [
+                    ("setgroups", "deny".to_owned()),
+                    ("uid_map", format!("0 {uid} 1")),
+                    ("gid_map", format!("0 {gid} 1")),
+                ];
+                for (file, map) in maps {
+                    fs::write(format!("/proc/self/{file}"), map)
+                        .with_context(|| format!("cannot write /proc/self/{file}"))?;
+                }
             }
             // Our mounts (the new /proc) must not spread back to the machine's table.
             mount(
@@ -251,33 +251,44 @@ mod linux {
             .context("cannot make the mounts private")?;
             loopback_up()
         };
-        setup().map_err(|error| Refusal {
-            short: format!("setting up the namespaces failed ({error:#})"),
-            advice: "report this as a bug of the labs, with your system's name".into(),
-        })
+        // Once in the namespaces there is no way back (no thread can even be started
+        // now): grading here, without loopback, would fail every submission.
+        if let Err(error) = setup() {
+            crate::cli::finish(Err(error.context(
+                "cannot set up the namespaces for the submission (grade it with \
+                 --no-isolation, and report this as a bug of the labs)",
+            )));
+            std::process::exit(1)
+        }
+        Ok(())
     }
 
     /// What a refused `unshare` means here, and what would allow it.
     fn refusal(errno: Errno, root: bool) -> Refusal {
-        let advice = if root {
-            "a container's seccomp profile refuses unshare(2): run it with \
-             --security-opt seccomp=unconfined (Docker) or --privileged"
+        let advice = if fs::read_to_string("/proc/sys/user/max_user_namespaces")
+            .is_ok_and(|value| value.trim() == "0")
+        {
+            "user namespaces are disabled: sudo sysctl user.max_user_namespaces=15000, \
+             or grade as root"
+        } else if root {
+            "root here lacks CAP_SYS_ADMIN or a seccomp profile forbids unshare(2), \
+             as in a container: run it with --privileged (Docker: or --cap-add \
+             SYS_ADMIN --security-opt seccomp=unconfined)"
         } else if fs::read_to_string("/proc/sys/kernel/apparmor_restrict_unprivileged_userns")
             .is_ok_and(|value| value.trim() == "1")
         {
             "AppArmor restricts unprivileged user namespaces (Ubuntu 24.04): \
              sudo sysctl kernel.apparmor_restrict_unprivileged_userns=0, or grade as root"
-        } else if fs::read_to_string("/proc/sys/user/max_user_namespaces")
-            .is_ok_and(|value| value.trim() == "0")
-        {
-            "user namespaces are disabled: sudo sysctl user.max_user_namespaces=15000, \
-             or grade as root"
         } else {
             "unprivileged user namespaces are not allowed here (a container's seccomp \
              profile, or the kernel's settings): grade as root, or allow them"
         };
+        let why = match errno {
+            Errno::ENOSPC => "no user namespace left (user.max_user_namespaces)",
+            errno => errno.desc(),
+        };
         Refusal {
-            short: format!("unshare(2) refused: {}", errno.desc()),
+            short: format!("unshare(2) refused: {why}"),
             advice: advice.into(),
         }
     }
