@@ -223,22 +223,24 @@ fn a_submission_that_forks_without_end_is_stopped_at_its_process_limit() {
         return;
     }
     let forker = temp_file("forker.py", FORKER);
-    let server = format!(
-        "exec python3 {} {BIN} server --port {{port}}",
-        forker.display()
-    );
     let mut runs = vec![false];
     if nobody_can_isolate() {
         runs.push(true);
     }
-    for as_nobody in runs {
-        let (output, report) = check(&server, &["--max-processes", "40"], as_nobody);
-        assert!(!output.status.success(), "as nobody: {as_nobody}: {report}");
-        let seen = stderr_seen(&report);
-        assert!(
-            seen.contains("the server was stopped: it used more than 40 processes and threads"),
-            "as nobody: {as_nobody}: {seen}"
+    // In its own process group, and in a session of its own (setsid): counted too.
+    for start in ["exec", "exec setsid"] {
+        let server = format!(
+            "{start} python3 {} {BIN} server --port {{port}}",
+            forker.display()
         );
+        for &as_nobody in &runs {
+            let (output, report) = check(&server, &["--max-processes", "40"], as_nobody);
+            let run = format!("{start}, as nobody: {as_nobody}");
+            assert!(!output.status.success(), "{run}: {report}");
+            let seen = stderr_seen(&report);
+            let limit = "the server was stopped: it used more than 40 processes and threads";
+            assert!(seen.contains(limit), "{run}: {seen}");
+        }
     }
 }
 

@@ -23,8 +23,8 @@
 //! | `--max-file-size` (MiB)      | 64      | `RLIMIT_FSIZE`: a larger write gets SIGXFSZ         |
 //! | `--max-open-files`           | 1024    | `RLIMIT_NOFILE`                                     |
 //!
-//! The watcher counts the submission's process group: a daemon that left it (`setsid`)
-//! is not counted, but it ends with the PID namespace where there is one. A cgroup
+//! The watcher counts every process of the grader's PID namespace where there is one
+//! (a daemon that called `setsid` included), else the submission's process group. A cgroup
 //! (`memory.max`, `pids.max`) would count every descendant, but an ordinary user can
 //! seldom create one (cgroup v2 delegation) and many machines still mount v1; the
 //! watcher works for anyone.
@@ -502,8 +502,7 @@ mod linux {
         spec: &Spec,
         stopping: &AtomicBool,
     ) -> Result<ExitStatus> {
-        let group = getpgrp().as_raw();
-        let us = nix::unistd::getpid().as_raw();
+        let ours = submission_processes();
         let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
             .ok()
             .flatten()
@@ -514,9 +513,7 @@ mod linux {
                 return Ok(status);
             }
             if !stopping.load(Ordering::SeqCst) {
-                let members: Vec<Process> = processes()
-                    .filter(|process| process.group == group && process.pid != us)
-                    .collect();
+                let members: Vec<Process> = processes().filter(&ours).collect();
                 let tasks: u64 = members.iter().map(|process| process.threads).sum();
                 let resident: u64 = members.iter().map(|process| process.pages).sum::<u64>() * page;
                 let limits = &spec.limits;
@@ -535,7 +532,7 @@ mod linux {
                 };
                 if let Some(limit) = passed {
                     say_stopped(&spec.role, &limit);
-                    kill_group_but_us(group, us);
+                    kill_all(&ours);
                     return Ok(submission.wait()?);
                 }
             }
@@ -543,13 +540,35 @@ mod linux {
         }
     }
 
-    /// SIGKILL to every member of `group` but us, again until none is left (a fork
-    /// bomb forks between two rounds), bounded.
-    fn kill_group_but_us(group: i32, us: i32) {
+    /// Which processes are the submission's (never us, the watcher). In the grader's
+    /// PID namespace, where it is graded alone, every one but the grader (PID 1), so
+    /// that a daemon that left the process group (`setsid`) is counted too; elsewhere,
+    /// those of its process group.
+    fn submission_processes() -> impl Fn(&Process) -> bool {
+        let us = nix::unistd::getpid().as_raw();
+        let group = getpgrp().as_raw();
+        // This /proc shows our PID namespace (the grader mounted it) if its "self" is us.
+        let whole_namespace = std::env::var_os(crate::check::isolation::ISOLATED).is_some()
+            && nix::unistd::getppid().as_raw() == 1
+            && std::fs::read_link("/proc/self")
+                .is_ok_and(|link| link.as_os_str() == us.to_string().as_str());
+        move |process| {
+            process.pid != us
+                && if whole_namespace {
+                    process.pid != 1
+                } else {
+                    process.group == group
+                }
+        }
+    }
+
+    /// SIGKILL to each of `ours`, again until none is left (a fork bomb forks between
+    /// two rounds), bounded.
+    fn kill_all(ours: &impl Fn(&Process) -> bool) {
         let deadline = Instant::now() + Duration::from_secs(2);
         while Instant::now() < deadline {
             let mut left = false;
-            for process in processes().filter(|p| p.group == group && p.pid != us) {
+            for process in processes().filter(ours) {
                 left = true;
                 let _ = kill(Pid::from_raw(process.pid), Signal::SIGKILL);
             }
