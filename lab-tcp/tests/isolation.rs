@@ -87,6 +87,16 @@ fn nobody_can_isolate() -> bool {
     can
 }
 
+/// Who runs `check` in a test: this user (`false`), then nobody (`true`) where root can
+/// make it.
+fn users() -> Vec<bool> {
+    let mut users = vec![false];
+    if nobody_can_isolate() {
+        users.push(true);
+    }
+    users
+}
+
 /// The server a misbehaving submission runs in the end, so that its checks can pass.
 fn our_server() -> String {
     format!("exec {BIN} server --port {{port}}")
@@ -101,10 +111,7 @@ fn a_submission_reaches_nothing_beyond_its_own_loopback() {
         outside.port(),
         our_server()
     );
-    let mut runs = vec![false];
-    if nobody_can_isolate() {
-        runs.push(true);
-    }
+    let runs = users();
     for as_nobody in runs {
         let (output, report) = check(&server, &[], as_nobody);
         assert!(output.status.success(), "{report}");
@@ -223,10 +230,7 @@ fn a_submission_that_forks_without_end_is_stopped_at_its_process_limit() {
         return;
     }
     let forker = temp_file("forker.py", FORKER);
-    let mut runs = vec![false];
-    if nobody_can_isolate() {
-        runs.push(true);
-    }
+    let runs = users();
     // In its own process group, and in a session of its own (setsid): counted too.
     for start in ["exec", "exec setsid"] {
         let server = format!(
@@ -287,10 +291,7 @@ fn a_submission_writes_only_in_its_copy_of_its_folder_and_its_own_tmp() {
         real = folder.join(format!("{inside}-real")).display(),
         server = our_server()
     );
-    let mut runs = vec![false];
-    if nobody_can_isolate() {
-        runs.push(true);
-    }
+    let runs = users();
     for as_nobody in runs {
         let (output, report) = check(&server, &[], as_nobody);
         assert!(output.status.success(), "{report}");

@@ -163,7 +163,7 @@ struct Refusal {
 }
 
 #[cfg(target_os = "linux")]
-mod linux {
+pub(super) mod linux {
     use std::fs;
     use std::process::Command;
 
@@ -240,15 +240,7 @@ mod linux {
                         .with_context(|| format!("cannot write /proc/self/{file}"))?;
                 }
             }
-            // Our mounts (the new /proc) must not spread back to the machine's table.
-            mount(
-                None::<&str>,
-                "/",
-                None::<&str>,
-                MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-                None::<&str>,
-            )
-            .context("cannot make the mounts private")?;
+            mounts_made_private().context("cannot make the mounts private")?;
             loopback_up()
         };
         // Once in the namespaces there is no way back (no thread can even be started
@@ -261,6 +253,19 @@ mod linux {
             std::process::exit(1)
         }
         Ok(())
+    }
+
+    /// In a new mount namespace, makes every mount private: what is mounted in it from
+    /// now on (a /proc, a /tmp) does not spread back to the table it was copied from,
+    /// which a mount shared with it (systemd's default, `mount --make-rshared /`) would.
+    pub(in crate::check) fn mounts_made_private() -> nix::Result<()> {
+        mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+            None::<&str>,
+        )
     }
 
     /// What a refused `unshare` means here, and what would allow it.

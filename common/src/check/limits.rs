@@ -449,14 +449,7 @@ mod linux {
     /// capability to mount, as for an ordinary user whose namespaces were refused.
     pub(super) fn private_tmp(scratch: &Path) -> Result<()> {
         unshare(CloneFlags::CLONE_NEWNS)?;
-        // Our mounts must not spread to the grader's mount table, nor further.
-        mount(
-            None::<&str>,
-            "/",
-            None::<&str>,
-            MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-            None::<&str>,
-        )?;
+        crate::check::isolation::linux::mounts_made_private()?;
         let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
         mount(
             Some("tmpfs"),
