@@ -246,7 +246,10 @@ fn watch(spec: &Spec, command: OsString) -> Result<Infallible> {
     #[cfg(target_os = "linux")]
     let status = linux::watch_usage(&mut submission, spec, &stopping)?;
     #[cfg(not(target_os = "linux"))]
-    let status = submission.wait()?;
+    let status = {
+        drop(stopping); // Only Linux's watcher reads it.
+        submission.wait()?
+    };
     let limit = match std::os::unix::process::ExitStatusExt::signal(&status) {
         Some(libc::SIGXCPU) => Some(format!(
             "it used more than {} s of CPU time (--max-cpu)",
