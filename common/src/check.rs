@@ -24,6 +24,8 @@
 
 pub mod client;
 pub mod grade;
+pub mod isolation;
+pub mod limits;
 pub mod report;
 pub mod submission;
 pub mod wording;
@@ -38,6 +40,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow, bail};
 
+use self::isolation::IsolationOptions;
 use self::report::{CheckResult, Format, Report, Subject};
 use self::submission::{Streams, Submission};
 use crate::cli::parse_timeout;
@@ -67,6 +70,9 @@ pub struct TargetOptions {
     /// How to print the results
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
+    /// `--no-isolation` and the submission's limits.
+    #[command(flatten)]
+    pub isolation: IsolationOptions,
 }
 
 /// How `check --server` knows the server is up.
@@ -168,17 +174,23 @@ impl TargetOptions {
                 Err(error) => (checks.broken(error, Vec::new()), NOWHERE),
             };
         };
+        let isolation = isolation::enter(&self.isolation);
         let checks = Checks::new(lab, Subject::Command(command.clone()), self.format)
             .with_bounds(self.timeout, budget);
+        // The report's first line once the server is up: should it fail (a closed
+        // stdout), the server is there to be stopped.
         match self.start_server(command, &probe) {
             Ok((server, address)) => {
                 let mut checks = checks.aimed_at(address);
                 checks.server = Some(server);
-                (checks, address)
+                (checks.isolated(isolation), address)
             }
             Err((error, stderr_tail)) => {
                 let error = error.context("the server never came up");
-                (checks.broken(error, stderr_tail), NOWHERE)
+                (
+                    checks.isolated(isolation).broken(error, stderr_tail),
+                    NOWHERE,
+                )
             }
         }
     }

@@ -44,6 +44,9 @@ pub fn parse_timeout(text: &str) -> Result<Duration, String> {
 /// message, exit status 2), except that `--help` and `--version` on a closed stdout
 /// end the program as SIGPIPE would ([`stdout_failed`]) instead of exiting 0.
 pub fn parse<Cli: clap::Parser>() -> Cli {
+    // A grader that started this executable again, to run a submission or to grade
+    // inside namespaces, gives it its part here, before anything else.
+    crate::check::isolation::play_role();
     Cli::try_parse().unwrap_or_else(|error| exit_on(&error))
 }
 

@@ -59,7 +59,10 @@ while True:
 /// no more output, exit status 130 (SIGINT) or non-zero, no process left.
 fn interrupt_mid_check(args: &[&str], group_file: &std::path::Path, signal: Signal) {
     let check = ServerProcess::start(BIN, args, 0);
-    let first = check.next_line().expect("the first check's line");
+    let mut first = check.next_line().expect("the isolation line");
+    if first.starts_with("isolation: ") {
+        first = check.next_line().expect("the first check's line");
+    }
     assert!(first.starts_with("FAIL "), "{first}");
     // The submission of the check now running (check-client starts one per check).
     let deadline = std::time::Instant::now() + WAIT;
@@ -101,7 +104,15 @@ fn ctrl_c_or_sigterm_on_check_stops_the_server_and_blames_it_for_nothing() {
             group_file.display(),
             script.display()
         );
-        let args = ["check", "--server", &command, "--timeout", "3"];
+        // The runner's own stopping (its group file and /proc), not isolated.
+        let args = [
+            "check",
+            "--server",
+            &command,
+            "--timeout",
+            "3",
+            "--no-isolation",
+        ];
         interrupt_mid_check(&args, &group_file, signal);
     }
 }
@@ -115,7 +126,14 @@ fn ctrl_c_or_sigterm_on_check_client_stops_the_client_and_blames_it_for_nothing(
             "echo $$ > {}; exec sleep 30 # {{port}}",
             group_file.display()
         );
-        let args = ["check-client", "--client", &command, "--timeout", "3"];
+        let args = [
+            "check-client",
+            "--client",
+            &command,
+            "--timeout",
+            "3",
+            "--no-isolation",
+        ];
         interrupt_mid_check(&args, &group_file, signal);
     }
 }

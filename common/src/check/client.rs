@@ -42,6 +42,9 @@ pub struct ClientOptions {
     /// How to print the results
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
+    /// `--no-isolation` and the submission's limits.
+    #[command(flatten)]
+    pub isolation: super::isolation::IsolationOptions,
 }
 
 impl ClientOptions {
@@ -58,8 +61,10 @@ impl ClientOptions {
         }
         // The client's time, its stopping, and the grading after it.
         let budget = self.timeout + STOP_GRACE + Duration::from_secs(3);
+        let isolation = super::isolation::enter(&self.isolation);
         let checks = Checks::new(lab, Subject::Command(self.client.clone()), self.format)
-            .with_bounds(self.timeout, budget);
+            .with_bounds(self.timeout, budget)
+            .isolated(isolation);
         let client = ClientUnderTest {
             command: self.client.as_str().into(),
             time_limit: self.timeout,

@@ -117,6 +117,13 @@ pub struct Report {
     pub stderr_tail: Vec<String>,
     /// Why the run could not take place at all (a server that never came up).
     pub error: Option<String>,
+    /// What isolated a `--server` or `--client` command (`network`, `processes`,
+    /// `files`, `limits`); `None` with `--target`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub isolation: Option<Vec<String>>,
+    /// Why some isolation was not in force, if so.
+    #[serde(skip)]
+    pub isolation_missing: Option<String>,
 }
 
 impl Report {
@@ -134,6 +141,8 @@ impl Report {
             server_exit_during: None,
             stderr_tail: Vec::new(),
             error: None,
+            isolation: None,
+            isolation_missing: None,
         }
     }
 
@@ -163,6 +172,16 @@ impl Report {
         })
     }
 
+    /// The first line of a `--server`/`--client` report: `isolation: network, ...`, or
+    /// `isolation: none (WHY)`; `None` with `--target`.
+    pub fn isolation_line(&self) -> Option<String> {
+        let isolation = super::isolation::Isolation {
+            in_force: self.isolation.clone()?,
+            missing: self.isolation_missing.clone(),
+        };
+        Some(isolation.text_line())
+    }
+
     /// The lines that close a text report: the server's exit, its stderr, the score.
     pub fn text_footer(&self) -> String {
         let mut footer = String::new();
@@ -185,10 +204,14 @@ impl Report {
         match format {
             Format::Text => {
                 let mut text: String = self
+                    .isolation_line()
+                    .map(|line| line + "\n")
+                    .unwrap_or_default();
+                text += &self
                     .checks
                     .iter()
                     .map(|check| check.text_line() + "\n")
-                    .collect();
+                    .collect::<String>();
                 text.push_str(&self.text_footer());
                 text
             }
@@ -201,6 +224,7 @@ impl Report {
     /// Gradescope's `results.json`.
     fn gradescope(&self) -> Gradescope<'_> {
         let mut output = Vec::new();
+        output.extend(self.isolation_line());
         output.extend(self.error.clone());
         output.extend(self.exit_sentence());
         if !self.stderr_tail.is_empty() {
@@ -229,6 +253,9 @@ impl Report {
     /// JUnit XML: one suite named after the lab, one testcase per check.
     fn junit(&self) -> String {
         let mut suite = TestSuite::new(format!("{} check", self.lab));
+        if let Some(isolation) = &self.isolation {
+            suite.add_property(("isolation", isolation.join(",").as_str()));
+        }
         for check in &self.checks {
             let status = if check.passed() {
                 TestCaseStatus::success()
@@ -351,6 +378,33 @@ mod tests {
             .find(|node| node.has_tag_name("failure"))
             .unwrap();
         assert!(failure.attribute("message").unwrap().contains("status 1"));
+    }
+
+    #[test]
+    fn every_format_says_what_isolated_a_command_and_none_for_a_target() {
+        let mut report = sample();
+        report.isolation = Some(vec!["files".into(), "limits".into()]);
+        report.isolation_missing = Some("unshare(2) refused".into());
+        let json: serde_json::Value = serde_json::from_str(&report.render(Format::Json)).unwrap();
+        assert_eq!(json["isolation"], serde_json::json!(["files", "limits"]));
+        let line = "isolation: files, limits (unshare(2) refused)";
+        assert!(
+            report
+                .render(Format::Text)
+                .starts_with(&format!("{line}\n"))
+        );
+        let gradescope: serde_json::Value =
+            serde_json::from_str(&report.render(Format::Gradescope)).unwrap();
+        assert!(gradescope["output"].as_str().unwrap().starts_with(line));
+        let xml = report.render(Format::Junit);
+        let document = roxmltree::Document::parse(&xml).unwrap();
+        assert!(document.descendants().any(|node| {
+            node.attribute("name") == Some("isolation")
+                && node.attribute("value") == Some("files,limits")
+        }));
+        let target = Report::new("lab-x", Subject::Target("127.0.0.1:1".into()));
+        let json: serde_json::Value = serde_json::from_str(&target.render(Format::Json)).unwrap();
+        assert!(json.get("isolation").is_none());
     }
 
     #[test]

@@ -15,7 +15,7 @@ use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Once, PoisonError};
 use std::thread::{self, JoinHandle};
@@ -126,8 +126,8 @@ pub fn fill_in(command: &str, address: SocketAddr) -> String {
 impl Submission {
     /// Starts `sh -c command` in a new process group.
     pub fn spawn(command: &str, streams: Streams) -> Result<Submission> {
-        let mut shell = Command::new("sh");
-        shell.arg("-c").arg(command).process_group(0);
+        let mut shell = super::limits::shell(command, &streams);
+        shell.process_group(0);
         shell.stderr(Stdio::piped());
         let input = match streams {
             Streams::Server => {
