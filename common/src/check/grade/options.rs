@@ -117,7 +117,10 @@ pub fn command(lab: &Command) -> Command {
         let mut arg = arg.clone().required(false);
         if id == "format" {
             arg = arg.help("The format of each submission's report (NAME.txt, .json, .xml)");
-        } else if check_ids.contains(&id) && client_ids.contains(&id) {
+        } else if check_ids.contains(&id)
+            && client_ids.contains(&id)
+            && arg.get_action().takes_values()
+        {
             // check's default and check-client's may differ (--timeout): each applies its own.
             arg = arg.hide_default_value(true);
         }
