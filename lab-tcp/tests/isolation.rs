@@ -198,10 +198,8 @@ fn ctrl_c_on_an_isolated_check_leaves_no_process_and_no_copy() {
     assert!(scratch.exists(), "{}", scratch.display());
     send_signal(grader.id(), Signal::SIGINT);
     let status = wait_for_exit(&mut grader);
-    assert_eq!(
-        std::os::unix::process::ExitStatusExt::signal(&status),
-        Some(2)
-    );
+    // 130, as a check without isolation ends on Ctrl-C (and as grade expects).
+    assert_eq!(status.code(), Some(130), "{status:?}");
     assert_eq!(running_with(&marker), Vec::<String>::new());
     assert!(!scratch.exists(), "{} is left", scratch.display());
 }

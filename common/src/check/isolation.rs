@@ -401,6 +401,11 @@ pub(super) mod linux {
                 .and_then(std::os::unix::process::ExitStatusExt::signal)
         });
         let _ = fs::remove_dir_all(&scratch);
+        if stopped_by == Some(SIGINT) {
+            // Ctrl-C: status 130, as `check` without isolation ends (and as `grade`
+            // tells an interrupted check from a finished one).
+            std::process::exit(130);
+        }
         if let Some(signal) = signal {
             // Die of the same signal, as a shell would see it (SIGPIPE included).
             let _ = signal_hook::low_level::emulate_default_handler(signal);
