@@ -270,12 +270,10 @@ pub fn run_with_stdout_closed(binary: &str, args: &[&str], stdin: &[u8]) -> Outp
     run_to_end(binary, args, stdin, Stdio::from(write_end), WAIT)
 }
 
-/// A pipe, (read end, write end), both ends close-on-exec from the start (pipe2 with
-/// `O_CLOEXEC`, atomically): a child another test starts meanwhile does not inherit
-/// (and hold open) either end. (`std::io::pipe` does the same, but only from Rust
-/// 1.87, past this workspace's `rust-version`.)
+/// A pipe, (read end, write end), both ends close-on-exec: a child another test starts
+/// meanwhile does not inherit (and hold open) either end ([`crate::platform::cloexec_pipe`]).
 fn cloexec_pipe() -> (OwnedFd, OwnedFd) {
-    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("a pipe")
+    crate::platform::cloexec_pipe().expect("a pipe")
 }
 
 fn run_to_end(binary: &str, args: &[&str], stdin: &[u8], stdout: Stdio, limit: Duration) -> Output {
