@@ -13,6 +13,10 @@ use nix::sys::socket::{getsockopt, setsockopt, sockopt};
 /// largest datagram (65,527 bytes of payload over IPv6, 65,507 over IPv4) with its
 /// sender address and control messages: twice 64 KiB, for room.
 pub const DATAGRAM_BUFFER: usize = 128 * 1024;
+const _: () = assert!(
+    DATAGRAM_BUFFER > 65_527 + 28 + 64,
+    "payload, address, control"
+);
 
 /// `setsockopt(SO_SNDBUF)` and `setsockopt(SO_RCVBUF)`, where needed: makes `socket`'s
 /// buffers hold the largest UDP datagram. macOS and FreeBSD refuse to send a datagram
@@ -143,10 +147,6 @@ mod tests {
         // Linux's default (getsockopt shows it doubled), macOS's receive buffer.
         assert_eq!(raised_buffer(212_992), None);
         assert_eq!(raised_buffer(786_896), None);
-        assert!(
-            DATAGRAM_BUFFER > 65_527 + 28 + 64,
-            "payload, address, control"
-        );
     }
 
     #[test]
