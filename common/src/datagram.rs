@@ -19,18 +19,18 @@
 //! 3. `sendmsg()` with the same kind of control message, naming that address as the
 //!    reply's source: [`send_reply`].
 //!
-//! Linux and macOS both have these options (the labs' targets).
+//! This file makes the calls; which options and control messages carry the address
+//! on Linux, macOS and FreeBSD (they differ for IPv4) is
+//! [`crate::platform::destination`]'s business.
 
 use std::io::{self, IoSlice, IoSliceMut};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 
 use crate::net;
-use anyhow::{Context, Result};
-use nix::sys::socket::{
-    ControlMessage, ControlMessageOwned, MsgFlags, SockaddrIn, SockaddrIn6, SockaddrStorage,
-    recvmsg, sendmsg, setsockopt, sockopt,
-};
+pub use crate::platform::destination::receive_destination;
+use crate::platform::destination::{ReplySource, destination_in};
+use nix::sys::socket::{MsgFlags, SockaddrIn, SockaddrIn6, SockaddrStorage, recvmsg, sendmsg};
 
 /// One datagram a server received: how long it is, who sent it, and the local address
 /// it was sent to (`None` if the system did not say).
@@ -59,21 +59,6 @@ pub struct Destination {
     interface: u32,
 }
 
-/// `setsockopt(IP_PKTINFO)` or `setsockopt(IPV6_RECVPKTINFO)`: from now on, `recvmsg`
-/// on `socket` also tells each datagram's destination address.
-///
-/// # Errors
-///
-/// If the system refuses the option.
-pub fn receive_destination(socket: &UdpSocket) -> Result<()> {
-    match socket.local_addr()? {
-        SocketAddr::V4(_) => setsockopt(socket, sockopt::Ipv4PacketInfo, &true),
-        // On a dual-stack socket this covers the IPv4 clients too (as mapped addresses).
-        SocketAddr::V6(_) => setsockopt(socket, sockopt::Ipv6RecvPacketInfo, &true),
-    }
-    .context("cannot ask for each datagram's destination address (IP_PKTINFO)")
-}
-
 /// `recvmsg()`: waits for the next datagram, copies it into `buffer` and says who sent
 /// it and to which local address. `buffer` should hold 65,536 bytes, so that no
 /// datagram is truncated.
@@ -97,22 +82,11 @@ pub fn recv_request(socket: &UdpSocket, buffer: &mut [u8]) -> io::Result<Request
         .as_ref()
         .and_then(socket_address)
         .ok_or_else(|| io::Error::other("a datagram without a sender address"))?;
-    let mut destination = None;
-    for control_message in message.cmsgs()? {
-        destination = match control_message {
-            // ipi_spec_dst is the local address the datagram reached (for a broadcast,
-            // the interface's own address, which a reply may come from).
-            ControlMessageOwned::Ipv4PacketInfo(info) => Some(Destination {
-                ip: IpAddr::V4(Ipv4Addr::from(u32::from_be(info.ipi_spec_dst.s_addr))),
-                interface: 0,
-            }),
-            ControlMessageOwned::Ipv6PacketInfo(info) => Some(Destination {
-                ip: IpAddr::from(info.ipi6_addr.s6_addr),
-                interface: info.ipi6_ifindex,
-            }),
-            _ => destination,
-        };
-    }
+    let destination = message
+        .cmsgs()?
+        .filter_map(|control_message| destination_in(&control_message))
+        .last()
+        .map(|(ip, interface)| Destination { ip, interface });
     Ok(Request {
         length: message.bytes,
         client: net::plain(client),
@@ -123,59 +97,38 @@ pub fn recv_request(socket: &UdpSocket, buffer: &mut [u8]) -> io::Result<Request
 
 /// `sendmsg()`: sends `reply` to the client that sent `request`, from the address the
 /// request was sent to (from [`recv_request`]); when that is unknown, the kernel
-/// chooses, as for `sendto`. A multicast destination is not a source address: the
-/// kernel chooses then too.
+/// chooses, as for `sendto`. A multicast or broadcast destination is not a source
+/// address: the kernel chooses then too.
 ///
 /// # Errors
 ///
 /// Those of `sendmsg`: `EMSGSIZE` for a reply larger than a datagram, `ENOBUFS`, ...
 pub fn send_reply(socket: &UdpSocket, reply: &[u8], request: &Request) -> io::Result<usize> {
     let iov = [IoSlice::new(reply)];
-    let fd = socket.as_raw_fd();
     let flags = MsgFlags::empty();
-    let source = request.destination.filter(|local| !local.ip.is_multicast());
-    let sent = match (request.reply_to, source) {
-        (
-            SocketAddr::V4(client),
-            Some(Destination {
-                ip: IpAddr::V4(ip), ..
-            }),
-        ) => {
-            let info = libc::in_pktinfo {
-                // Interface 0: the route decides, from the source address we name.
-                ipi_ifindex: 0,
-                ipi_spec_dst: libc::in_addr {
-                    s_addr: u32::from(ip).to_be(),
-                },
-                ipi_addr: libc::in_addr { s_addr: 0 },
-            };
-            let control = [ControlMessage::Ipv4PacketInfo(&info)];
+    let source = request
+        .destination
+        .filter(|local| !local.ip.is_multicast() && local.ip != IpAddr::from([255; 4]))
+        .map(|local| ReplySource::new(local.ip, local.interface));
+    let Some(source) = source else {
+        return socket.send_to(reply, request.reply_to);
+    };
+    let control = [source.control_message()];
+    let fd = socket.as_raw_fd();
+    let sent = match request.reply_to {
+        SocketAddr::V4(client) => {
             sendmsg(fd, &iov, &control, flags, Some(&SockaddrIn::from(client)))
         }
-        (
-            SocketAddr::V6(client),
-            Some(Destination {
-                ip: IpAddr::V6(ip),
-                interface,
-            }),
-        ) => {
-            let info = libc::in6_pktinfo {
-                ipi6_addr: libc::in6_addr {
-                    s6_addr: ip.octets(),
-                },
-                // Only a link-local source needs its interface named.
-                ipi6_ifindex: if ip.is_unicast_link_local() {
-                    interface
-                } else {
-                    0
-                },
-            };
-            let control = [ControlMessage::Ipv6PacketInfo(&info)];
+        SocketAddr::V6(client) => {
             sendmsg(fd, &iov, &control, flags, Some(&SockaddrIn6::from(client)))
         }
-        (client, _) => return socket.send_to(reply, client),
     };
-    Ok(sent?)
+    match sent {
+        // Not an address of ours to send from (a subnet's broadcast address, which
+        // macOS gives as the destination): the kernel chooses, as for `sendto`.
+        Err(nix::errno::Errno::EADDRNOTAVAIL) => socket.send_to(reply, request.reply_to),
+        sent => Ok(sent?),
+    }
 }
 
 fn socket_address(address: &SockaddrStorage) -> Option<SocketAddr> {
@@ -217,6 +170,10 @@ mod tests {
 
     #[test]
     fn ipv4_wildcard_answers_from_127_0_0_2() {
+        if crate::platform::second_loopback_address().is_none() {
+            eprintln!("SKIPPED: 127.0.0.2 is not on this machine's loopback");
+            return;
+        }
         let server = server("0.0.0.0:0");
         let port = server.local_addr().unwrap().port();
         let to: SocketAddr = format!("127.0.0.2:{port}").parse().unwrap();
@@ -227,6 +184,10 @@ mod tests {
 
     #[test]
     fn dual_stack_answers_an_ipv4_client_from_127_0_0_2() {
+        if crate::platform::second_loopback_address().is_none() {
+            eprintln!("SKIPPED: 127.0.0.2 is not on this machine's loopback");
+            return;
+        }
         let socket =
             socket2::Socket::new(socket2::Domain::IPV6, socket2::Type::DGRAM, None).unwrap();
         socket.set_only_v6(false).unwrap();

@@ -183,7 +183,9 @@ pub fn tcp_socket(address: SocketAddr) -> Result<Socket> {
 
 /// `socket(family, SOCK_DGRAM)`.
 pub fn udp_socket(address: SocketAddr) -> Result<Socket> {
-    new_socket(address, Type::DGRAM, Protocol::UDP)
+    let socket = new_socket(address, Type::DGRAM, Protocol::UDP)?;
+    crate::platform::hold_largest_datagram(&socket).context("cannot size the socket's buffers")?;
+    Ok(socket)
 }
 
 fn new_socket(address: SocketAddr, kind: Type, protocol: Protocol) -> Result<Socket> {
@@ -411,6 +413,7 @@ pub fn any_address(like: SocketAddr) -> SocketAddr {
 pub fn udp_connected(server: SocketAddr) -> Result<UdpSocket> {
     let socket = UdpSocket::bind(any_address(server))
         .with_context(|| format!("cannot create a UDP socket to reach {}", shown(server)))?;
+    crate::platform::hold_largest_datagram(&socket).context("cannot size the socket's buffers")?;
     socket
         .connect(server)
         .with_context(|| format!("cannot reach {}", shown(server)))?;

@@ -375,12 +375,10 @@ pub fn run_with_stdout_closed(binary: &str, args: &[&str], stdin: &[u8]) -> Outp
     run_to_end(binary, args, stdin, Stdio::from(write_end), WAIT)
 }
 
-/// A pipe, (read end, write end), both ends close-on-exec from the start (pipe2 with
-/// `O_CLOEXEC`, atomically): a child another test starts meanwhile does not inherit
-/// (and hold open) either end. (`std::io::pipe` does the same, but only from Rust
-/// 1.87, past this workspace's `rust-version`.)
+/// A pipe, (read end, write end), both ends close-on-exec: a child another test starts
+/// meanwhile does not inherit (and hold open) either end ([`crate::platform::cloexec_pipe`]).
 fn cloexec_pipe() -> (OwnedFd, OwnedFd) {
-    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("a pipe")
+    crate::platform::cloexec_pipe().expect("a pipe")
 }
 
 fn run_to_end(binary: &str, args: &[&str], stdin: &[u8], stdout: Stdio, limit: Duration) -> Output {
@@ -584,9 +582,10 @@ impl Drop for RunningProcess {
 }
 
 /// Waits (bounded by [`WAIT`]) until a socket of this machine matching `wanted` is
-/// listed in /proc/net/{tcp,tcp6,udp,udp6} (Linux): how a test learns, without
-/// sleeping, that a client is blocked where it wants it (its request queued at a
-/// stopped server, its `connect` waiting for an answer to its SYN).
+/// listed in /proc/net/{tcp,tcp6,udp,udp6} (Linux: a test calling it checks
+/// [`linux_only`] first): how a test learns, without sleeping, that a client is
+/// blocked where it wants it (its request queued at a stopped server, its `connect`
+/// waiting for an answer to its SYN).
 pub fn wait_for_socket(wanted: impl Fn(&ProcNetSocket) -> bool, what: &str) {
     let deadline = Instant::now() + WAIT;
     while Instant::now() < deadline {
@@ -735,12 +734,34 @@ pub fn ask_udp(address: SocketAddr, message: &[u8]) -> Vec<u8> {
 /// The multi-homed cases every UDP server is tested on, as (the server's `--host`,
 /// the address a client writes to): 127.0.0.2 is a second address of the loopback
 /// (every 127.x.y.z is, on Linux), `::` a dual-stack socket reached over IPv4 and IPv6.
-pub const MULTI_HOMED: [(&str, &str); 4] = [
-    ("0.0.0.0", "127.0.0.2"),
-    ("::", "127.0.0.2"),
-    ("::", "127.0.0.1"),
-    ("::", "::1"),
-];
+/// Without 127.0.0.2 (macOS, FreeBSD: [`crate::platform::second_loopback_address`])
+/// its cases are left out, and the test says so.
+pub fn multi_homed() -> Vec<(&'static str, &'static str)> {
+    let cases = [
+        ("0.0.0.0", "127.0.0.2"),
+        ("::", "127.0.0.2"),
+        ("::", "127.0.0.1"),
+        ("::", "::1"),
+    ];
+    if crate::platform::second_loopback_address().is_some() {
+        return cases.to_vec();
+    }
+    eprintln!("SKIPPED: the cases at 127.0.0.2, not on this machine's loopback");
+    cases
+        .into_iter()
+        .filter(|(_, client_ip)| *client_ip != "127.0.0.2")
+        .collect()
+}
+
+/// Is this Linux, which the calling test needs (`/proc`, 127.0.0.2)? If not, says the
+/// test is skipped and why (the caller returns).
+pub fn linux_only(needs: &str) -> bool {
+    let linux = cfg!(target_os = "linux");
+    if !linux {
+        eprintln!("SKIPPED: needs Linux ({needs})");
+    }
+    linux
+}
 
 /// The same server reached at another of its addresses: `address`'s port on `ip`.
 pub fn at_ip(address: SocketAddr, ip: &str) -> SocketAddr {
@@ -939,11 +960,24 @@ fn pid_and_group(stat: &str) -> Option<(i32, i32)> {
 }
 
 /// The processes in process group `group`, from /proc (Linux): field 5 of
-/// /proc/PID/stat. Panics if /proc cannot be read: an empty list must mean an
-/// empty group, never "could not look".
+/// /proc/PID/stat; elsewhere from `ps -A -o pid= -o pgid=` (POSIX). Never an empty list
+/// for want of a way to look.
 pub fn group_members(group: i32) -> Vec<u32> {
-    std::fs::read_dir("/proc")
-        .expect("/proc readable (Linux)")
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        let output = Command::new("ps")
+            .args(["-A", "-o", "pid=", "-o", "pgid="])
+            .output()
+            .expect("ps, to list a process group where there is no /proc");
+        return String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter_map(|line| {
+                let mut fields = line.split_whitespace().map(str::parse::<i64>);
+                let (pid, pgid) = (fields.next()?.ok()?, fields.next()?.ok()?);
+                (pgid == i64::from(group)).then_some(u32::try_from(pid).ok()?)
+            })
+            .collect();
+    };
+    entries
         .flatten()
         .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
         .filter(|pid| {
@@ -1400,8 +1434,7 @@ mod tests {
 
     #[test]
     fn fixed_ports_refuse_while_held_and_are_below_the_ephemeral_range() {
-        let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap();
-        let first_ephemeral: u16 = range.split_whitespace().next().unwrap().parse().unwrap();
+        let first_ephemeral = *crate::platform::ephemeral_port_range().start();
         let refusing = Refusing::below_ephemeral_range();
         assert!(refusing.address().port() < first_ephemeral, "{refusing:?}");
         let error = TcpStream::connect_timeout(&refusing.address(), WAIT).unwrap_err();

@@ -107,16 +107,11 @@ fn default_workers() -> usize {
     std::thread::available_parallelism().map_or(4, |cores| cores.get() * 4)
 }
 
-/// Every connection is a file descriptor: the usual soft limit (1,024) would cap a
-/// server at about 1,000 clients. Raise it to the hard limit, as C servers do.
+/// Every connection is a file descriptor: the usual soft limit (1,024 on Linux, 256 on
+/// macOS) would cap a server at fewer clients. Raise it as far as the system takes it
+/// (the hard limit; `OPEN_MAX` on macOS), as C servers do.
 fn raise_open_files_limit(log: Log) {
-    use nix::sys::resource::{Resource, getrlimit, setrlimit};
-    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
-        && soft < hard
-        && let Err(error) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard)
-    {
-        log.warn(format_args!(
-            "cannot raise the open-files limit from {soft} to {hard}: {error}"
-        ));
+    if let Err(error) = common::platform::raise_open_files_limit() {
+        log.warn(format_args!("{error:#}"));
     }
 }

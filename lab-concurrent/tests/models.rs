@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use common::tcp_checks::{expect_closed, read_len};
 use common::testkit::{
-    ServerProcess, Signal, WAIT, assert_error_line, connect, run, run_within, spawn_bounded,
+    ServerProcess, Signal, WAIT, assert_error_line, connect, linux_only, run, run_within,
+    spawn_bounded,
 };
 
 mod support;
@@ -323,7 +324,7 @@ fn a_client_that_sends_10_mib_and_never_reads_does_not_stop_the_event_loop() {
     }
     // ... and the unread replies, still pending, cost the server bounded memory, not
     // 10 MiB more (its anonymous memory: the program's own pages are not the replies).
-    if cfg!(target_os = "linux") {
+    if linux_only("the memory bound, from /proc") {
         let held = server.anon_rss_kib().expect("RssAnon in /proc/PID/status");
         assert!(held < 8 * 1024, "server anonymous RSS {held} KiB");
     }
@@ -350,8 +351,10 @@ fn children_of(pid: u32) -> Vec<(u32, char)> {
 }
 
 #[test]
-#[cfg(target_os = "linux")]
 fn fork_model_leaves_no_zombies_after_200_clients() {
+    if !linux_only("children and zombies from /proc") {
+        return;
+    }
     let server = server("fork", &[]);
     for batch in 0..10 {
         let clients: Vec<TcpStream> = (0..20).map(|_| connect(server.address())).collect();
@@ -382,9 +385,11 @@ fn wait_until_childless(pid: u32) {
 }
 
 #[test]
-#[cfg(target_os = "linux")]
 fn the_summary_counts_every_client_and_message() {
     for (model, extra) in with_threads() {
+        if model == "fork" && !linux_only("the fork model's children from /proc") {
+            continue;
+        }
         let server = server(model, extra);
         for client in 0..3 {
             let mut conn = connect(server.address());
@@ -410,8 +415,10 @@ fn the_summary_counts_every_client_and_message() {
 }
 
 #[test]
-#[cfg(target_os = "linux")]
 fn no_fork_child_outlives_a_sigint_to_the_parent() {
+    if !linux_only("children from /proc") {
+        return;
+    }
     let server = server("fork", &[]);
     let mut clients: Vec<TcpStream> = (0..5).map(|_| connect(server.address())).collect();
     for client in &mut clients {
@@ -455,8 +462,10 @@ fn wait_for_workers(pid: u32, count: usize) -> Vec<u32> {
 }
 
 #[test]
-#[cfg(target_os = "linux")]
 fn prefork_workers_exit_when_the_parent_is_killed() {
+    if !linux_only("workers from /proc") {
+        return;
+    }
     let mut server = server("prefork", &["--workers", "2"]);
     let workers = wait_for_workers(server.pid(), 2);
     common::testkit::send_signal(server.pid(), Signal::SIGKILL);
@@ -471,8 +480,10 @@ fn prefork_workers_exit_when_the_parent_is_killed() {
 }
 
 #[test]
-#[cfg(target_os = "linux")]
 fn prefork_leaves_no_worker_and_no_zombie_after_sigint_with_clients_connected() {
+    if !linux_only("workers and zombies from /proc") {
+        return;
+    }
     let server = server("prefork", &["--workers", "3"]);
     let workers = wait_for_workers(server.pid(), 3);
     let mut clients: Vec<TcpStream> = (0..3).map(|_| connect(server.address())).collect();
@@ -501,8 +512,10 @@ fn prefork_leaves_no_worker_and_no_zombie_after_sigint_with_clients_connected() 
 }
 
 #[test]
-#[cfg(target_os = "linux")]
 fn prefork_replaces_a_worker_that_is_killed() {
+    if !linux_only("workers from /proc") {
+        return;
+    }
     let server = server("prefork", &["--workers", "2"]);
     let victim = wait_for_workers(server.pid(), 2)[0];
     common::testkit::send_signal(victim, Signal::SIGKILL);

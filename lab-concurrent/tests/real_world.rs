@@ -127,7 +127,6 @@ fn every_model_shows_its_ipv4_clients_plain_on_dual_stack() {
 }
 
 #[test]
-#[cfg(target_os = "linux")]
 fn bench_cut_short_by_a_closed_stdout_leaves_no_server_behind() {
     let mut bench = Command::new(BIN)
         .args([
@@ -166,7 +165,6 @@ fn bench_cut_short_by_a_closed_stdout_leaves_no_server_behind() {
 /// Asserts that nothing is left, within [`WAIT`], in the process group of `bench`
 /// (reaped): whatever is there, it started. Bounded, as a server that was sent
 /// SIGTERM but not waited for may take a moment to go.
-#[cfg(target_os = "linux")]
 fn assert_group_empties(bench: &std::process::Child) {
     let group = i32::try_from(bench.id()).unwrap();
     let deadline = Instant::now() + WAIT;
@@ -184,7 +182,6 @@ fn assert_group_empties(bench: &std::process::Child) {
 }
 
 #[test]
-#[cfg(target_os = "linux")]
 fn bench_killed_alone_stops_its_server_and_dies_of_the_signal() {
     // `kill -INT` or `kill -TERM` of the bench only (a script, `timeout`), not of the
     // terminal's whole group: the server it started must not be left running.

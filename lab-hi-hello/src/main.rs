@@ -17,9 +17,10 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 /// The lab's default port.
-const DEFAULT_PORT: u16 = 5000;
+const DEFAULT_PORT: u16 = 5050;
 
-/// `--host` and `--port`, defaulting to 127.0.0.1:5000.
+/// `--host` and `--port`, defaulting to 127.0.0.1:5050 (not 5000: macOS's
+/// AirPlay receiver listens there, and on 7000).
 type Endpoint = common::net::Endpoint<DEFAULT_PORT>;
 
 /// Which transport protocol carries the greetings.

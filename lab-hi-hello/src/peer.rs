@@ -321,14 +321,12 @@ fn ignore_refused(error: std::io::Error) -> std::io::Result<()> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use nix::sys::resource::{UsageWho, getrusage};
+    use nix::time::{ClockId, clock_gettime};
 
-    /// CPU time (user + system) this thread has used so far.
+    /// CPU time (user + system) this thread has used so far (POSIX's per-thread clock:
+    /// macOS has no getrusage(RUSAGE_THREAD)).
     fn thread_cpu() -> Duration {
-        let usage = getrusage(UsageWho::RUSAGE_THREAD).unwrap();
-        let (user, system) = (usage.user_time(), usage.system_time());
-        Duration::from_micros((user.tv_sec() * 1_000_000 + user.tv_usec()) as u64)
-            + Duration::from_micros((system.tv_sec() * 1_000_000 + system.tv_usec()) as u64)
+        Duration::from(clock_gettime(ClockId::CLOCK_THREAD_CPUTIME_ID).unwrap())
     }
 
     #[test]

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use common::tcp_checks::{expect_closed, read_len};
 use common::testkit::{
-    MULTI_HOMED, Refusing, RunningProcess, ServerProcess, Signal, WAIT, ask_udp, assert_error_line,
-    at_ip, connect, parse_listening_line, run, run_client, spawn_answering_server,
+    Refusing, RunningProcess, ServerProcess, Signal, WAIT, ask_udp, assert_error_line, at_ip,
+    connect, multi_homed, parse_listening_line, run, run_client, spawn_answering_server,
     stand_in_udp_socket,
 };
 
@@ -343,7 +343,7 @@ fn demo_runs_every_part() {
 
 #[test]
 fn udp_server_on_every_address_answers_from_the_address_the_client_wrote_to() {
-    for (host, client_ip) in MULTI_HOMED {
+    for (host, client_ip) in multi_homed() {
         let server = ServerProcess::start(
             BIN,
             &[

@@ -9,7 +9,7 @@ use common::net;
 use common::tcp_checks::read_len;
 use common::testkit::{
     ProcNetSocket, Refusing, RunningProcess, ServerProcess, Signal, assert_ended_by_sigpipe,
-    assert_error_line, connect, run, run_client, run_with_stdout_closed, send_signal,
+    assert_error_line, connect, linux_only, run, run_client, run_with_stdout_closed, send_signal,
     wait_for_socket,
 };
 
@@ -64,6 +64,9 @@ fn a_server_whose_stdout_is_closed_keeps_serving_and_stops_cleanly() {
 
 #[test]
 fn ctrl_c_while_waiting_for_a_reply_from_a_stopped_server() {
+    if !linux_only("sees the client's socket in /proc/net") {
+        return;
+    }
     let server = server(&[]);
     let port = server.address().port();
     send_signal(server.pid(), Signal::SIGSTOP);
@@ -82,6 +85,9 @@ fn ctrl_c_while_waiting_for_a_reply_from_a_stopped_server() {
 
 #[test]
 fn ctrl_c_while_connecting() {
+    if !linux_only("sees the client's socket in /proc/net") {
+        return;
+    }
     // A listener whose accept queue is full drops new SYNs: the client's connect waits.
     let address: SocketAddr = "127.0.0.1:0".parse().unwrap();
     let socket = net::tcp_socket(address).unwrap();

@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 
 use common::tcp_checks::{expect_closed, read_len};
 use common::testkit::{
-    Refusing, ServerProcess, Signal, WAIT, assert_error_line, assert_usage_error, connect, passed,
-    run, run_check, run_client, spawn_bounded, spawn_tcp_server, tool_available,
+    Refusing, ServerProcess, Signal, WAIT, assert_error_line, assert_usage_error, connect,
+    linux_only, passed, run, run_check, run_client, spawn_bounded, spawn_tcp_server,
+    tool_available,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_lab-tcp");
@@ -168,7 +169,7 @@ fn a_100_mib_line_streams_through_in_bounded_memory() {
     }
     sending.join();
     assert_eq!(received, SIZE);
-    if cfg!(target_os = "linux") {
+    if linux_only("the memory bound, from /proc") {
         let peak = server.peak_rss_kib().expect("VmHWM in /proc/PID/status");
         assert!(peak < 64 * 1024, "server peak RSS {peak} KiB");
     }

@@ -9,8 +9,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::testkit::{
-    MULTI_HOMED, ServerProcess, Signal, WAIT, ask_udp, assert_error_line, assert_usage_error,
-    at_ip, passed, run, run_check, run_client, spawn_bounded, stand_in_udp_socket, tool_available,
+    ServerProcess, Signal, WAIT, ask_udp, assert_error_line, assert_usage_error, at_ip,
+    multi_homed, passed, run, run_check, run_client, spawn_bounded, stand_in_udp_socket,
+    tool_available,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_lab-udp");
@@ -477,7 +478,7 @@ fn demo_shows_a_working_exchange() {
 
 #[test]
 fn wildcard_server_answers_from_the_address_the_client_wrote_to() {
-    for (host, client_ip) in MULTI_HOMED {
+    for (host, client_ip) in multi_homed() {
         let server = server(&["--host", host]);
         let address = at_ip(server.address(), client_ip);
         // Our client's socket is connected: a reply from another address is dropped.

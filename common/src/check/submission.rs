@@ -365,13 +365,10 @@ pub(crate) fn random_port_below_ephemeral_range() -> Option<u16> {
     Some(ChaCha8Rng::from_os_rng().random_range(lowest..first_ephemeral))
 }
 
-/// The first port of the kernel's ephemeral range, as Linux shows it; elsewhere
-/// Linux's default, 32768 (macOS's range, 49152-65535, is above it too).
+/// The first port of the kernel's ephemeral range (Linux, macOS and FreeBSD each
+/// show it their own way: [`crate::platform::ephemeral_port_range`]).
 fn first_ephemeral_port() -> u16 {
-    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|range| range.split_whitespace().next()?.parse().ok())
-        .unwrap_or(32768)
+    *crate::platform::ephemeral_port_range().start()
 }
 
 /// The last lines of a stream, each cut to a bounded length.

@@ -121,12 +121,9 @@ pub const THREAD_STACK: usize = 64 * 1024;
 /// and discarded before `close`.
 pub fn turn_away(connection: impl AsFd, peer: SocketAddr, log: Log) {
     let fd = connection.as_fd().as_raw_fd();
-    // send(): the reply; MSG_NOSIGNAL: a client already gone is no SIGPIPE.
-    let _ = socket::send(
-        fd,
-        SERVER_BUSY,
-        MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL,
-    );
+    // send(): the reply. A client already gone is an EPIPE error here, not a SIGPIPE:
+    // Rust programs ignore SIGPIPE from the start (no MSG_NOSIGNAL, which macOS lacks).
+    let _ = socket::send(fd, SERVER_BUSY, MsgFlags::MSG_DONTWAIT);
     // shutdown(SHUT_WR): FIN right after the reply.
     let _ = socket::shutdown(fd, socket::Shutdown::Write);
     // recv(): discard what the client has sent so far (bounded: 64 KiB at most).
