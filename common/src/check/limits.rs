@@ -41,7 +41,7 @@ use std::process::{Command, ExitStatus};
 use std::sync::OnceLock;
 
 use anyhow::{Context, Result, bail};
-use nix::sys::resource::{Resource, getrlimit, setrlimit};
+use nix::sys::resource::{Resource, getrlimit, rlim_t, setrlimit};
 
 use super::submission::Streams;
 
@@ -331,6 +331,9 @@ fn start(spec: &Spec, command: OsString) -> Result<Infallible> {
 
 /// setrlimit: soft `value`, hard `value + slack`, never above the hard limit in force.
 fn set_limit(resource: Resource, value: u64, slack: u64) -> Result<()> {
+    // rlim_t is u64 on Linux and macOS, i64 on FreeBSD.
+    let as_rlim = |count: u64| rlim_t::try_from(count).unwrap_or(rlim_t::MAX);
+    let (value, slack) = (as_rlim(value), as_rlim(slack));
     let (_, hard) = getrlimit(resource)?;
     let hard = hard.min(value.saturating_add(slack));
     setrlimit(resource, value.min(hard), hard).with_context(|| format!("cannot set {resource:?}"))
