@@ -58,7 +58,7 @@ impl ClientOptions {
         }
         // The client's time, its stopping, and the grading after it.
         let budget = self.timeout + STOP_GRACE + Duration::from_secs(3);
-        let checks = Checks::new(lab, Subject::Command(self.client.clone()), self.format)
+        let checks = Checks::new(lab, Subject::Client(self.client.clone()), self.format)
             .with_bounds(self.timeout, budget);
         let client = ClientUnderTest {
             command: self.client.as_str().into(),
