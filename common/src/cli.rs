@@ -44,16 +44,35 @@ pub fn parse_timeout(text: &str) -> Result<Duration, String> {
 /// message, exit status 2), except that `--help` and `--version` on a closed stdout
 /// end the program as SIGPIPE would ([`stdout_failed`]) instead of exiting 0.
 pub fn parse<Cli: clap::Parser>() -> Cli {
-    Cli::try_parse().unwrap_or_else(|error| {
-        if let Err(failure) = error.print() {
-            if error.use_stderr() {
-                // The usage error could not be shown: its exit status still tells.
-                std::process::exit(error.exit_code());
+    negative_numbers_are_values(Cli::command())
+        .try_get_matches()
+        .and_then(|mut matches| {
+            Cli::from_arg_matches_mut(&mut matches)
+                .map_err(|error| error.format(&mut Cli::command()))
+        })
+        .unwrap_or_else(|error| {
+            if let Err(failure) = error.print() {
+                if error.use_stderr() {
+                    // The usage error could not be shown: its exit status still tells.
+                    std::process::exit(error.exit_code());
+                }
+                stdout_failed(&failure);
             }
-            stdout_failed(&failure);
-        }
-        std::process::exit(error.exit_code())
-    })
+            std::process::exit(error.exit_code())
+        })
+}
+
+/// Lets every option's value, and every positional argument, start with `-` and a
+/// digit: `ping --interval -1` then reaches the option's own check ("give a number of
+/// seconds >= 0") instead of clap's "unexpected argument '-1'", which reads as if the
+/// option had no value. Flags take no value and are left as they are.
+fn negative_numbers_are_values(command: clap::Command) -> clap::Command {
+    command
+        .mut_args(|arg| {
+            let takes_values = arg.get_action().takes_values();
+            arg.allow_negative_numbers(takes_values)
+        })
+        .mut_subcommands(negative_numbers_are_values)
 }
 
 /// Ends the program on a usage error that clap cannot see by itself (one found by
