@@ -15,15 +15,18 @@
 //!
 //! A child is born with those handlers, which serve only the parent: [`fork_child`]
 //! blocks the signals across `fork` so that none reaches a child before it has put
-//! back the default actions.
+//! in its own. A child catches SIGINT and SIGTERM only to end its session as a
+//! client's close would ([`end_session`]): it then reports its tally and exits the
+//! way it always does, so the shutdown summary counts the messages of the sessions
+//! still running at Ctrl-C.
 #![allow(unsafe_code)]
 
 use std::collections::HashSet;
 use std::io::{ErrorKind, Read};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -32,6 +35,7 @@ use common::net;
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal};
+use nix::sys::socket::{self as socket, Shutdown};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork};
 use signal_hook::consts::{SIGCHLD, SIGINT, SIGTERM};
@@ -39,8 +43,8 @@ use signal_hook::consts::{SIGCHLD, SIGINT, SIGTERM};
 use super::{Config, turn_away};
 
 /// How long the children get to exit after SIGTERM before SIGKILL. It costs nothing
-/// when they exit at once, as they do: a fork child on SIGTERM's default action, a
-/// prefork worker as soon as its session is shut down. It is there for a worker the
+/// when they exit at once, as they do: a fork child or a prefork worker as soon as
+/// its session is shut down. It is there for a worker the
 /// machine is slow to schedule, which must still report its counts (SIGKILL would
 /// lose them from the summary), and as a last resort against one that hangs.
 const CHILDREN_GRACE: Duration = Duration::from_secs(2);
@@ -123,9 +127,12 @@ pub fn serve(listener: std::net::TcpListener, config: &Config, signals: Signals)
         }
         // The accepted socket may inherit O_NONBLOCK (BSD): the child's loop blocks.
         conn.set_nonblocking(false)?;
+        // The child's SIGINT/SIGTERM handler ends this connection: its number is
+        // set here, so the child has it from its first instruction.
+        SERVED_CONNECTION.store(conn.as_raw_fd(), Ordering::Relaxed);
         // SAFETY: this process has one thread (this model starts none, and the
         // ctrlc handler is never installed), so the child's memory is consistent.
-        match unsafe { fork_child() } {
+        match unsafe { fork_child_stopped_by(SigHandler::Handler(end_session)) } {
             Ok(ForkResult::Child) => {
                 serve_in_child(listener, conn, peer, settings, &mut buffers, &tally_writer)
             }
@@ -243,30 +250,57 @@ pub(super) fn end_children(children: &mut HashSet<Pid>, tally: &UnixDatagram, se
 /// The signals [`Signals::install`] catches.
 const CAUGHT: [Signal; 3] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGCHLD];
 
+/// In a fork child: the descriptor of the connection it serves, for [`end_session`].
+static SERVED_CONNECTION: AtomicI32 = AtomicI32::new(-1);
+
+/// A fork child's SIGINT and SIGTERM handler: shuts the connection down both ways,
+/// so the blocked `recv` returns 0 as if the client had closed (and a blocked `send`
+/// fails). The child then ends as it always does: `Client disconnected`, its tally
+/// to the parent, `_exit`. Only that can run in a handler: `shutdown` is
+/// async-signal-safe (signal-safety(7)); sending the tally from here could race the
+/// child's own report and count it twice.
+extern "C" fn end_session(_signal: libc::c_int) {
+    let connection: RawFd = SERVED_CONNECTION.load(Ordering::Relaxed);
+    // shutdown(SHUT_RDWR). Should the session be over already, the descriptor is
+    // closed (EBADF, ignored): the child is about to exit.
+    let _ = socket::shutdown(connection, Shutdown::Both);
+}
+
 /// fork(), with the child starting on the default signal actions.
-///
-/// A child is born with its parent's handlers, which only set the parent's flag and
-/// write to the parent's pipe. A SIGTERM that reached a child before it put back the
-/// defaults would be swallowed, and the child would live on until the parent gave
-/// up and sent SIGKILL: that happens when Ctrl-C comes while the parent is forking
-/// (it then SIGTERMs children that have not yet run a line of their own). So the
-/// caught signals are blocked around fork(), and one sent meanwhile stays pending
-/// (APUE 10.12, sigprocmask). The child starts with no signal pending (APUE 8.3) and
-/// the parent's mask; it puts back the defaults, then unblocks: a SIGTERM or SIGINT
-/// sent to it meanwhile is delivered then, and ends it at once. The parent unblocks
-/// right after fork(), and its handlers run for whatever came in between.
 ///
 /// # Safety
 ///
 /// As for fork(): the calling process must have a single thread.
 pub(super) unsafe fn fork_child() -> Result<ForkResult> {
+    // SAFETY: the caller's promise.
+    unsafe { fork_child_stopped_by(SigHandler::SigDfl) }
+}
+
+/// fork(), with the child starting on `on_stop` for SIGINT and SIGTERM (and the
+/// default action for SIGCHLD).
+///
+/// A child is born with its parent's handlers, which only set the parent's flag and
+/// write to the parent's pipe. A SIGTERM that reached a child before it put in its
+/// own would be swallowed, and the child would live on until the parent gave
+/// up and sent SIGKILL: that happens when Ctrl-C comes while the parent is forking
+/// (it then SIGTERMs children that have not yet run a line of their own). So the
+/// caught signals are blocked around fork(), and one sent meanwhile stays pending
+/// (APUE 10.12, sigprocmask). The child starts with no signal pending (APUE 8.3) and
+/// the parent's mask; it puts in its actions, then unblocks: a SIGTERM or SIGINT
+/// sent to it meanwhile is delivered then. The parent unblocks right after fork(),
+/// and its handlers run for whatever came in between.
+///
+/// # Safety
+///
+/// As for fork(): the calling process must have a single thread.
+unsafe fn fork_child_stopped_by(on_stop: SigHandler) -> Result<ForkResult> {
     let caught: SigSet = CAUGHT.into_iter().collect();
     // sigprocmask(SIG_BLOCK): hold the caught signals; keep the mask as it was.
     let mask_before = caught.thread_swap_mask(SigmaskHow::SIG_BLOCK)?;
     // SAFETY: the caller's promise: this process has one thread.
     let forked = unsafe { fork() };
     if let Ok(ForkResult::Child) = forked {
-        restore_default_signals();
+        set_child_signals(on_stop);
     }
     // sigprocmask(SIG_SETMASK): the mask as it was, in the parent and in the child;
     // a signal pending meanwhile is delivered now. (It cannot fail: the set is valid.)
@@ -274,12 +308,20 @@ pub(super) unsafe fn fork_child() -> Result<ForkResult> {
     Ok(forked?)
 }
 
-/// In a child: the parent's signal handlers write to the parent's pipe; the child
-/// must die on SIGINT/SIGTERM like any program (Ctrl-C reaches the whole group).
-fn restore_default_signals() {
+/// In a child: the parent's signal handlers write to the parent's pipe. SIGINT and
+/// SIGTERM (Ctrl-C reaches the whole group) get `on_stop`; SIGCHLD its default.
+fn set_child_signals(on_stop: SigHandler) {
+    // SA_RESTART: a `recv` the handler interrupts starts again, and then sees the end.
+    let stop = SigAction::new(on_stop, SaFlags::SA_RESTART, SigSet::empty());
     let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
     for sig in CAUGHT {
-        // SAFETY: installing the default action runs no code of ours in a handler.
-        let _ = unsafe { signal::sigaction(sig, &default) };
+        let action = if sig == Signal::SIGCHLD {
+            &default
+        } else {
+            &stop
+        };
+        // SAFETY: the default action runs no code of ours; `end_session`, the one
+        // handler passed here, calls only the async-signal-safe shutdown().
+        let _ = unsafe { signal::sigaction(sig, action) };
     }
 }
