@@ -2,6 +2,11 @@
 //! `send` for each ping, `poll` until the next thing to do, and `recv` for each reply.
 //! What to do when (the schedule, the deadlines, which ping a reply answers) is asked
 //! of [`Pings`].
+//!
+//! Not the shared request loop of the other UDP clients (`common/src/udp_client.rs`):
+//! that one is stop-and-wait, one request waiting for its reply before the next, while
+//! the pinger's pings go out on a schedule whether or not replies came, several wait
+//! at once, each with its own deadline.
 
 use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};
