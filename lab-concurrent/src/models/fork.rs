@@ -13,17 +13,19 @@
 //! (signal-hook's safe self-pipe); the parent `poll`s the listener and that pipe
 //! together, so a signal is never missed between a check and a blocking call.
 //!
-//! A child is born with those handlers, which serve only the parent: [`fork_child`]
-//! blocks the signals across `fork` so that none reaches a child before it has put
-//! in its own. A child catches SIGINT and SIGTERM only to end its session as a
-//! client's close would ([`end_session`]): it then reports its tally and exits the
-//! way it always does, so the shutdown summary counts the messages of the sessions
-//! still running at Ctrl-C.
+//! A child is born with those handlers, and with one more that acts only in a child
+//! ([`end_session_in_child`]): on SIGINT or SIGTERM it shuts the child's connection
+//! down, so the child ends as after a client's close, with its tally reported: the
+//! shutdown summary counts the messages of the sessions still running at Ctrl-C. The
+//! handler tells a child from the parent by its process ID, so a signal is never
+//! lost however soon after `fork` it comes, and a child needs no signal set-up of
+//! its own: no system call per connection for signals. (Prefork's workers, forked
+//! once, put back the default actions instead: [`fork_child`].)
 #![allow(unsafe_code)]
 
 use std::collections::HashSet;
 use std::io::{ErrorKind, Read};
-use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
@@ -37,7 +39,7 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal};
 use nix::sys::socket::{self as socket, Shutdown};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
-use nix::unistd::{ForkResult, Pid, fork};
+use nix::unistd::{ForkResult, Pid, fork, getpid};
 use signal_hook::consts::{SIGCHLD, SIGINT, SIGTERM};
 
 use super::{Config, turn_away};
@@ -89,6 +91,12 @@ pub fn serve(listener: std::net::TcpListener, config: &Config, signals: Signals)
     // Made once, here, and inherited by every child: fork shares the parent's pages
     // copy-on-write, so a child copies only the few it writes to.
     let mut buffers = Buffers::new();
+    let parent = getpid();
+    for sig in [SIGINT, SIGTERM] {
+        // SAFETY: the action calls only getpid() and shutdown(), both
+        // async-signal-safe (signal-safety(7)), and reads an atomic.
+        unsafe { signal_hook::low_level::register(sig, move || end_session_in_child(parent)) }?;
+    }
 
     let mut children = HashSet::new();
     while !stop.load(Ordering::SeqCst) {
@@ -125,14 +133,16 @@ pub fn serve(listener: std::net::TcpListener, config: &Config, signals: Signals)
             turn_away(conn, peer, settings.log);
             continue;
         }
-        // The accepted socket may inherit O_NONBLOCK (BSD): the child's loop blocks.
+        // The accepted socket may inherit O_NONBLOCK (BSD; on Linux it never does, so
+        // no ioctl there): the child's loop blocks.
+        #[cfg(not(target_os = "linux"))]
         conn.set_nonblocking(false)?;
-        // The child's SIGINT/SIGTERM handler ends this connection: its number is
-        // set here, so the child has it from its first instruction.
+        // For the child's SIGINT/SIGTERM action: set before fork, so the child has it
+        // from its first instruction.
         SERVED_CONNECTION.store(conn.as_raw_fd(), Ordering::Relaxed);
         // SAFETY: this process has one thread (this model starts none, and the
         // ctrlc handler is never installed), so the child's memory is consistent.
-        match unsafe { fork_child_stopped_by(SigHandler::Handler(end_session)) } {
+        match unsafe { fork() } {
             Ok(ForkResult::Child) => {
                 serve_in_child(listener, conn, peer, settings, &mut buffers, &tally_writer)
             }
@@ -247,60 +257,51 @@ pub(super) fn end_children(children: &mut HashSet<Pid>, tally: &UnixDatagram, se
     children.clear();
 }
 
+/// In a fork child: the descriptor of the connection it serves.
+static SERVED_CONNECTION: AtomicI32 = AtomicI32::new(-1);
+
+/// The fork model's SIGINT and SIGTERM action, run beside the parent's (which set its
+/// flag and write to its pipe; in a child, that wakes the parent for nothing, only at
+/// shutdown): in a child, not in `parent`, it shuts the connection
+/// down both ways, so the child's blocked `recv` returns 0 as if the client had
+/// closed (a blocked `send` fails). The child then ends as it always does: `Client
+/// disconnected`, its tally to the parent, `_exit`. Only that runs in the handler:
+/// sending the tally from here could race the child's own report and count it twice.
+fn end_session_in_child(parent: Pid) {
+    if getpid() != parent {
+        // shutdown(SHUT_RDWR). Should the session be over already, the descriptor is
+        // closed (EBADF, ignored): the child is about to exit.
+        let _ = socket::shutdown(SERVED_CONNECTION.load(Ordering::Relaxed), Shutdown::Both);
+    }
+}
+
 /// The signals [`Signals::install`] catches.
 const CAUGHT: [Signal; 3] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGCHLD];
 
-/// In a fork child: the descriptor of the connection it serves, for [`end_session`].
-static SERVED_CONNECTION: AtomicI32 = AtomicI32::new(-1);
-
-/// A fork child's SIGINT and SIGTERM handler: shuts the connection down both ways,
-/// so the blocked `recv` returns 0 as if the client had closed (and a blocked `send`
-/// fails). The child then ends as it always does: `Client disconnected`, its tally
-/// to the parent, `_exit`. Only that can run in a handler: `shutdown` is
-/// async-signal-safe (signal-safety(7)); sending the tally from here could race the
-/// child's own report and count it twice.
-extern "C" fn end_session(_signal: libc::c_int) {
-    let connection: RawFd = SERVED_CONNECTION.load(Ordering::Relaxed);
-    // shutdown(SHUT_RDWR). Should the session be over already, the descriptor is
-    // closed (EBADF, ignored): the child is about to exit.
-    let _ = socket::shutdown(connection, Shutdown::Both);
-}
-
 /// fork(), with the child starting on the default signal actions.
+///
+/// A child is born with its parent's handlers, which only set the parent's flag and
+/// write to the parent's pipe. A SIGTERM that reached a child before it put back the
+/// defaults would be swallowed, and the child would live on until the parent gave
+/// up and sent SIGKILL: that happens when Ctrl-C comes while the parent is forking
+/// (it then SIGTERMs children that have not yet run a line of their own). So the
+/// caught signals are blocked around fork(), and one sent meanwhile stays pending
+/// (APUE 10.12, sigprocmask). The child starts with no signal pending (APUE 8.3) and
+/// the parent's mask; it puts back the defaults, then unblocks: a SIGTERM or SIGINT
+/// sent to it meanwhile is delivered then, and ends it at once. The parent unblocks
+/// right after fork(), and its handlers run for whatever came in between.
 ///
 /// # Safety
 ///
 /// As for fork(): the calling process must have a single thread.
 pub(super) unsafe fn fork_child() -> Result<ForkResult> {
-    // SAFETY: the caller's promise.
-    unsafe { fork_child_stopped_by(SigHandler::SigDfl) }
-}
-
-/// fork(), with the child starting on `on_stop` for SIGINT and SIGTERM (and the
-/// default action for SIGCHLD).
-///
-/// A child is born with its parent's handlers, which only set the parent's flag and
-/// write to the parent's pipe. A SIGTERM that reached a child before it put in its
-/// own would be swallowed, and the child would live on until the parent gave
-/// up and sent SIGKILL: that happens when Ctrl-C comes while the parent is forking
-/// (it then SIGTERMs children that have not yet run a line of their own). So the
-/// caught signals are blocked around fork(), and one sent meanwhile stays pending
-/// (APUE 10.12, sigprocmask). The child starts with no signal pending (APUE 8.3) and
-/// the parent's mask; it puts in its actions, then unblocks: a SIGTERM or SIGINT
-/// sent to it meanwhile is delivered then. The parent unblocks right after fork(),
-/// and its handlers run for whatever came in between.
-///
-/// # Safety
-///
-/// As for fork(): the calling process must have a single thread.
-unsafe fn fork_child_stopped_by(on_stop: SigHandler) -> Result<ForkResult> {
     let caught: SigSet = CAUGHT.into_iter().collect();
     // sigprocmask(SIG_BLOCK): hold the caught signals; keep the mask as it was.
     let mask_before = caught.thread_swap_mask(SigmaskHow::SIG_BLOCK)?;
     // SAFETY: the caller's promise: this process has one thread.
     let forked = unsafe { fork() };
     if let Ok(ForkResult::Child) = forked {
-        set_child_signals(on_stop);
+        restore_default_signals();
     }
     // sigprocmask(SIG_SETMASK): the mask as it was, in the parent and in the child;
     // a signal pending meanwhile is delivered now. (It cannot fail: the set is valid.)
@@ -308,20 +309,12 @@ unsafe fn fork_child_stopped_by(on_stop: SigHandler) -> Result<ForkResult> {
     Ok(forked?)
 }
 
-/// In a child: the parent's signal handlers write to the parent's pipe. SIGINT and
-/// SIGTERM (Ctrl-C reaches the whole group) get `on_stop`; SIGCHLD its default.
-fn set_child_signals(on_stop: SigHandler) {
-    // SA_RESTART: a `recv` the handler interrupts starts again, and then sees the end.
-    let stop = SigAction::new(on_stop, SaFlags::SA_RESTART, SigSet::empty());
+/// In a child: the parent's signal handlers write to the parent's pipe; the child
+/// must die on SIGINT/SIGTERM like any program (Ctrl-C reaches the whole group).
+fn restore_default_signals() {
     let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
     for sig in CAUGHT {
-        let action = if sig == Signal::SIGCHLD {
-            &default
-        } else {
-            &stop
-        };
-        // SAFETY: the default action runs no code of ours; `end_session`, the one
-        // handler passed here, calls only the async-signal-safe shutdown().
-        let _ = unsafe { signal::sigaction(sig, action) };
+        // SAFETY: installing the default action runs no code of ours in a handler.
+        let _ = unsafe { signal::sigaction(sig, &default) };
     }
 }
