@@ -46,9 +46,9 @@ use super::{Config, turn_away};
 
 /// How long the children get to exit after SIGTERM before SIGKILL. It costs nothing
 /// when they exit at once, as they do: a fork child or a prefork worker as soon as
-/// its session is shut down. It is there for a worker the
-/// machine is slow to schedule, which must still report its counts (SIGKILL would
-/// lose them from the summary), and as a last resort against one that hangs.
+/// its session is shut down. It is there for a child the machine is slow to
+/// schedule, which must still report its counts (SIGKILL would lose them from the
+/// summary), and as a last resort against one that hangs.
 const CHILDREN_GRACE: Duration = Duration::from_secs(2);
 
 /// SIGINT, SIGTERM and SIGCHLD, caught without a thread: each sets a flag (the
@@ -260,11 +260,11 @@ pub(super) fn end_children(children: &mut HashSet<Pid>, tally: &UnixDatagram, se
 /// In a fork child: the descriptor of the connection it serves.
 static SERVED_CONNECTION: AtomicI32 = AtomicI32::new(-1);
 
-/// The fork model's SIGINT and SIGTERM action, run beside the parent's (which set its
-/// flag and write to its pipe; in a child, that wakes the parent for nothing, only at
-/// shutdown): in a child, not in `parent`, it shuts the connection
-/// down both ways, so the child's blocked `recv` returns 0 as if the client had
-/// closed (a blocked `send` fails). The child then ends as it always does: `Client
+/// The fork model's SIGINT and SIGTERM action, run beside the parent's (which set
+/// its flag and write to its pipe; run in a child, they wake the parent for nothing,
+/// and only at shutdown). In a child, not in `parent`, it shuts the connection down
+/// both ways, so the child's blocked `recv` returns 0 as if the client had closed (a
+/// blocked `send` fails). The child then ends as it always does: `Client
 /// disconnected`, its tally to the parent, `_exit`. Only that runs in the handler:
 /// sending the tally from here could race the child's own report and count it twice.
 fn end_session_in_child(parent: Pid) {
