@@ -47,7 +47,13 @@ pub fn parse<Cli: clap::Parser>() -> Cli {
     // A grader that started this executable again, to run a submission or to grade
     // inside namespaces, gives it its part here, before anything else.
     crate::check::isolation::play_role();
-    Cli::try_parse().unwrap_or_else(|error| exit_on(&error))
+    negative_numbers_are_values(Cli::command())
+        .try_get_matches()
+        .and_then(|mut matches| {
+            Cli::from_arg_matches_mut(&mut matches)
+                .map_err(|error| error.format(&mut Cli::command()))
+        })
+        .unwrap_or_else(|error| exit_on(&error))
 }
 
 /// Ends the program on clap's `error` as [`parse`] does: the usage error (exit status
@@ -61,6 +67,19 @@ pub fn exit_on(error: &clap::Error) -> ! {
         stdout_failed(&failure);
     }
     std::process::exit(error.exit_code())
+}
+
+/// Lets every option's value, and every positional argument, start with `-` and a
+/// digit: `ping --interval -1` then reaches the option's own check ("give a number of
+/// seconds >= 0") instead of clap's "unexpected argument '-1'", which reads as if the
+/// option had no value. Flags take no value and are left as they are.
+fn negative_numbers_are_values(command: clap::Command) -> clap::Command {
+    command
+        .mut_args(|arg| {
+            let takes_values = arg.get_action().takes_values();
+            arg.allow_negative_numbers(takes_values)
+        })
+        .mut_subcommands(negative_numbers_are_values)
 }
 
 /// Ends the program on a usage error that clap cannot see by itself (one found by

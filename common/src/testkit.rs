@@ -1100,6 +1100,16 @@ pub fn assert_formats_agree(binary: &str, args: &[&str], limit: Duration) -> Ver
     let (status, junit) = run_format("junit");
     assert_eq!(status, text_status, "junit exit status");
     let document = roxmltree::Document::parse(&junit).expect("--format junit parses");
+    // The suite says which grader ran: "lab-x check" or "lab-x check-client".
+    let suite = document
+        .descendants()
+        .find(|node| node.has_tag_name("testsuite"))
+        .and_then(|suite| suite.attribute("name"));
+    assert!(
+        suite.is_some_and(|name| name.ends_with(&format!(" {}", args[0]))),
+        "junit suite {suite:?} does not name {}",
+        args[0]
+    );
     let from_junit: Verdicts = document
         .descendants()
         .filter(|node| node.has_tag_name("testcase"))

@@ -431,9 +431,10 @@ fn no_fork_child_outlives_a_sigint_to_the_parent() {
         .collect();
     assert_eq!(children.len(), 5);
     let rest = server.assert_stops_cleanly(Signal::SIGINT);
+    // The children still serving count their messages too (before: 0 answered).
     assert!(
         rest.iter()
-            .any(|line| line.starts_with("shutting down: 5 clients served")),
+            .any(|line| line == "shutting down: 5 clients served, 5 messages answered"),
         "{rest:?}"
     );
     for child in children {
@@ -441,6 +442,10 @@ fn no_fork_child_outlives_a_sigint_to_the_parent() {
             !std::path::Path::new(&format!("/proc/{child}")).exists(),
             "child {child} outlived its parent"
         );
+    }
+    // Every client sees its connection closed.
+    for mut client in clients {
+        expect_closed(&mut client).unwrap();
     }
 }
 

@@ -2,8 +2,9 @@
 //!
 //! Over TCP it connects and reads until the server closes (the whole reply, however
 //! many segments it takes: not one 1024-byte `recv` as in the course's client). Over
-//! UDP it sends one datagram and waits for one back, resending if it is lost; SNTP
-//! builds each resend anew, with its own transmit timestamp (`sntp_client`).
+//! UDP it sends one datagram and waits for one back, resending if it is lost
+//! (`common::udp_client`); SNTP builds each resend anew, with its own transmit
+//! timestamp (`sntp_client`).
 
 use std::io::{ErrorKind, Read};
 use std::net::{SocketAddr, TcpStream};
@@ -16,7 +17,7 @@ use common::cli::parse_timeout;
 use common::net;
 use common::outln;
 use common::shutdown::exit_quietly_on_ctrl_c;
-use common::udp_client::UdpClient;
+use common::udp_client::{Message, UdpClient};
 
 use crate::protocol::{self, DaytimeFormat};
 use crate::sntp_client::{self, Exchange};
@@ -112,11 +113,12 @@ fn fetch(
 ) -> Result<(Vec<u8>, SystemTime, SystemTime)> {
     let (reply, sent) = match transport {
         Transport::Udp => {
-            // Daytime and time answer any datagram, even an empty one.
+            // Daytime and time answer any datagram, even an empty one. `sent` is
+            // the try that was answered, not the first: a lost request's timeout is
+            // not part of the round trip.
             let mut client = UdpClient::new(servers.to_vec(), timeout, tries);
-            // From the try that was answered, not the first: a lost request's
-            // timeout is not part of the round trip.
-            client.timed_request(&[])?
+            let answered = client.ask(&mut Message(&[]))?;
+            return Ok((answered.reply, answered.sent, answered.received));
         }
         _ => {
             // The server answers as soon as it accepts: the round trip starts at

@@ -1,176 +1,128 @@
-//! The SNTP client's exchange (RFC 4330 section 5): each try is a new request with
-//! its own transmit timestamp T1, read from the clock just before its `send`, and a
-//! reply counts only if it answers the latest try.
+//! The SNTP client's request (RFC 4330 section 5), as the shared UDP request loop
+//! (`common::udp_client`) sends it: each try is a new request with its own transmit
+//! timestamp T1, read from the clock just before its `send`, and a reply counts only
+//! if it answers the latest try.
 //!
-//! `common::udp_client` sends the same bytes on every try, which SNTP cannot do: a
-//! resend after a lost request would carry the first try's T1, and the measured
-//! delay would swallow the whole retry timeout (2 s of delay, 1 s of offset, after
-//! one loss). The server copies the request's transmit timestamp into the reply's
-//! originate field, so the client knows which request a reply answers: one whose
-//! originate is not the latest T1 (a late reply to an earlier try, or a copy) is
-//! dropped, as RFC 4330 asks, and the client keeps waiting for its own.
+//! A resend of the same bytes after a lost request would carry the first try's T1,
+//! and the measured delay would swallow the whole retry timeout (2 s of delay, 1 s of
+//! offset, after one loss). The server copies the request's transmit timestamp into
+//! the reply's originate field, so the client knows which request a reply answers:
+//! one whose originate is not the latest T1 (a late reply to an earlier try, or a
+//! copy) is dropped, as RFC 4330 asks, and the client keeps waiting for its own.
 
-use std::io::ErrorKind;
-use std::net::{SocketAddr, UdpSocket};
-use std::time::{Duration, Instant, SystemTime};
+use std::net::SocketAddr;
+use std::time::{Duration, SystemTime};
 
-use anyhow::{Result, anyhow, bail};
-use common::net;
+use anyhow::{Result, bail};
+use common::udp_client::{Answered, Request, UdpClient};
 
 use crate::protocol::{self, NTP_PACKET, NtpTimestamp, SntpReply};
 
-/// A reply and the client's own two timestamps around it.
-#[derive(Debug)]
-pub struct Exchange {
-    /// The server's reply; its originate is the transmit timestamp of `sent`.
-    pub reply: SntpReply,
-    /// T1: when the request this reply answers was sent.
-    pub sent: SystemTime,
-    /// T4: when the reply arrived.
-    pub received: SystemTime,
-}
-
-/// How asking one address, or waiting for one reply, ended.
-enum Wait {
-    /// The reply to the latest request.
-    Answered(Exchange),
-    /// No reply to the latest request within the timeout.
-    TimedOut,
-    /// ICMP port unreachable: nothing listens there.
-    Refused,
-}
+/// A reply and the client's own two timestamps around it: `sent` is T1, the
+/// transmit timestamp of the request it answers (its originate), `received` T4.
+pub type Exchange = Answered<SntpReply>;
 
 /// Asks `servers` (each address in turn), sending at most `tries` requests to each
 /// and waiting `timeout` for each reply.
 pub fn exchange(servers: &[SocketAddr], timeout: Duration, tries: u32) -> Result<Exchange> {
-    let mut failure = anyhow!("no address for the server");
-    for &server in servers {
-        let mut strays = 0;
-        failure = match ask(server, timeout, tries, &mut strays)? {
-            Wait::Answered(exchange) => return Ok(exchange),
-            Wait::Refused => anyhow!(
-                "connection refused by {server}: no UDP server is running there; \
-                 start it first, or check --host and --port",
-                server = net::shown(server)
-            ),
-            Wait::TimedOut if strays == 0 => {
-                anyhow!(
-                    "no reply from {server} after {tries} tries",
-                    server = net::shown(server)
-                )
-            }
-            Wait::TimedOut => anyhow!(
-                "no reply from {server} after {tries} tries: {strays} datagrams came back \
-                 whose originate timestamp was not our request's transmit timestamp",
-                server = net::shown(server)
-            ),
-        };
-    }
-    Err(failure)
+    UdpClient::new(servers.to_vec(), timeout, tries).ask(&mut SntpRequest::new())
 }
 
-/// Up to `tries` requests to one address, each with a fresh T1; counts in `strays`
-/// the datagrams that answered none of them.
-fn ask(server: SocketAddr, timeout: Duration, tries: u32, strays: &mut usize) -> Result<Wait> {
-    // socket() + connect(): only this server's datagrams reach the socket, and an
-    // ICMP "port unreachable" comes back as ConnectionRefused.
-    let socket = net::udp_connected(server)?;
-    for _ in 0..tries {
-        // T1, just before send(): this try's own transmit timestamp.
-        let sent = SystemTime::now();
-        let request = protocol::sntp_request(NtpTimestamp::from_system_time(sent));
-        // send(): one datagram, the 48-byte request (connected: no address needed).
-        if let Err(error) = socket.send(&request) {
-            if error.kind() == ErrorKind::ConnectionRefused {
-                return Ok(Wait::Refused);
-            }
-            return Err(net::send_error(&error, server, request.len()));
-        }
-        match wait_for_reply(&socket, server, sent, timeout, strays)? {
-            // Lost, or slow: send a new request, with a new T1.
-            Wait::TimedOut => {}
-            done => return Ok(done),
-        }
-    }
-    Ok(Wait::TimedOut)
+/// The latest try's request, kept to tell its reply from the others.
+struct SntpRequest {
+    /// T1 of the latest try, written in its transmit field.
+    transmit: NtpTimestamp,
+    datagram: [u8; NTP_PACKET],
 }
 
-/// Waits up to `timeout` for the reply to the request sent at `sent`, dropping (and
-/// counting in `strays`) the datagrams that answer something else.
-fn wait_for_reply(
-    socket: &UdpSocket,
-    server: SocketAddr,
-    sent: SystemTime,
-    timeout: Duration,
-    strays: &mut usize,
-) -> Result<Wait> {
-    let transmit = NtpTimestamp::from_system_time(sent);
-    let deadline = Instant::now() + timeout;
-    // Room for any datagram, so a wrong reply's length is told as it is.
-    let mut datagram = vec![0; 65_536];
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Ok(Wait::TimedOut);
+impl SntpRequest {
+    /// Before the first try: nothing sent yet.
+    fn new() -> Self {
+        SntpRequest {
+            transmit: NtpTimestamp::default(),
+            datagram: [0; NTP_PACKET],
         }
-        socket.set_read_timeout(Some(left))?;
-        // recv(): the next datagram, or a timeout (`WouldBlock` on Unix).
-        let length = match socket.recv(&mut datagram) {
-            Ok(length) => length,
-            Err(error) if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                return Ok(Wait::TimedOut);
-            }
-            Err(error) if error.kind() == ErrorKind::ConnectionRefused => {
-                return Ok(Wait::Refused);
-            }
-            Err(error) => bail!(
-                "cannot receive from {server}: {error}",
-                server = net::shown(server)
-            ),
+    }
+}
+
+impl Request for SntpRequest {
+    type Reply = SntpReply;
+    const STRAY: &'static str =
+        "whose originate timestamp was not our request's transmit timestamp";
+
+    /// A new 48-byte request whose transmit timestamp is `sent`: this try's own T1.
+    fn datagram(&mut self, sent: SystemTime) -> &[u8] {
+        self.transmit = NtpTimestamp::from_system_time(sent);
+        self.datagram = protocol::sntp_request(self.transmit);
+        &self.datagram
+    }
+
+    /// RFC 4330 section 5: the reply's originate must be the latest request's
+    /// transmit timestamp; another one answers an earlier try, late. A datagram too
+    /// short to be an SNTP reply is an error at once.
+    fn answer(&mut self, datagram: &[u8]) -> Result<Option<SntpReply>> {
+        let Some(reply) = protocol::parse_sntp_reply(datagram) else {
+            bail!(
+                "the server sent {} bytes; an SNTP reply has at least {NTP_PACKET}",
+                datagram.len()
+            );
         };
-        // T4, as soon as recv() returns.
-        let received = SystemTime::now();
-        if let Some(mix_up) = protocol::mix_up("sntp", "udp", &datagram[..length]) {
-            bail!("{mix_up}");
-        }
-        let Some(reply) = protocol::parse_sntp_reply(&datagram[..length]) else {
-            bail!("the server sent {length} bytes; an SNTP reply has at least {NTP_PACKET}");
-        };
-        // RFC 4330 section 5: the reply's originate must be our request's transmit
-        // timestamp. Another one answers an earlier try, late: its T1 is not `sent`.
-        if reply.originate == transmit {
-            return Ok(Wait::Answered(Exchange {
-                reply,
-                sent,
-                received,
-            }));
-        }
-        *strays += 1;
+        Ok((reply.originate == self.transmit).then_some(reply))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use common::testkit::stand_in_udp_socket;
     use std::thread;
+
+    /// A reply to `request` (its transmit timestamp copied as the originate).
+    fn reply_to(request: &[u8]) -> [u8; NTP_PACKET] {
+        let mut reply = protocol::sntp_request(NtpTimestamp::default());
+        reply[0] = (4 << 3) | protocol::MODE_SERVER;
+        reply[1] = 10; // stratum: any synchronized server
+        reply[24..32].copy_from_slice(&request[40..48]);
+        reply
+    }
+
+    #[test]
+    fn a_late_reply_to_an_earlier_try_is_dropped_for_the_latest_tries_reply() {
+        let (stand_in, server) = stand_in_udp_socket();
+        let answering = thread::spawn(move || {
+            let mut first = [0; NTP_PACKET];
+            let mut second = [0; NTP_PACKET];
+            let (_, client) = stand_in.recv_from(&mut first).unwrap();
+            stand_in.recv_from(&mut second).unwrap();
+            // The first try's reply, held up on the way, comes just before the second's.
+            stand_in.send_to(&reply_to(&first), client).unwrap();
+            stand_in.send_to(&reply_to(&second), client).unwrap();
+            second
+        });
+        let exchange = exchange(&[server], Duration::from_millis(300), 3).unwrap();
+        let second = answering.join().unwrap();
+        let t1 = NtpTimestamp::from_system_time(exchange.sent);
+        assert_eq!(
+            exchange.reply.originate, t1,
+            "the reply taken answers the try whose send time is reported"
+        );
+        assert_eq!(
+            protocol::sntp_request(t1)[40..48],
+            second[40..48],
+            "and that try is the second"
+        );
+    }
 
     #[test]
     fn replies_that_answer_no_request_of_ours_are_dropped() {
-        let stand_in = UdpSocket::bind("127.0.0.1:0").unwrap();
-        stand_in
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        let server = stand_in.local_addr().unwrap();
+        let (stand_in, server) = stand_in_udp_socket();
         // Answers each of the two tries with a reply whose originate is not its T1.
         let answering = thread::spawn(move || {
             for _ in 0..2 {
                 let mut request = [0; NTP_PACKET];
                 let (_, client) = stand_in.recv_from(&mut request).unwrap();
-                let mut reply = protocol::sntp_request(NtpTimestamp::default());
-                reply[0] = (4 << 3) | protocol::MODE_SERVER;
-                reply[1] = 1; // a usable stratum: only the originate is wrong
-                reply[24..32].copy_from_slice(&[0xab; 8]); // originate: not ours
-                stand_in.send_to(&reply, client).unwrap();
+                request[40..48].copy_from_slice(&[0xab; 8]); // its originate: not ours
+                stand_in.send_to(&reply_to(&request), client).unwrap();
             }
         });
         let error = exchange(&[server], Duration::from_millis(200), 2).unwrap_err();
@@ -179,8 +131,7 @@ mod tests {
             error.to_string(),
             format!(
                 "no reply from {server} after 2 tries: 2 datagrams came back whose \
-                 originate timestamp was not our request's transmit timestamp",
-                server = net::shown(server)
+                 originate timestamp was not our request's transmit timestamp"
             )
         );
     }

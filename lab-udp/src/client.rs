@@ -14,7 +14,7 @@
 //!   to a later message: the socket whose try timed out is closed, and the next
 //!   message gets a new one.
 //!
-//! Those socket calls are in `common/src/udp_client.rs`, `UdpClient::exchange`,
+//! Those socket calls are in `common/src/udp_client.rs`, `UdpClient::exchange` and `wait_for_reply`,
 //! shared with the other labs' UDP clients; its comments say why each one is there.
 
 use std::process::ExitCode;

@@ -513,6 +513,21 @@ fn bad_values_are_usage_errors() {
     }
 }
 
+#[test]
+fn negative_values_reach_the_options_own_check() {
+    // Not clap's "unexpected argument '-1'", as if the option had been given no value.
+    let duration = "is not a duration: give a number of seconds >= 0";
+    for (args, message) in [
+        (&["ping", "--interval", "-1"][..], duration),
+        (&["ping", "--timeout", "-0.5"], duration),
+        (&["client", "--timeout", "-1"], duration),
+        (&["ping", "--count", "-3"], "-3 is not in 1.."),
+    ] {
+        assert_usage_error(BIN, args, &format!("for '{} ", args[1]));
+        assert_usage_error(BIN, args, message);
+    }
+}
+
 /// The course's pinger, as a student writes it from the assignment: one socket,
 /// `Ping N time`, a one-second timeout, RTT or `Request timed out`.
 ///

@@ -62,7 +62,7 @@ impl ClientOptions {
         // The client's time, its stopping, and the grading after it.
         let budget = self.timeout + STOP_GRACE + Duration::from_secs(3);
         let isolation = super::isolation::enter(&self.isolation);
-        let checks = Checks::new(lab, Subject::Command(self.client.clone()), self.format)
+        let checks = Checks::new(lab, Subject::Client(self.client.clone()), self.format)
             .with_bounds(self.timeout, budget)
             .isolated(isolation);
         let client = ClientUnderTest {

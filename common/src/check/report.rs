@@ -28,15 +28,20 @@ pub enum Format {
     Gradescope,
 }
 
-/// What was checked: a server at an address, or a command that `check` ran.
+/// What was checked: a server at an address, or a command that `check` or
+/// `check-client` ran.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Subject {
-    /// `--target HOST:PORT`.
+    /// `check --target HOST:PORT`.
     #[serde(rename = "target")]
     Target(String),
-    /// `--server CMD` or `--client CMD`.
+    /// `check --server CMD`.
     #[serde(rename = "command")]
     Command(String),
+    /// `check-client --client CMD`. (Read back from JSON as `Command`: the two share
+    /// their key.)
+    #[serde(rename = "command", skip_deserializing)]
+    Client(String),
 }
 
 /// One check's outcome.
@@ -250,9 +255,14 @@ impl Report {
         }
     }
 
-    /// JUnit XML: one suite named after the lab, one testcase per check.
+    /// JUnit XML: one suite named after the lab and the grader (`check` or
+    /// `check-client`), one testcase per check.
     fn junit(&self) -> String {
-        let mut suite = TestSuite::new(format!("{} check", self.lab));
+        let grader = match self.subject {
+            Subject::Client(_) => "check-client",
+            Subject::Target(_) | Subject::Command(_) => "check",
+        };
+        let mut suite = TestSuite::new(format!("{} {grader}", self.lab));
         if let Some(isolation) = &self.isolation {
             suite.add_property(("isolation", isolation.join(",").as_str()));
         }
@@ -405,6 +415,25 @@ mod tests {
         let target = Report::new("lab-x", Subject::Target("127.0.0.1:1".into()));
         let json: serde_json::Value = serde_json::from_str(&target.render(Format::Json)).unwrap();
         assert!(json.get("isolation").is_none());
+    }
+
+    #[test]
+    fn junit_names_its_suite_after_the_grader() {
+        let suite_name = |subject| {
+            let xml = Report::new("lab-x", subject).render(Format::Junit);
+            let document = roxmltree::Document::parse(&xml).unwrap();
+            let suite = document
+                .descendants()
+                .find(|node| node.has_tag_name("testsuite"))
+                .unwrap();
+            suite.attribute("name").unwrap().to_owned()
+        };
+        assert_eq!(
+            suite_name(Subject::Client("python3 c.py".into())),
+            "lab-x check-client"
+        );
+        assert_eq!(suite_name(Subject::Command("s".into())), "lab-x check");
+        assert_eq!(suite_name(Subject::Target("h:1".into())), "lab-x check");
     }
 
     #[test]

@@ -15,17 +15,22 @@
 //! (signal-hook's safe self-pipe); the parent `poll`s the listener and that pipe
 //! together, so a signal is never missed between a check and a blocking call.
 //!
-//! A child is born with those handlers, which serve only the parent: [`fork_child`]
-//! blocks the signals across `fork` so that none reaches a child before it has put
-//! back the default actions.
+//! A child is born with those handlers, and with one more that acts only in a child
+//! ([`end_session_in_child`]): on SIGINT or SIGTERM it shuts the child's connection
+//! down, so the child ends as after a client's close, with its tally reported: the
+//! shutdown summary counts the messages of the sessions still running at Ctrl-C. The
+//! handler tells a child from the parent by its process ID, so a signal is never
+//! lost however soon after `fork` it comes, and a child needs no signal set-up of
+//! its own: no system call per connection for signals. (Prefork's workers, forked
+//! once, put back the default actions instead: [`fork_child`].)
 #![allow(unsafe_code)]
 
 use std::collections::HashSet;
 use std::io::{ErrorKind, Read};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -34,17 +39,18 @@ use common::net;
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal};
+use nix::sys::socket::{self as socket, Shutdown};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
-use nix::unistd::{ForkResult, Pid, fork};
+use nix::unistd::{ForkResult, Pid, fork, getpid};
 use signal_hook::consts::{SIGCHLD, SIGINT, SIGTERM};
 
 use super::{Config, turn_away};
 
 /// How long the children get to exit after SIGTERM before SIGKILL. It costs nothing
-/// when they exit at once, as they do: a fork child on SIGTERM's default action, a
-/// prefork worker as soon as its session is shut down. It is there for a worker the
-/// machine is slow to schedule, which must still report its counts (SIGKILL would
-/// lose them from the summary), and as a last resort against one that hangs.
+/// when they exit at once, as they do: a fork child or a prefork worker as soon as
+/// its session is shut down. It is there for a child the machine is slow to
+/// schedule, which must still report its counts (SIGKILL would lose them from the
+/// summary), and as a last resort against one that hangs.
 const CHILDREN_GRACE: Duration = Duration::from_secs(2);
 
 /// SIGINT, SIGTERM and SIGCHLD, caught without a thread: each sets a flag (the
@@ -87,6 +93,12 @@ pub fn serve(listener: std::net::TcpListener, config: &Config, signals: Signals)
     // Made once, here, and inherited by every child: fork shares the parent's pages
     // copy-on-write, so a child copies only the few it writes to.
     let mut buffers = Buffers::new();
+    let parent = getpid();
+    for sig in [SIGINT, SIGTERM] {
+        // SAFETY: the action calls only getpid() and shutdown(), both
+        // async-signal-safe (signal-safety(7)), and reads an atomic.
+        unsafe { signal_hook::low_level::register(sig, move || end_session_in_child(parent)) }?;
+    }
 
     let mut children = HashSet::new();
     while !stop.load(Ordering::SeqCst) {
@@ -131,11 +143,16 @@ pub fn serve(listener: std::net::TcpListener, config: &Config, signals: Signals)
             turn_away(conn, peer, settings.log);
             continue;
         }
-        // The accepted socket may inherit O_NONBLOCK (BSD): the child's loop blocks.
+        // The accepted socket may inherit O_NONBLOCK (BSD; on Linux it never does, so
+        // no ioctl there): the child's loop blocks.
+        #[cfg(not(target_os = "linux"))]
         conn.set_nonblocking(false)?;
+        // For the child's SIGINT/SIGTERM action: set before fork, so the child has it
+        // from its first instruction.
+        SERVED_CONNECTION.store(conn.as_raw_fd(), Ordering::Relaxed);
         // SAFETY: this process has one thread (this model starts none, and the
         // ctrlc handler is never installed), so the child's memory is consistent.
-        match unsafe { fork_child() } {
+        match unsafe { fork() } {
             Ok(ForkResult::Child) => {
                 serve_in_child(listener, conn, peer, settings, &mut buffers, &tally_writer)
             }
@@ -274,6 +291,24 @@ pub(super) fn end_children(children: &mut HashSet<Pid>, tally: &UnixDatagram, se
         let _ = waitpid(child, None);
     }
     children.clear();
+}
+
+/// In a fork child: the descriptor of the connection it serves.
+static SERVED_CONNECTION: AtomicI32 = AtomicI32::new(-1);
+
+/// The fork model's SIGINT and SIGTERM action, run beside the parent's (which set
+/// its flag and write to its pipe; run in a child, they wake the parent for nothing,
+/// and only at shutdown). In a child, not in `parent`, it shuts the connection down
+/// both ways, so the child's blocked `recv` returns 0 as if the client had closed (a
+/// blocked `send` fails). The child then ends as it always does: `Client
+/// disconnected`, its tally to the parent, `_exit`. Only that runs in the handler:
+/// sending the tally from here could race the child's own report and count it twice.
+fn end_session_in_child(parent: Pid) {
+    if getpid() != parent {
+        // shutdown(SHUT_RDWR). Should the session be over already, the descriptor is
+        // closed (EBADF, ignored): the child is about to exit.
+        let _ = socket::shutdown(SERVED_CONNECTION.load(Ordering::Relaxed), Shutdown::Both);
+    }
 }
 
 /// The signals [`Signals::install`] catches.
