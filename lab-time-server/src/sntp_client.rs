@@ -61,6 +61,10 @@ impl Request for SntpRequest {
     /// transmit timestamp; another one answers an earlier try, late. A datagram too
     /// short to be an SNTP reply is an error at once.
     fn answer(&mut self, datagram: &[u8]) -> Result<Option<SntpReply>> {
+        // A daytime line or an RFC 868 time: the wrong --protocol, said as such.
+        if let Some(mix_up) = protocol::mix_up("sntp", "udp", datagram) {
+            bail!("{mix_up}");
+        }
         let Some(reply) = protocol::parse_sntp_reply(datagram) else {
             bail!(
                 "the server sent {} bytes; an SNTP reply has at least {NTP_PACKET}",
