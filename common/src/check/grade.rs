@@ -227,13 +227,20 @@ fn interrupt_keeps_what_was_graded(progress: &Progress, out: &Path) {
         run::interrupt();
         run::sweep();
         progress.clear();
-        let _ = writeln!(
-            io::stderr(),
-            "interrupted: {} of {} submissions done; their reports and scores.csv are in {}",
-            progress.done(),
-            progress.total,
-            out.display()
-        );
+        let _ = match progress.done() {
+            0 => writeln!(
+                io::stderr(),
+                "interrupted: 0 of {} submissions done; nothing was written",
+                progress.total
+            ),
+            done => writeln!(
+                io::stderr(),
+                "interrupted: {done} of {} submissions done; their reports and scores.csv \
+                 are in {}",
+                progress.total,
+                out.display()
+            ),
+        };
         std::process::exit(130);
     });
 }
