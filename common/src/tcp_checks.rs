@@ -4,11 +4,15 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::ops::{Deref, DerefMut};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use socket2::SockRef;
 
 use anyhow::{Context, Result, bail};
 
+use crate::check::sockets;
 use crate::check::wording::{connect_failed, in_words};
 use crate::check::{Checks, expect_bytes, shown};
 
@@ -69,8 +73,7 @@ pub fn run_protocol_checks(checks: &mut Checks, target: SocketAddr) {
     ] {
         checks.run(name, move || {
             let mut conn = connect(target, timeout)?;
-            conn.write_all(b"before\n")?;
-            read_expecting(&mut conn, "reply", b"BEFORE\n")?;
+            session_goes_on(&mut conn, &[b"before\n", b"still here\n"])?;
             conn.write_all(quit)?;
             expect_closed(&mut conn)
         });
@@ -79,8 +82,7 @@ pub fn run_protocol_checks(checks: &mut Checks, target: SocketAddr) {
         "a bare `quit` (the course client's) ends the session",
         move || {
             let mut conn = connect(target, timeout)?;
-            conn.write_all(b"hi")?;
-            read_expecting(&mut conn, "reply", b"HI")?;
+            session_goes_on(&mut conn, &[b"hi", b"there"])?;
             conn.write_all(b"quit")?;
             expect_closed(&mut conn)
         },
@@ -113,13 +115,170 @@ pub fn run_protocol_checks(checks: &mut Checks, target: SocketAddr) {
     );
 }
 
-/// Connects with every wait (connect, read, write) bounded by `timeout`.
-pub fn connect(target: SocketAddr, timeout: Duration) -> Result<TcpStream> {
-    let conn = TcpStream::connect_timeout(&target, timeout)
-        .map_err(|error| connect_failed(&error, target, timeout))?;
-    conn.set_read_timeout(Some(timeout))?;
-    conn.set_write_timeout(Some(timeout))?;
-    Ok(conn)
+/// Shows that a session goes on after ordinary messages: each is answered on the same
+/// connection (a server that closes after every reply fails here, before `quit` is
+/// sent, so that closing is not taken for obeying `quit`).
+pub fn session_goes_on(conn: &mut TcpStream, messages: &[&[u8]]) -> Result<()> {
+    for (index, message) in messages.iter().enumerate() {
+        conn.write_all(message)?;
+        let reply = String::from_utf8_lossy(message).to_uppercase();
+        read_expecting(conn, "reply", reply.as_bytes()).with_context(|| {
+            format!(
+                "the session must go on after an ordinary message (message {} of {})",
+                index + 1,
+                messages.len()
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// A check's connection to the server under check: a `TcpStream` (through `Deref`)
+/// that ends gracefully when dropped (see [`end_gracefully`]), however the check
+/// ended, so that the grader's closes never disturb the server.
+#[derive(Debug)]
+pub struct Connection {
+    stream: TcpStream,
+}
+
+impl Deref for Connection {
+    type Target = TcpStream;
+    fn deref(&self) -> &TcpStream {
+        &self.stream
+    }
+}
+
+impl DerefMut for Connection {
+    fn deref_mut(&mut self) -> &mut TcpStream {
+        &mut self.stream
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        end_gracefully(&self.stream);
+    }
+}
+
+/// Connects with every wait (connect, read, write) bounded by `timeout`. Before the
+/// server is known to be ready (a `--server` where there is no socket table to watch),
+/// a refused connection is tried again until the startup deadline: this first
+/// connection of the first check is then the only probe.
+pub fn connect(target: SocketAddr, timeout: Duration) -> Result<Connection> {
+    let stream = loop {
+        // connect(): the three-way handshake, bounded.
+        match TcpStream::connect_timeout(&target, timeout) {
+            Ok(stream) => break stream,
+            Err(error)
+                if error.kind() == ErrorKind::ConnectionRefused && startup::still_starting() =>
+            {
+                thread::sleep(startup::RETRY);
+            }
+            Err(error) => return Err(connect_failed(&error, target, timeout)),
+        }
+    };
+    startup::ready();
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    Ok(Connection { stream })
+}
+
+/// How long the server may stay silent before we take it that it has no more to say.
+const QUIET: Duration = Duration::from_millis(50);
+/// The most time and bytes spent reading what a server still sends while we end.
+const DRAIN_TIME: Duration = Duration::from_secs(1);
+/// How long, after our FIN, we wait for the server to close in turn.
+const CLOSE_AFTER_FIN: Duration = Duration::from_millis(500);
+const DRAIN_BYTES: usize = 4 << 20;
+
+/// Ends a check's connection so that the server under check cannot tell it from a
+/// well-behaved client's, nor be harmed by it:
+///
+/// - First, reads (and drops) what the server still sends, until it closes or falls
+///   quiet: closing a socket with unread data sends a reset (RFC 1122 4.2.2.13), and
+///   a server with no error handling around its next `send` dies of it.
+/// - If the server has not closed: we close first (`shutdown(SHUT_WR)`, our FIN),
+///   read on until it closes (bounded), then close. The TIME_WAIT that follows
+///   (RFC 793) is ours, on our ephemeral port.
+/// - If the server closed first (a server that closes after each reply), its end now
+///   waits for our FIN, after which it would sit in TIME_WAIT on the server's own port
+///   for a minute, and a next server without `SO_REUSEADDR` (the textbook's) could not
+///   bind it. Where the server's process has let go of that socket (the socket table
+///   says so; off Linux, taken as so), we close with `SO_LINGER` 0: a reset instead of
+///   a FIN, which ends the kernel's leftover at once and reaches no process. A server
+///   that only shut down its sending side and still reads gets our FIN, as any client's.
+pub fn end_gracefully(stream: &TcpStream) {
+    let server_closed = drain(stream, QUIET);
+    if !server_closed {
+        // shutdown(SHUT_WR): our FIN; the server reads the end of its input.
+        let _ = stream.shutdown(Shutdown::Write);
+        drain(stream, CLOSE_AFTER_FIN);
+        return;
+    }
+    let let_go = match (stream.local_addr(), stream.peer_addr()) {
+        (Ok(ours), Ok(peer)) => sockets::peer_let_go(ours, peer).unwrap_or(true),
+        // Already reset: nothing is left of the connection.
+        _ => return,
+    };
+    if let_go {
+        // close() with SO_LINGER 0 (in Drop, after us): a reset, no TIME_WAIT anywhere.
+        let _ = SockRef::from(stream).set_linger(Some(Duration::ZERO));
+    } else {
+        let _ = stream.shutdown(Shutdown::Write);
+    }
+}
+
+/// Reads and drops what the server sends until it closes (true), falls quiet for
+/// `quiet`, or sends too much for too long (false). A reset counts as closed.
+fn drain(stream: &TcpStream, quiet: Duration) -> bool {
+    let deadline = Instant::now() + DRAIN_TIME;
+    let mut buffer = [0; 16 * 1024];
+    let mut drained = 0;
+    if stream.set_read_timeout(Some(quiet)).is_err() {
+        return false;
+    }
+    while drained < DRAIN_BYTES && Instant::now() < deadline {
+        match (&*stream).read(&mut buffer) {
+            Ok(0) => return true,
+            Ok(read) => drained += read,
+            Err(error) if error.kind() == ErrorKind::Interrupted => {}
+            Err(error) => return error.kind() == ErrorKind::ConnectionReset,
+        }
+    }
+    false
+}
+
+/// The startup of a `--server` whose readiness cannot be seen in a socket table: until
+/// the first connection is accepted (or the deadline), refusals are retried.
+pub mod startup {
+    use std::sync::Mutex;
+    use std::time::{Duration, Instant};
+
+    /// How long between two tries of a refused connection.
+    pub const RETRY: Duration = Duration::from_millis(50);
+
+    static UNTIL: Mutex<Option<Instant>> = Mutex::new(None);
+
+    fn until() -> std::sync::MutexGuard<'static, Option<Instant>> {
+        UNTIL
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The server was started and may take until `deadline` to listen.
+    pub fn starting(deadline: Instant) {
+        *until() = Some(deadline);
+    }
+
+    /// A connection was accepted: the server is up.
+    pub fn ready() {
+        *until() = None;
+    }
+
+    /// Is a refusal now only the server still starting?
+    pub fn still_starting() -> bool {
+        until().is_some_and(|deadline| Instant::now() < deadline)
+    }
 }
 
 /// Reads the `what` (a reply, an answer) that should be exactly `expected`, however

@@ -98,7 +98,7 @@ fn check_server_names_the_check_a_student_server_dies_on() {
     );
 }
 
-const HELLO: &str = "`hi` is sent and the `hello` answer printed";
+const HELLO: &str = "`hi` is sent and the `hello` answer printed, and it exits 0";
 const RUDE: &str = "a rude answer to `hi` is reported by a non-zero exit";
 
 #[test]

@@ -175,10 +175,11 @@ fn check_client(client: &str) -> (bool, String) {
     run_check_client(BIN, client, &["--timeout", "5"])
 }
 
-const PLAIN: &str = "the reply is printed";
+const PLAIN: &str = "the reply is printed, and it exits 0";
 const SEGMENTS: &str = "a reply in several segments, with pauses, is read whole";
 const IN_ORDER: &str = "each line is answered, in order";
-const CLOSED: &str = "a server that closes mid-session is noticed (non-zero exit)";
+const CLOSED: &str =
+    "a server that closes mid-session is noticed: an error on stderr, a non-zero exit";
 
 #[test]
 fn check_client_passes_our_client_in_every_format() {

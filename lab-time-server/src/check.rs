@@ -2,15 +2,16 @@
 //! behaviour checks of any time server.
 
 use std::io::{self, ErrorKind};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Local, NaiveTime, Timelike};
-use common::check::wording::{connect_failed, reply_failed};
-use common::check::{Checks, Probe, TargetOptions, expect_eq};
+use common::check::wording::reply_failed;
+use common::check::{self, Checks, TargetOptions, expect_eq};
 use common::net;
+use common::tcp_checks::connect;
 
 use crate::client::read_to_close;
 use crate::protocol::{self, NtpTimestamp};
@@ -35,15 +36,11 @@ const TOLERANCE_SECONDS: i64 = 5;
 /// Runs the checks for the protocol and transport, and prints the score.
 pub fn run(options: &Options) -> ExitCode {
     let udp = options.transport == Transport::Udp || options.protocol == Protocol::Sntp;
-    let probe = match options.protocol {
-        Protocol::Sntp => {
-            let now = NtpTimestamp::from_system_time(SystemTime::now());
-            Probe::Udp(protocol::sntp_request(now).to_vec())
-        }
-        _ if udp => Probe::Udp(b"\n".to_vec()),
-        _ => Probe::Tcp,
+    let transport = match udp {
+        true => check::Transport::Udp,
+        false => check::Transport::Tcp,
     };
-    let (mut checks, target) = options.target.start(env!("CARGO_PKG_NAME"), probe);
+    let (mut checks, target) = options.target.start(env!("CARGO_PKG_NAME"), transport);
     let timeout = checks.timeout();
     let fetch = move || {
         if udp {
@@ -148,10 +145,9 @@ fn sntp_checks(checks: &mut Checks, target: SocketAddr, timeout: Duration) {
 
 /// Connects, reads until the server closes (bounded), returns the reply.
 fn read_whole_reply(target: SocketAddr, timeout: Duration) -> Result<Vec<u8>> {
-    let stream = TcpStream::connect_timeout(&target, timeout)
-        .map_err(|error| connect_failed(&error, target, timeout))?;
-    stream.set_read_timeout(Some(timeout))?;
-    read_to_close(stream)
+    // Our connection ends (when dropped) without leaving the server's port in TIME_WAIT.
+    let conn = connect(target, timeout)?;
+    read_to_close(conn.try_clone()?)
 }
 
 /// One request, one reply datagram (a read bounded by `timeout`), errors in plain words.

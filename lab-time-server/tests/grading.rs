@@ -123,7 +123,7 @@ fn check_server_names_the_check_a_server_dies_on_and_fails_the_rest_fast() {
     assert_eq!(verdicts, text_verdicts(&stdout));
 }
 
-const PLAIN: &str = "the server's time is printed";
+const PLAIN: &str = "the server's time is printed, and it exits 0";
 const SPLIT: &str = "a reply in two segments is read whole (until the server closes)";
 const LOSS: &str = "a lost request is sent again (the first one is dropped)";
 const SNTP_REQUEST: &str = "the request is a 48-byte client (mode 3) packet";

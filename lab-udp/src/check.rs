@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use common::check::wording::reply_failed;
-use common::check::{Probe, TargetOptions, expect_bytes, expect_eq};
+use common::check::{TargetOptions, Transport, expect_bytes, expect_eq};
 use common::net;
 
 /// Command-line options of `lab-udp check`.
@@ -19,10 +19,7 @@ pub struct Options {
 
 /// Runs every check and prints the score.
 pub fn run(options: &Options) -> ExitCode {
-    let (mut checks, target) = options.target.start(
-        env!("CARGO_PKG_NAME"),
-        Probe::Udp(b"startup probe".to_vec()),
-    );
+    let (mut checks, target) = options.target.start(env!("CARGO_PKG_NAME"), Transport::Udp);
     let timeout = checks.timeout();
     let ask = move |message: &'static [u8], expected: &'static [u8]| {
         move || expect_bytes("reply", &request(target, message, timeout)?, expected)

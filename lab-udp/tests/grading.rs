@@ -132,10 +132,10 @@ fn check_client(client: &str) -> (bool, String) {
     run_check_client(BIN, client, &["--timeout", "5"])
 }
 
-const PLAIN: &str = "the reply is printed";
+const PLAIN: &str = "the reply is printed, and it exits 0";
 const LOSS: &str = "a lost datagram is sent again (the first one is dropped)";
 const LATE: &str = "a late reply is not taken for the next message's reply";
-const SILENT: &str = "a silent server ends in an error and a non-zero exit";
+const SILENT: &str = "a silent server ends in an error on stderr and a non-zero exit";
 
 #[test]
 fn check_client_passes_our_client_in_every_format() {

@@ -116,6 +116,9 @@ pub struct Report {
     pub stderr_tail: Vec<String>,
     /// Why the run could not take place at all (a server that never came up).
     pub error: Option<String>,
+    /// What the grader saw of the command beyond its checks (it left the foreground).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 impl Report {
@@ -133,6 +136,7 @@ impl Report {
             server_exit_during: None,
             stderr_tail: Vec::new(),
             error: None,
+            note: None,
         }
     }
 
@@ -155,6 +159,9 @@ impl Report {
 
     /// The sentence about a command that ended on its own, if it did.
     pub fn exit_sentence(&self) -> Option<String> {
+        if let Some(note) = &self.note {
+            return Some(note.clone());
+        }
         let status = self.server_exit?;
         Some(match &self.server_exit_during {
             Some(check) => format!("the server exited with status {status} during '{check}'"),

@@ -53,6 +53,8 @@ pub enum Streams {
 pub struct Submission {
     /// Its process group, whose id is the `sh` process's id.
     group: Pid,
+    /// The mark in the environment of every process it starts (see [`MARK`]).
+    mark: String,
     watch: Arc<Watch>,
     stderr: Arc<Mutex<Tail>>,
     stderr_reader: Option<JoinHandle<()>>,
@@ -126,8 +128,13 @@ pub fn fill_in(command: &str, address: SocketAddr) -> String {
 impl Submission {
     /// Starts `sh -c command` in a new process group.
     pub fn spawn(command: &str, streams: Streams) -> Result<Submission> {
+        let mark = new_mark();
         let mut shell = Command::new("sh");
-        shell.arg("-c").arg(command).process_group(0);
+        shell
+            .arg("-c")
+            .arg(command)
+            .process_group(0)
+            .env(MARK, &mark);
         shell.stderr(Stdio::piped());
         let input = match streams {
             Streams::Server => {
@@ -143,7 +150,7 @@ impl Submission {
             .spawn()
             .with_context(|| format!("cannot run `sh -c {command}`"))?;
         let group = Pid::from_raw(i32::try_from(child.id()).context("process id out of range")?);
-        register(group);
+        register(group, &mark);
         let stderr = Arc::new(Mutex::new(Tail::default()));
         let stderr_reader = child.stderr.take().map(|pipe| {
             let tail = Arc::clone(&stderr);
@@ -170,6 +177,7 @@ impl Submission {
         thread::spawn(move || wait_for(child, &watcher));
         Ok(Submission {
             group,
+            mark,
             watch,
             stderr,
             stderr_reader,
@@ -207,6 +215,21 @@ impl Submission {
     /// No check is running any more.
     pub fn between_checks(&self) {
         self.watch.lock().current = None;
+    }
+
+    /// The check now running, if any.
+    pub fn current_check(&self) -> Option<String> {
+        self.watch
+            .lock()
+            .current
+            .as_ref()
+            .map(|(check, _)| check.clone())
+    }
+
+    /// Are processes it started still running outside its process group (a daemon
+    /// that called `setsid`)? Always false where they cannot be seen (no /proc).
+    pub fn has_strays(&self) -> bool {
+        !strays(&self.mark, self.group).is_empty()
     }
 
     /// Stops the command: SIGTERM to its group, SIGKILL [`STOP_GRACE`] later if any
@@ -247,6 +270,7 @@ impl Drop for Submission {
         // Stopped already (then this finds no one), or the grader is failing: never
         // leave a student's server running.
         let _ = signal::killpg(self.group, Signal::SIGKILL);
+        kill_strays(&self.mark, self.group);
         unregister(self.group);
     }
 }
@@ -289,6 +313,7 @@ impl Submission {
             let _ = signal::killpg(self.group, Signal::SIGKILL);
             self.wait_group_gone(STOP_GRACE);
         }
+        kill_strays(&self.mark, self.group);
         unregister(self.group);
     }
 
@@ -313,6 +338,60 @@ impl Submission {
             }
             thread::sleep(Duration::from_millis(10));
         }
+    }
+}
+
+/// The name of the environment variable that marks every process of a submission:
+/// children inherit it, through forks, `setsid` and double forks, so the processes
+/// a daemon leaves outside the submission's process group are still found and
+/// stopped (a daemon that empties its environment escapes it; the isolation of a
+/// PID namespace does not have that gap).
+pub const MARK: &str = "SOCKET_LABS_SUBMISSION";
+
+/// A mark no other submission of any grader has: our process id and a count.
+fn new_mark() -> String {
+    static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    format!(
+        "{}-{}",
+        std::process::id(),
+        COUNT.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// The processes that carry `mark` but are outside `group` (where /proc shows them).
+fn strays(mark: &str, group: Pid) -> Vec<Pid> {
+    let wanted = format!("{MARK}={mark}");
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .map(Pid::from_raw)
+        .filter(|&pid| {
+            // environ: NUL-separated NAME=VALUE, readable for our own user's processes.
+            std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|environ| {
+                environ
+                    .split(|&b| b == 0)
+                    .any(|entry| entry == wanted.as_bytes())
+            }) && nix::unistd::getpgid(Some(pid)).is_ok_and(|their| their != group)
+        })
+        .collect()
+}
+
+/// SIGKILL to every process of the submission outside its group, until none is left
+/// (bounded); each is reaped where it became our child (we are the subreaper).
+fn kill_strays(mark: &str, group: Pid) {
+    let deadline = Instant::now() + STOP_GRACE;
+    loop {
+        let left = strays(mark, group);
+        for &pid in &left {
+            let _ = signal::kill(pid, Signal::SIGKILL);
+            let _ = waitpid(pid, Some(WaitPidFlag::WNOHANG));
+        }
+        if left.is_empty() || Instant::now() >= deadline {
+            return;
+        }
+        thread::sleep(Duration::from_millis(10));
     }
 }
 
@@ -434,7 +513,7 @@ fn keep_tail(mut pipe: impl Read, tail: &Mutex<Tail>) {
 }
 
 /// The process groups of the submissions running now, stopped on Ctrl-C.
-static RUNNING: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+static RUNNING: Mutex<Vec<(i32, String)>> = Mutex::new(Vec::new());
 
 /// Set (before any kill) once the grader is ending: see [`grader_ending`].
 static ENDING: AtomicBool = AtomicBool::new(false);
@@ -446,7 +525,7 @@ pub fn grader_ending() -> bool {
     ENDING.load(Ordering::SeqCst)
 }
 
-fn register(group: Pid) {
+fn register(group: Pid, mark: &str) {
     static HANDLER: Once = Once::new();
     HANDLER.call_once(|| {
         // Processes the submission's `sh` leaves orphaned become our children, not
@@ -463,22 +542,23 @@ fn register(group: Pid) {
     RUNNING
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
-        .push(group.as_raw());
+        .push((group.as_raw(), mark.to_owned()));
 }
 
 /// Kills (and reaps) every running submission's group, for a grader about to end
 /// (Ctrl-C, SIGTERM, a closed stdout). Returns the lock on the list: held by the
 /// caller until it exits, so that the runner, which stops its own submissions
 /// through the list, waits instead of finishing (and exiting) on its own meanwhile.
-pub fn stop_all() -> MutexGuard<'static, Vec<i32>> {
+pub fn stop_all() -> MutexGuard<'static, Vec<(i32, String)>> {
     ENDING.store(true, Ordering::SeqCst);
     let groups = RUNNING.lock().unwrap_or_else(PoisonError::into_inner);
-    for &group in groups.iter() {
-        let _ = signal::killpg(Pid::from_raw(group), Signal::SIGKILL);
+    for (group, mark) in groups.iter() {
+        let _ = signal::killpg(Pid::from_raw(*group), Signal::SIGKILL);
+        kill_strays(mark, Pid::from_raw(*group));
     }
     // Reap them (bounded), rather than leave their zombies to init.
     let deadline = Instant::now() + STOP_GRACE;
-    for &group in groups.iter() {
+    for &(group, _) in groups.iter() {
         while signal::killpg(Pid::from_raw(group), None) != Err(Errno::ESRCH)
             && Instant::now() < deadline
         {
@@ -493,7 +573,7 @@ fn unregister(group: Pid) {
     RUNNING
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
-        .retain(|&running| running != group.as_raw());
+        .retain(|(running, _)| *running != group.as_raw());
 }
 
 #[cfg(test)]
