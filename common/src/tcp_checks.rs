@@ -155,8 +155,12 @@ impl DerefMut for Connection {
 }
 
 impl Drop for Connection {
+    /// Ends the connection on a thread of its own: the check's verdict does not wait
+    /// for it, and a check's many connections end side by side.
     fn drop(&mut self) {
-        end_gracefully(&self.stream);
+        if let Ok(stream) = self.stream.try_clone() {
+            thread::spawn(move || end_gracefully(&stream));
+        }
     }
 }
 
@@ -185,11 +189,13 @@ pub fn connect(target: SocketAddr, timeout: Duration) -> Result<Connection> {
 
 /// How long the server may stay silent before we take it that it has no more to say.
 const QUIET: Duration = Duration::from_millis(50);
-/// The most time and bytes spent reading what a server still sends while we end.
+/// The most time spent reading what a server sends before we close first.
 const DRAIN_TIME: Duration = Duration::from_secs(1);
-/// How long, after our FIN, we wait for the server to close in turn.
-const CLOSE_AFTER_FIN: Duration = Duration::from_millis(500);
+/// The most bytes read from a server while ending, at each step.
 const DRAIN_BYTES: usize = 4 << 20;
+/// How long, after our FIN, we keep reading until the server closes in turn: its
+/// sockets close when it is stopped at the end of the run, long before.
+const CLOSE_AFTER_FIN: Duration = Duration::from_secs(600);
 
 /// Ends a check's connection so that the server under check cannot tell it from a
 /// well-behaved client's, nor be harmed by it:
@@ -197,9 +203,11 @@ const DRAIN_BYTES: usize = 4 << 20;
 /// - First, reads (and drops) what the server still sends, until it closes or falls
 ///   quiet: closing a socket with unread data sends a reset (RFC 1122 4.2.2.13), and
 ///   a server with no error handling around its next `send` dies of it.
-/// - If the server has not closed: we close first (`shutdown(SHUT_WR)`, our FIN),
-///   read on until it closes (bounded), then close. The TIME_WAIT that follows
-///   (RFC 793) is ours, on our ephemeral port.
+/// - If the server has not closed: we close first (`shutdown(SHUT_WR)`, our FIN) and
+///   read on until it closes (a server that never does, as Kurose & Ross's Java
+///   TCPServer, closes when it is stopped), so that a late reply (a slow server, one
+///   that answers only at the end of its input) is read, never reset. The TIME_WAIT
+///   that follows (RFC 793) is ours, on our ephemeral port.
 /// - If the server closed first (a server that closes after each reply), its end now
 ///   waits for our FIN, after which it would sit in TIME_WAIT on the server's own port
 ///   for a minute, and a next server without `SO_REUSEADDR` (the textbook's) could not
@@ -208,11 +216,10 @@ const DRAIN_BYTES: usize = 4 << 20;
 ///   a FIN, which ends the kernel's leftover at once and reaches no process. A server
 ///   that only shut down its sending side and still reads gets our FIN, as any client's.
 pub fn end_gracefully(stream: &TcpStream) {
-    let server_closed = drain(stream, QUIET);
-    if !server_closed {
+    if !drain(stream, Some(QUIET), Instant::now() + DRAIN_TIME) {
         // shutdown(SHUT_WR): our FIN; the server reads the end of its input.
         let _ = stream.shutdown(Shutdown::Write);
-        drain(stream, CLOSE_AFTER_FIN);
+        drain(stream, None, Instant::now() + CLOSE_AFTER_FIN);
         return;
     }
     let let_go = match (stream.local_addr(), stream.peer_addr()) {
@@ -221,27 +228,36 @@ pub fn end_gracefully(stream: &TcpStream) {
         _ => return,
     };
     if let_go {
-        // close() with SO_LINGER 0 (in Drop, after us): a reset, no TIME_WAIT anywhere.
+        // close() with SO_LINGER 0 (as the last handle drops): a reset, no TIME_WAIT.
         let _ = SockRef::from(stream).set_linger(Some(Duration::ZERO));
     } else {
         let _ = stream.shutdown(Shutdown::Write);
     }
 }
 
-/// Reads and drops what the server sends until it closes (true), falls quiet for
-/// `quiet`, or sends too much for too long (false). A reset counts as closed.
-fn drain(stream: &TcpStream, quiet: Duration) -> bool {
-    let deadline = Instant::now() + DRAIN_TIME;
+/// Reads and drops what the server sends until it closes (true), or (false) it falls
+/// silent for `quiet` (if given), or `until` passes, or [`DRAIN_BYTES`] came. A reset
+/// counts as closed.
+fn drain(stream: &TcpStream, quiet: Option<Duration>, until: Instant) -> bool {
     let mut buffer = [0; 16 * 1024];
     let mut drained = 0;
-    if stream.set_read_timeout(Some(quiet)).is_err() {
+    // Without `quiet`, each read still ends now and then, to see the time.
+    if stream
+        .set_read_timeout(Some(quiet.unwrap_or(DRAIN_TIME)))
+        .is_err()
+    {
         return false;
     }
-    while drained < DRAIN_BYTES && Instant::now() < deadline {
+    while drained < DRAIN_BYTES && Instant::now() < until {
         match (&*stream).read(&mut buffer) {
             Ok(0) => return true,
             Ok(read) => drained += read,
             Err(error) if error.kind() == ErrorKind::Interrupted => {}
+            Err(error) if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                if quiet.is_some() {
+                    return false;
+                }
+            }
             Err(error) => return error.kind() == ErrorKind::ConnectionReset,
         }
     }
