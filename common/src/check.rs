@@ -41,7 +41,7 @@ use anyhow::{Result, anyhow, bail};
 use self::report::{CheckResult, Format, Report, Subject};
 use self::submission::{Exit, Streams, Submission};
 use crate::cli::parse_timeout;
-use crate::net;
+use crate::{net, tcp_checks};
 
 /// `--target HOST:PORT` or `--server CMD`, and `--timeout`, `--startup-timeout`,
 /// `--format`: the options of every lab's `check`.
@@ -84,6 +84,9 @@ const EXIT_GRACE: Duration = Duration::from_millis(500);
 
 /// How often the socket table is read while a server starts.
 const READY_POLL: Duration = Duration::from_millis(20);
+
+/// The longest wait for the checks' connections to end (see [`tcp_checks::Connection`]).
+const ENDS_LIMIT: Duration = Duration::from_secs(2);
 
 /// How many lines of a crashed server's stderr its check's detail shows.
 const CRASH_LINES: usize = 3;
@@ -421,6 +424,9 @@ impl Checks {
         };
         let (tail, _) = running.submission.stop();
         self.first_crash.get_or_insert((exit.clone(), tail));
+        // The dead server's connections end first: a leftover of one on its port
+        // would stop it binding again.
+        tcp_checks::wait_for_ends(true, ENDS_LIMIT);
         let Some(launch) = &self.launch else { return };
         match launch.start() {
             Ok(running) => self.server = Some(running),
@@ -556,6 +562,10 @@ impl Checks {
     /// Stops a `--server` command, prints the report (text: the footer and the score
     /// line); success only if some check passed and none failed.
     pub fn finish(mut self) -> ExitCode {
+        // Every check's connection ends as it should before the server is stopped
+        // and the grader exits (which would close them with a FIN where a reset is
+        // due, leaving TIME_WAIT on the server's port).
+        tcp_checks::wait_for_ends(false, ENDS_LIMIT);
         if let Some(running) = self.server.take() {
             let exit = running
                 .submission
@@ -566,6 +576,7 @@ impl Checks {
             if let Some(exit) = exit {
                 self.first_crash.get_or_insert((exit, Vec::new()));
             }
+            tcp_checks::wait_for_ends(true, ENDS_LIMIT);
         }
         if let Some((exit, tail)) = self.first_crash.take() {
             self.report.server_exit = Some(exit.status);

@@ -5,6 +5,8 @@
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::ops::{Deref, DerefMut};
+use std::sync::atomic::Ordering;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -89,8 +91,7 @@ pub fn run_protocol_checks(checks: &mut Checks, target: SocketAddr) {
     );
     checks.run("after a half-close, every reply still arrives", move || {
         let mut conn = connect(target, timeout)?;
-        conn.write_all(b"last words\nand more\n")?;
-        conn.shutdown(Shutdown::Write)?;
+        send_then_half_close(&conn, b"last words\nand more\n")?;
         read_expecting(&mut conn, "reply", b"LAST WORDS\nAND MORE\n")?;
         expect_closed(&mut conn)
     });
@@ -133,6 +134,19 @@ pub fn session_goes_on(conn: &mut TcpStream, messages: &[&[u8]]) -> Result<()> {
     Ok(())
 }
 
+/// Sends `bytes` and half-closes (`shutdown(SHUT_WR)`) in one segment, data and FIN
+/// together (Linux: `TCP_CORK` holds the data until the FIN joins it): a server that
+/// answers and closes at once then always sees our FIN before its close, so its end
+/// of the connection is not left in TIME_WAIT on its port (a server that closed
+/// first, between our send and our shutdown, would be).
+pub fn send_then_half_close(conn: &TcpStream, bytes: &[u8]) -> Result<()> {
+    #[cfg(target_os = "linux")]
+    SockRef::from(conn).set_tcp_cork(true)?;
+    (&*conn).write_all(bytes)?;
+    conn.shutdown(Shutdown::Write)?;
+    Ok(())
+}
+
 /// A check's connection to the server under check: a `TcpStream` (through `Deref`)
 /// that ends gracefully when dropped (see [`end_gracefully`]), however the check
 /// ended, so that the grader's closes never disturb the server.
@@ -159,7 +173,12 @@ impl Drop for Connection {
     /// for it, and a check's many connections end side by side.
     fn drop(&mut self) {
         if let Ok(stream) = self.stream.try_clone() {
-            thread::spawn(move || end_gracefully(&stream));
+            let ending = Ending::begin();
+            thread::spawn(move || {
+                end_gracefully(&stream, &ending);
+                drop(stream); // The last handle: the close itself, before we count it done.
+                drop(ending);
+            });
         }
     }
 }
@@ -215,8 +234,9 @@ const CLOSE_AFTER_FIN: Duration = Duration::from_secs(600);
 ///   says so; off Linux, taken as so), we close with `SO_LINGER` 0: a reset instead of
 ///   a FIN, which ends the kernel's leftover at once and reaches no process. A server
 ///   that only shut down its sending side and still reads gets our FIN, as any client's.
-pub fn end_gracefully(stream: &TcpStream) {
+pub fn end_gracefully(stream: &TcpStream, ending: &Ending) {
     if !drain(stream, Some(QUIET), Instant::now() + DRAIN_TIME) {
+        ending.waiting_for_the_server();
         // shutdown(SHUT_WR): our FIN; the server reads the end of its input.
         let _ = stream.shutdown(Shutdown::Write);
         drain(stream, None, Instant::now() + CLOSE_AFTER_FIN);
@@ -232,6 +252,62 @@ pub fn end_gracefully(stream: &TcpStream) {
         let _ = SockRef::from(stream).set_linger(Some(Duration::ZERO));
     } else {
         let _ = stream.shutdown(Shutdown::Write);
+    }
+}
+
+/// The connections now ending (see [`Connection`]'s drop): in all, and those still
+/// deciding how (their first read, within [`DRAIN_TIME`]). A run waits for them
+/// before it stops or restarts its server, and before it exits: a connection the
+/// process closes as it exits gets a FIN where a reset was due.
+static ENDING: Mutex<(usize, usize)> = Mutex::new((0, 0));
+
+/// One connection's end, counted in [`ENDING`] until dropped.
+#[derive(Debug)]
+pub struct Ending {
+    deciding: std::sync::atomic::AtomicBool,
+}
+
+fn ending_counts() -> MutexGuard<'static, (usize, usize)> {
+    ENDING.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Ending {
+    fn begin() -> Ending {
+        let mut counts = ending_counts();
+        counts.0 += 1;
+        counts.1 += 1;
+        Ending {
+            deciding: std::sync::atomic::AtomicBool::new(true),
+        }
+    }
+
+    /// It has closed first and now waits for the server to close in turn.
+    fn waiting_for_the_server(&self) {
+        if self.deciding.swap(false, Ordering::SeqCst) {
+            ending_counts().1 -= 1;
+        }
+    }
+}
+
+impl Drop for Ending {
+    fn drop(&mut self) {
+        self.waiting_for_the_server();
+        ending_counts().0 -= 1;
+    }
+}
+
+/// Waits (bounded by `limit`) until every connection's end has decided how to end
+/// (`all` false), or has ended (`all` true): the first before a server is stopped,
+/// the second after.
+pub fn wait_for_ends(all: bool, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        let (ending, deciding) = *ending_counts();
+        if (all && ending == 0) || (!all && deciding == 0) {
+            return;
+        }
+        // Polling a count that threads lower; bounded.
+        thread::sleep(Duration::from_millis(5));
     }
 }
 
