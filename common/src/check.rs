@@ -397,11 +397,34 @@ impl Checks {
     where
         F: FnOnce() -> Result<()> + Send + 'static,
     {
+        self.run_checking_survival(name, false, check);
+    }
+
+    /// Runs a check that the server survived the check before (it "still answers
+    /// after bad input"): fails, without running, if that check killed it (it is
+    /// started again for the checks after).
+    pub fn run_after_previous<F>(&mut self, name: &str, check: F)
+    where
+        F: FnOnce() -> Result<()> + Send + 'static,
+    {
+        self.run_checking_survival(name, true, check);
+    }
+
+    fn run_checking_survival<F>(&mut self, name: &str, survival: bool, check: F)
+    where
+        F: FnOnce() -> Result<()> + Send + 'static,
+    {
         let started = Instant::now();
-        self.restart_if_dead();
-        let outcome = match &self.broken {
-            Some(reason) => Err(format!("not run: {reason}")),
-            None => self
+        let died = self.restart_if_dead();
+        let outcome = match (&self.broken, died) {
+            (Some(reason), _) => Err(format!("not run: {reason}")),
+            (None, Some(exit)) if survival => Err(format!(
+                "the server did not survive the check before: it exited with {} during \
+                 '{}' (it was started again for the checks after this one)",
+                exit.describe(),
+                exit.during.as_deref().unwrap_or("the start")
+            )),
+            (None, _) => self
                 .outcome(name, check)
                 .map_err(|error| wording::detail(&error, self.target)),
         };
@@ -413,21 +436,17 @@ impl Checks {
     }
 
     /// If the `--server` command died (in the last check, or between checks), starts
-    /// it again; if it cannot be started, the rest of the run is broken.
-    fn restart_if_dead(&mut self) {
-        let Some(running) = &self.server else { return };
-        let Some(exit) = self.died(running) else {
-            return;
-        };
-        let Some(running) = self.server.take() else {
-            return;
-        };
+    /// it again and says how it had ended; if it cannot be started, the rest of the
+    /// run is broken.
+    fn restart_if_dead(&mut self) -> Option<Exit> {
+        let exit = self.died(self.server.as_ref()?)?;
+        let running = self.server.take()?;
         let (tail, _) = running.submission.stop();
         self.first_crash.get_or_insert((exit.clone(), tail));
         // The dead server's connections end first: a leftover of one on its port
         // would stop it binding again.
         tcp_checks::wait_for_ends(true, ENDS_LIMIT);
-        let Some(launch) = &self.launch else { return };
+        let launch = self.launch.as_ref()?;
         match launch.start() {
             Ok(running) => self.server = Some(running),
             Err((error, tail)) => {
@@ -440,6 +459,7 @@ impl Checks {
                 self.break_off(&error, tail);
             }
         }
+        Some(exit)
     }
 
     /// How the server died, if it did: its command ended on its own; or, for a server

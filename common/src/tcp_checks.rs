@@ -110,7 +110,7 @@ pub fn run_protocol_checks(checks: &mut Checks, target: SocketAddr) {
         }
         Ok(())
     });
-    checks.run(
+    checks.run_after_previous(
         "the server serves a new client afterwards",
         exchange(b"again\n", b"AGAIN\n"),
     );

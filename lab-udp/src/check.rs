@@ -37,7 +37,7 @@ pub fn run(options: &Options) -> ExitCode {
         "bytes that are not UTF-8 pass through",
         ask(b"ab\xff\xfecd", b"AB\xff\xfeCD"),
     );
-    checks.run(
+    checks.run_after_previous(
         "the server still answers after bad input",
         ask(b"still there?", b"STILL THERE?"),
     );
