@@ -67,7 +67,7 @@ pub fn run(options: &Options) -> ExitCode {
 
     let graded = client;
     checks.run(
-        "a server that closes mid-session is noticed: an error on stderr, a non-zero exit",
+        "a server that closes mid-session is noticed (an error on stderr, a non-zero exit)",
         move || {
             let server = graded.scripted_tcp(close_after_the_first_reply)?;
             let run = graded.run(server, b"one\ntwo\nthree\n")?;
