@@ -22,7 +22,7 @@ fn check_server_passes_our_fork_server_and_leaves_no_child_behind() {
 }
 
 #[test]
-fn a_target_that_refuses_is_said_once_and_fails_every_check() {
+fn a_target_that_refuses_fails_every_check_in_plain_words() {
     assert_refusing_target_fails_every_check(BIN, &[], 15);
 }
 

@@ -89,9 +89,12 @@ fn tcp_checks(checks: &mut Checks, target: SocketAddr) {
             let mut conn = connect(target, timeout)?;
             // First, the session goes on after an ordinary greeting: a server that
             // closes after every answer must not pass for obeying `bye`.
-            conn.write_all(b"hi\n")?;
-            read_expecting(&mut conn, "answer", b"hello\n")
-                .context("the session must go on after `hi`")?;
+            for nth in ["first", "second"] {
+                conn.write_all(b"hi\n")?;
+                read_expecting(&mut conn, "answer", b"hello\n").with_context(|| {
+                    format!("the session must go on after `hi` (the {nth} `hi`)")
+                })?;
+            }
             conn.write_all(b"bye\n")?;
             read_expecting(&mut conn, "answer", b"goodbye\n")?;
             expect_closed(&mut conn)

@@ -121,7 +121,7 @@ fn ctrl_c_or_sigterm_on_check_client_stops_the_client_and_blames_it_for_nothing(
 }
 
 #[test]
-fn a_target_that_refuses_is_said_once_and_fails_every_check() {
+fn a_target_that_refuses_fails_every_check_in_plain_words() {
     assert_refusing_target_fails_every_check(BIN, &[], 13);
 }
 

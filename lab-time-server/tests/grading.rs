@@ -41,7 +41,7 @@ fn check_server_passes_our_server_for_every_protocol_and_leaves_no_process() {
 }
 
 #[test]
-fn a_target_that_refuses_is_said_once_and_fails_every_check() {
+fn a_target_that_refuses_fails_every_check_in_plain_words() {
     assert_refusing_target_fails_every_check(BIN, &["--transport", "udp"], 2);
     assert_refusing_target_fails_every_check(BIN, &["--protocol", "sntp", "--transport", "udp"], 4);
     assert_refusing_target_fails_every_check(BIN, &[], 3);

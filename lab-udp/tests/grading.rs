@@ -36,7 +36,7 @@ fn check_server_on_a_closed_stdout_stops_the_server_and_dies_of_sigpipe() {
 }
 
 #[test]
-fn a_target_that_refuses_is_said_once_and_fails_every_check() {
+fn a_target_that_refuses_fails_every_check_in_plain_words() {
     assert_refusing_target_fails_every_check(BIN, &[], 8);
 }
 
