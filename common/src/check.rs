@@ -3,17 +3,20 @@
 //!
 //! - `check --target HOST:PORT` checks a server that is already running.
 //! - `check --server 'CMD'` runs the submission itself ([`submission`]): `CMD` with
-//!   `{port}` and `{host}` filled in, waits until it answers (a TCP connection
-//!   accepted, or a probe datagram answered), runs the checks, then stops it. A
-//!   server that dies during a check is reported with its exit status and that
-//!   check's name, and the checks after it fail at once instead of each waiting out
-//!   its timeout.
+//!   `{port}` and `{host}` filled in, waits until it is ready (its port listened on or
+//!   bound, as the system's socket table shows: [`sockets`]), runs the checks, then
+//!   stops it and every process it started. A server that dies during a check fails
+//!   that check, with its exit status and the last lines of its stderr, and is started
+//!   again for the next one: each check counts on its own.
+//! - The grader never disturbs what it grades: no probe of any kind, and each check's
+//!   connection ends gracefully ([`crate::tcp_checks::Connection`]), leaving no reset
+//!   to kill a server without error handling, and no TIME_WAIT on its port.
 //! - `check-client --client 'CMD'` ([`client`]) runs a client against a scripted
 //!   server of ours, once per check, and grades what it sent and printed.
 //!
-//! - A run that cannot take place (a server that never came up, a `--target` that
-//!   refuses, a `--client` without `{port}`) is said once in an `error:` line, and
-//!   every check is listed as failed, not run: the report, in every format, has the
+//! - A run that cannot take place (a server that never came up, a fixed port held by
+//!   another program) is said once in an `error:` line, and every check is listed as
+//!   failed, not run (a `--client` without `{port}` is a usage error, with no report): the report, in every format, has the
 //!   lab's full list of checks and `max_score`, and the text its score line.
 //! - Grading that is interrupted (Ctrl-C, SIGTERM, a closed stdout) stops the
 //!   submission and reports nothing more: its death is our doing, not its failure.

@@ -261,7 +261,7 @@ pub fn end_gracefully(stream: &TcpStream, ending: &Ending) {
 /// process closes as it exits gets a FIN where a reset was due.
 static ENDING: Mutex<(usize, usize)> = Mutex::new((0, 0));
 
-/// One connection's end, counted in [`ENDING`] until dropped.
+/// One connection's end, counted among the connections ending until dropped.
 #[derive(Debug)]
 pub struct Ending {
     deciding: std::sync::atomic::AtomicBool,

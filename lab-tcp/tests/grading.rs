@@ -604,13 +604,9 @@ fn check_client_serves_a_client_with_its_port_in_its_code_on_that_port() {
 }
 
 #[test]
-fn a_server_gone_after_the_probe_is_a_refusal_in_plain_words() {
-    // Accepts the probe's connection, then closes its listener: every later connect
-    // is refused. The kernel completes the probe's connect before accept() returns
-    // here, so the first check may connect while the listener is still open; its
-    // connection is then reset when the listener closes. Nothing outside the check
-    // can close that race, so the first check may fail either way; the rest are
-    // refused.
+fn a_server_gone_after_the_first_connection_is_a_refusal_in_plain_words() {
+    // Accepts the first check's connection, then closes it and its listener: every
+    // later connect is refused.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address = listener.local_addr().unwrap();
     let server = std::thread::spawn(move || drop(listener.accept().unwrap()));

@@ -451,7 +451,7 @@ impl Session {
     }
 
     /// Sends `reply` cut after each of `cuts` bytes. Before each next piece it waits
-    /// until the client has read the last one (see [`Session::wait_until_read`]),
+    /// until the client has read the last one (see `Session::wait_until_read`),
     /// then pauses `pause`: a client that reads once gets the first piece only, and
     /// one that reads on waits through the pause for the rest, however the client
     /// is scheduled (with a pause alone, a client that was slow to call `recv`
