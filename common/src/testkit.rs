@@ -464,40 +464,8 @@ pub fn wait_for_socket(wanted: impl Fn(&ProcNetSocket) -> bool, what: &str) {
     panic!("never saw {what} in /proc/net");
 }
 
-/// One line of /proc/net/tcp (or tcp6, udp, udp6): the fields tests look at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ProcNetSocket {
-    /// The local port.
-    pub local_port: u16,
-    /// The remote port (0 if none).
-    pub remote_port: u16,
-    /// The state: for TCP 0x01 ESTABLISHED, 0x02 SYN_SENT, 0x0A LISTEN.
-    pub state: u8,
-    /// Bytes received and not yet read by the socket's owner (for a TCP listener:
-    /// connections waiting to be accepted).
-    pub rx_queue: u64,
-}
-
-impl ProcNetSocket {
-    /// TCP's ESTABLISHED.
-    pub const ESTABLISHED: u8 = 0x01;
-    /// TCP's SYN_SENT: a `connect` waiting for the server's answer.
-    pub const SYN_SENT: u8 = 0x02;
-    /// TCP's LISTEN.
-    pub const LISTEN: u8 = 0x0A;
-
-    fn parse(line: &str) -> Option<ProcNetSocket> {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        let port = |field: &str| u16::from_str_radix(field.rsplit_once(':')?.1, 16).ok();
-        let (_tx, rx) = fields.get(4)?.split_once(':')?;
-        Some(ProcNetSocket {
-            local_port: port(fields.get(1)?)?,
-            remote_port: port(fields.get(2)?)?,
-            state: u8::from_str_radix(fields.get(3)?, 16).ok()?,
-            rx_queue: u64::from_str_radix(rx, 16).ok()?,
-        })
-    }
-}
+/// One line of /proc/net/tcp (or tcp6, udp, udp6): the grader's own reading of it.
+pub use crate::check::sockets::Row as ProcNetSocket;
 
 /// Asserts a failed run printed exactly one line, starting `error: ` and containing
 /// `text`, and no panic.

@@ -408,11 +408,10 @@ fn check_client_right_after_check_on_the_same_port_works() {
     assert!(stdout.ends_with("4 passed, 0 failed\n"), "{stdout}");
 }
 
-/// A server that daemonizes (fork, `setsid`, fork again: Stevens APUE 13.3), writes
-/// its process id to the file given, and serves as a careful student's would.
-const DAEMON_SERVER: &str = r#"
+/// What turns a server into a daemon (fork, `setsid`, fork again: Stevens APUE
+/// 13.3), which then writes its process id to the file given second.
+const DAEMONIZE: &str = r#"
 import os, sys
-from socket import *
 if os.fork() > 0:
     sys.exit(0)
 os.setsid()
@@ -420,17 +419,6 @@ if os.fork() > 0:
     os._exit(0)
 with open(sys.argv[2], 'w') as pid:
     pid.write(str(os.getpid()))
-s = socket(AF_INET, SOCK_STREAM)
-s.bind(('127.0.0.1', int(sys.argv[1])))
-s.listen(5)
-while True:
-    conn, _ = s.accept()
-    while True:
-        data = conn.recv(65536)
-        if not data or data.strip() == b'quit':
-            break
-        conn.sendall(data.upper())
-    conn.close()
 "#;
 
 #[test]
@@ -440,7 +428,8 @@ fn a_daemon_is_graded_where_it_listens_and_stopped_at_the_end() {
     if !tool_available("python3") {
         return;
     }
-    let script = temp_file("daemon.py", DAEMON_SERVER);
+    // The careful student's server, daemonized.
+    let script = temp_file("daemon.py", &format!("{DAEMONIZE}{UNGUARDED_SERVER}"));
     let pid_file = script.with_file_name("daemon.pid");
     let server = format!(
         "python3 {} {{port}} {}",

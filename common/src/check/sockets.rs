@@ -16,29 +16,39 @@ pub enum Transport {
     Udp,
 }
 
-/// TCP states as the kernel numbers them (include/net/tcp_states.h).
-const TIME_WAIT: u8 = 0x06;
-const LISTEN: u8 = 0x0A;
-
 /// One line of a table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Row {
-    local_port: u16,
-    remote_port: u16,
-    state: u8,
+pub struct Row {
+    /// The local port.
+    pub local_port: u16,
+    /// The remote port (0 if none).
+    pub remote_port: u16,
+    /// The state: for TCP, as the kernel numbers them (include/net/tcp_states.h),
+    /// 0x01 ESTABLISHED, 0x02 SYN_SENT, 0x06 TIME_WAIT, 0x0A LISTEN.
+    pub state: u8,
     /// Bytes sent and not yet acknowledged (TCP), or queued to send (UDP).
-    tx_queue: u64,
-    /// Bytes received and not yet read by the socket's owner.
-    rx_queue: u64,
+    pub tx_queue: u64,
+    /// Bytes received and not yet read by the socket's owner (for a TCP listener:
+    /// connections waiting to be accepted).
+    pub rx_queue: u64,
     /// The socket's inode; 0 once no process holds it (closed, the kernel finishing
     /// the connection alone: FIN_WAIT_2, TIME_WAIT).
-    inode: u64,
+    pub inode: u64,
 }
 
 impl Row {
-    /// "sl local rem st tx:rx tr:when retrnsmt uid timeout inode ...", numbers in hex
-    /// but the inode.
-    fn parse(line: &str) -> Option<Row> {
+    /// TCP's ESTABLISHED.
+    pub const ESTABLISHED: u8 = 0x01;
+    /// TCP's SYN_SENT: a `connect` waiting for the server's answer.
+    pub const SYN_SENT: u8 = 0x02;
+    /// TCP's TIME_WAIT (RFC 793).
+    pub const TIME_WAIT: u8 = 0x06;
+    /// TCP's LISTEN.
+    pub const LISTEN: u8 = 0x0A;
+
+    /// One line: "sl local rem st tx:rx tr:when retrnsmt uid timeout inode ...",
+    /// numbers in hex but the inode; `None` for the header or a line cut short.
+    pub fn parse(line: &str) -> Option<Row> {
         let fields: Vec<&str> = line.split_whitespace().collect();
         let port = |field: &str| u16::from_str_radix(field.rsplit_once(':')?.1, 16).ok();
         let (tx, rx) = fields.get(4)?.split_once(':')?;
@@ -78,7 +88,7 @@ pub fn serving(transport: Transport, port: u16) -> Option<bool> {
     Some(rows(transport)?.iter().any(|row| {
         row.local_port == port
             && match transport {
-                Transport::Tcp => row.state == LISTEN,
+                Transport::Tcp => row.state == Row::LISTEN,
                 Transport::Udp => row.remote_port == 0,
             }
     }))
@@ -90,7 +100,7 @@ pub fn time_waits(port: u16) -> Option<usize> {
     Some(
         rows(Transport::Tcp)?
             .iter()
-            .filter(|row| row.local_port == port && row.state == TIME_WAIT)
+            .filter(|row| row.local_port == port && row.state == Row::TIME_WAIT)
             .count(),
     )
 }
@@ -105,8 +115,8 @@ pub fn tcp_queues(local: u16, remote: u16) -> Option<(u64, u64)> {
         .find(|row| {
             row.local_port == local
                 && row.remote_port == remote
-                && row.state != LISTEN
-                && row.state != TIME_WAIT
+                && row.state != Row::LISTEN
+                && row.state != Row::TIME_WAIT
         })
         .map(|row| (row.tx_queue, row.rx_queue))
 }
@@ -122,7 +132,7 @@ pub fn peer_let_go(ours: SocketAddr, peer: SocketAddr) -> Option<bool> {
         row.local_port == peer.port()
             && row.remote_port == ours.port()
             && row.inode != 0
-            && row.state != LISTEN
+            && row.state != Row::LISTEN
     }))
 }
 
@@ -141,7 +151,7 @@ mod tests {
             Row {
                 local_port: 12000,
                 remote_port: 54321,
-                state: TIME_WAIT,
+                state: Row::TIME_WAIT,
                 tx_queue: 1,
                 rx_queue: 2,
                 inode: 0,
