@@ -160,7 +160,7 @@ fn check_shows_an_ipv4_mapped_target_plain() {
     );
     assert!(!passed);
     assert!(
-        output.contains(&format!("connection refused by 127.0.0.1:{port}")),
+        output.contains(&format!("is the server running on 127.0.0.1:{port}?")),
         "{output}"
     );
     assert!(!output.contains("::ffff:"), "{output}");
