@@ -28,6 +28,7 @@
 pub mod client;
 pub mod report;
 pub mod sockets;
+pub mod startup;
 pub mod submission;
 pub mod wording;
 
@@ -251,7 +252,7 @@ impl Launch {
                     });
                 }
                 (None, None) => {
-                    crate::tcp_checks::startup::starting(deadline);
+                    startup::starting(deadline);
                     return Ok(Running {
                         submission: server,
                         left_foreground: false,
@@ -648,6 +649,38 @@ fn quiet_if_ending() {
     }
 }
 
+/// One request datagram to `target` from a fresh connected socket, and its reply (up
+/// to the largest datagram, never cut), the wait bounded by `timeout`; the errors as
+/// the socket calls return them. While a `--server` may still be starting (see
+/// [`startup`]), a refusal sends the request again.
+pub fn exchange_datagram(
+    target: SocketAddr,
+    request: &[u8],
+    timeout: Duration,
+) -> io::Result<Vec<u8>> {
+    // socket() + connect(): replies from `target` only, and its ICMP errors reported.
+    let socket = net::udp_connected(target).map_err(io::Error::other)?;
+    socket.set_read_timeout(Some(timeout))?;
+    let mut reply = vec![0; 65_536];
+    loop {
+        // send() + recv(): an ICMP port unreachable comes back as a refusal of either.
+        match socket.send(request).and_then(|_| socket.recv(&mut reply)) {
+            Ok(length) => {
+                startup::ready();
+                reply.truncate(length);
+                return Ok(reply);
+            }
+            Err(error)
+                if error.kind() == io::ErrorKind::ConnectionRefused
+                    && startup::still_starting() =>
+            {
+                thread::sleep(startup::RETRY);
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
 /// Fails with "expected ..., got ..." unless `got == expected`; bytes are shown as
 /// escaped text so the detail fits on the check's line.
 pub fn expect_bytes(what: &str, got: &[u8], expected: &[u8]) -> Result<()> {
@@ -758,5 +791,42 @@ mod tests {
         let detail = details(&checks)[0];
         assert!(detail.starts_with("the check itself crashed"), "{detail}");
         assert!(detail.contains("index out of bounds"), "{detail}");
+    }
+
+    #[test]
+    fn while_a_server_starts_unseen_its_first_datagram_and_connection_are_retried() {
+        // Where no socket table shows the server's bind, a refusal before the startup
+        // deadline is the server still starting: the first exchange is the probe.
+        for transport in [Transport::Udp, Transport::Tcp] {
+            let port = submission::free_port().unwrap();
+            let target = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
+            startup::starting(Instant::now() + Duration::from_secs(10));
+            let late_server = thread::spawn(move || {
+                thread::sleep(Duration::from_millis(300)); // a slow interpreter's start
+                match transport {
+                    Transport::Udp => {
+                        let socket = std::net::UdpSocket::bind(target).unwrap();
+                        let mut request = [0; 16];
+                        let (length, client) = socket.recv_from(&mut request).unwrap();
+                        socket.send_to(&request[..length], client).unwrap();
+                    }
+                    Transport::Tcp => drop(std::net::TcpListener::bind(target).unwrap().accept()),
+                }
+            });
+            match transport {
+                Transport::Udp => {
+                    let reply = exchange_datagram(target, b"first", Duration::from_secs(5));
+                    assert_eq!(reply.unwrap(), b"first");
+                }
+                Transport::Tcp => {
+                    drop(crate::tcp_checks::connect(target, Duration::from_secs(5)).unwrap())
+                }
+            }
+            assert!(
+                !startup::still_starting(),
+                "the first answer ends the startup"
+            );
+            late_server.join().unwrap();
+        }
     }
 }

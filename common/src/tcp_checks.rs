@@ -14,8 +14,8 @@ use socket2::SockRef;
 
 use anyhow::{Context, Result, bail};
 
-use crate::check::sockets;
 use crate::check::wording::{connect_failed, in_words};
+use crate::check::{self, sockets};
 use crate::check::{Checks, expect_bytes, shown};
 
 /// Runs every wire-rule check against `target`.
@@ -193,14 +193,15 @@ pub fn connect(target: SocketAddr, timeout: Duration) -> Result<Connection> {
         match TcpStream::connect_timeout(&target, timeout) {
             Ok(stream) => break stream,
             Err(error)
-                if error.kind() == ErrorKind::ConnectionRefused && startup::still_starting() =>
+                if error.kind() == ErrorKind::ConnectionRefused
+                    && check::startup::still_starting() =>
             {
-                thread::sleep(startup::RETRY);
+                thread::sleep(check::startup::RETRY);
             }
             Err(error) => return Err(connect_failed(&error, target, timeout)),
         }
     };
-    startup::ready();
+    check::startup::ready();
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
     Ok(Connection { stream })
@@ -338,39 +339,6 @@ fn drain(stream: &TcpStream, quiet: Option<Duration>, until: Instant) -> bool {
         }
     }
     false
-}
-
-/// The startup of a `--server` whose readiness cannot be seen in a socket table: until
-/// the first connection is accepted (or the deadline), refusals are retried.
-pub mod startup {
-    use std::sync::Mutex;
-    use std::time::{Duration, Instant};
-
-    /// How long between two tries of a refused connection.
-    pub const RETRY: Duration = Duration::from_millis(50);
-
-    static UNTIL: Mutex<Option<Instant>> = Mutex::new(None);
-
-    fn until() -> std::sync::MutexGuard<'static, Option<Instant>> {
-        UNTIL
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// The server was started and may take until `deadline` to listen.
-    pub fn starting(deadline: Instant) {
-        *until() = Some(deadline);
-    }
-
-    /// A connection was accepted: the server is up.
-    pub fn ready() {
-        *until() = None;
-    }
-
-    /// Is a refusal now only the server still starting?
-    pub fn still_starting() -> bool {
-        until().is_some_and(|deadline| Instant::now() < deadline)
-    }
 }
 
 /// Reads the `what` (a reply, an answer) that should be exactly `expected`, however

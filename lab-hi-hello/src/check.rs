@@ -7,8 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use common::check::wording::reply_failed;
-use common::check::{self, Checks, TargetOptions, expect_bytes};
-use common::net;
+use common::check::{self, Checks, TargetOptions, exchange_datagram, expect_bytes};
 use common::tcp_checks::{connect, expect_closed, read_expecting};
 
 use crate::Transport;
@@ -115,15 +114,9 @@ fn udp_checks(checks: &mut Checks, target: SocketAddr) {
     let timeout = checks.timeout();
     for &(name, request, expected) in GREETINGS.iter().chain(UDP_ONLY) {
         checks.run(name, move || {
-            let socket = net::udp_connected(target)?;
-            socket.set_read_timeout(Some(timeout))?;
-            socket.send(request)?;
-            // Room for the largest datagram: a longer answer is shown whole, never cut.
-            let mut answer = vec![0; 65_536];
-            let length = socket
-                .recv(&mut answer)
+            let answer = exchange_datagram(target, request, timeout)
                 .map_err(|error| reply_failed(&error, target, timeout))?;
-            expect_bytes("answer", &answer[..length], expected)
+            expect_bytes("answer", &answer, expected)
         });
     }
 }

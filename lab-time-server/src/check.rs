@@ -1,7 +1,7 @@
 //! `lab-time-server check --target HOST:PORT --protocol P --transport T`: format and
 //! behaviour checks of any time server.
 
-use std::io::{self, ErrorKind};
+use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
@@ -9,8 +9,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Local, NaiveTime, Timelike};
 use common::check::wording::reply_failed;
-use common::check::{self, Checks, TargetOptions, expect_eq};
-use common::net;
+use common::check::{self, Checks, TargetOptions, exchange_datagram, expect_eq};
 use common::tcp_checks::connect;
 
 use crate::client::read_to_close;
@@ -129,7 +128,7 @@ fn sntp_checks(checks: &mut Checks, target: SocketAddr, timeout: Duration) {
     );
     checks.run("a malformed request gets no reply", move || {
         let wait = timeout.min(Duration::from_millis(500));
-        match exchange_udp(target, b"not an NTP packet", wait) {
+        match exchange_datagram(target, b"not an NTP packet", wait) {
             Ok(reply) => bail!(
                 "got {} bytes back: malformed requests must be dropped",
                 reply.len()
@@ -152,19 +151,8 @@ fn read_whole_reply(target: SocketAddr, timeout: Duration) -> Result<Vec<u8>> {
 
 /// One request, one reply datagram (a read bounded by `timeout`), errors in plain words.
 fn ask_udp(target: SocketAddr, request: &[u8], timeout: Duration) -> Result<Vec<u8>> {
-    exchange_udp(target, request, timeout).map_err(|error| reply_failed(&error, target, timeout))
-}
-
-/// One request, one reply datagram, as the socket calls return them.
-fn exchange_udp(target: SocketAddr, request: &[u8], timeout: Duration) -> io::Result<Vec<u8>> {
-    let socket = net::udp_connected(target).map_err(io::Error::other)?;
-    socket.set_read_timeout(Some(timeout))?;
-    socket.send(request)?;
-    // Room for the largest datagram: a longer reply must not be cut without a word.
-    let mut reply = vec![0; 65_536];
-    let length = socket.recv(&mut reply)?;
-    reply.truncate(length);
-    Ok(reply)
+    exchange_datagram(target, request, timeout)
+        .map_err(|error| reply_failed(&error, target, timeout))
 }
 
 /// One SNTP request of `version`; returns the reply and our transmit timestamp.

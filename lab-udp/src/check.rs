@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use common::check::wording::reply_failed;
-use common::check::{TargetOptions, Transport, expect_bytes, expect_eq};
+use common::check::{TargetOptions, Transport, exchange_datagram, expect_bytes, expect_eq};
 use common::net;
 
 /// Command-line options of `lab-udp check`.
@@ -85,13 +85,6 @@ pub fn run(options: &Options) -> ExitCode {
 
 /// Sends one datagram on a fresh connected socket and returns the reply.
 fn request(target: SocketAddr, message: &[u8], timeout: Duration) -> Result<Vec<u8>> {
-    let socket = net::udp_connected(target)?;
-    socket.set_read_timeout(Some(timeout))?;
-    socket.send(message).context("cannot send")?;
-    let mut reply = vec![0; 65_536];
-    let length = socket
-        .recv(&mut reply)
-        .map_err(|error| reply_failed(&error, target, timeout))?;
-    reply.truncate(length);
-    Ok(reply)
+    exchange_datagram(target, message, timeout)
+        .map_err(|error| reply_failed(&error, target, timeout))
 }
