@@ -16,8 +16,9 @@
 //!
 //! - A run that cannot take place (a server that never came up, a fixed port held by
 //!   another program) is said once in an `error:` line, and every check is listed as
-//!   failed, not run (a `--client` without `{port}` is a usage error, with no report): the report, in every format, has the
-//!   lab's full list of checks and `max_score`, and the text its score line.
+//!   failed, not run: the report, in every format, has the lab's full list of checks
+//!   and `max_score`, and the text its score line. (A `--client` without `{port}` is
+//!   a usage error, with no report.)
 //! - Grading that is interrupted (Ctrl-C, SIGTERM, a closed stdout) stops the
 //!   submission and reports nothing more: its death is our doing, not its failure.
 //!
@@ -203,6 +204,19 @@ fn port_not_held(address: SocketAddr, transport: Transport) -> Result<()> {
     Ok(())
 }
 
+/// " (N connections on port P are in TIME_WAIT: ...)" if there are any (left by another
+/// program: the grader's own connections leave none on the server's port), a reason a
+/// server without `SO_REUSEADDR` cannot bind it.
+fn time_wait_hint(port: u16) -> String {
+    match sockets::time_waits(port).filter(|&n| n > 0) {
+        Some(waiting) => format!(
+            " ({waiting} connection(s) on port {port} are in TIME_WAIT: a server without \
+             SO_REUSEADDR cannot bind it for a minute)"
+        ),
+        None => String::new(),
+    }
+}
+
 /// How to start (and start again) a `--server` command.
 #[derive(Debug)]
 struct Launch {
@@ -276,8 +290,9 @@ impl Launch {
                     _ => "",
                 };
                 let error = anyhow!(
-                    "it exited with {} before it was ready on {address}{hint}",
-                    exit.describe()
+                    "it exited with {} before it was ready on {address}{hint}{}",
+                    exit.describe(),
+                    time_wait_hint(address.port())
                 );
                 return Err((error, server.stop().0));
             }
@@ -286,18 +301,11 @@ impl Launch {
                     Transport::Tcp => "listening on",
                     Transport::Udp => "bound to",
                 };
-                let why = match sockets::time_waits(address.port()).filter(|&n| n > 0) {
-                    Some(waiting) => format!(
-                        " ({waiting} connection(s) on port {} are in TIME_WAIT: a server \
-                         without SO_REUSEADDR cannot bind it for a minute)",
-                        address.port()
-                    ),
-                    None => String::new(),
-                };
                 let error = anyhow!(
-                    "it was not {what} {address} within {:.1} s{why}: is {{port}} where it \
+                    "it was not {what} {address} within {:.1} s{}: is {{port}} where it \
                      takes its port? (a slow start: raise --startup-timeout)",
-                    self.startup_timeout.as_secs_f64()
+                    self.startup_timeout.as_secs_f64(),
+                    time_wait_hint(address.port())
                 );
                 return Err((error, server.stop().0));
             }
@@ -447,9 +455,17 @@ impl Checks {
         let running = self.server.take()?;
         let (tail, _) = running.submission.stop();
         self.first_crash.get_or_insert((exit.clone(), tail));
-        // The dead server's connections end first: a leftover of one on its port
-        // would stop it binding again.
+        // The dead server's connections end first, and the kernel lets go of its port
+        // (the resets take a moment): a leftover on it would stop it binding again.
         tcp_checks::wait_for_ends(true, ENDS_LIMIT);
+        if let Some(launch) = &self.launch {
+            let deadline = Instant::now() + ENDS_LIMIT;
+            while sockets::port_taken(launch.address.port()) == Some(true)
+                && Instant::now() < deadline
+            {
+                thread::sleep(Duration::from_millis(5));
+            }
+        }
         let launch = self.launch.as_ref()?;
         match launch.start() {
             Ok(running) => self.server = Some(running),

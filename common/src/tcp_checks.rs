@@ -244,7 +244,12 @@ pub fn end_gracefully(stream: &TcpStream, ending: &Ending) {
         return;
     }
     let let_go = match (stream.local_addr(), stream.peer_addr()) {
-        (Ok(ours), Ok(peer)) => sockets::peer_let_go(ours, peer).unwrap_or(true),
+        (Ok(ours), Ok(peer)) => match sockets::peer_let_go(ours, peer) {
+            Some(let_go) => let_go,
+            // No socket table (not Linux): a server on this machine is taken to have
+            // let go; one elsewhere is not ours to reset.
+            None => peer.ip().is_loopback(),
+        },
         // Already reset: nothing is left of the connection.
         _ => return,
     };
