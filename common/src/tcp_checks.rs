@@ -148,7 +148,7 @@ pub fn send_then_half_close(conn: &TcpStream, bytes: &[u8]) -> Result<()> {
 }
 
 /// A check's connection to the server under check: a `TcpStream` (through `Deref`)
-/// that ends gracefully when dropped (see [`end_gracefully`]), however the check
+/// that ends gracefully when dropped (see `end_gracefully`), however the check
 /// ended, so that the grader's closes never disturb the server.
 #[derive(Debug)]
 pub struct Connection {
@@ -235,7 +235,7 @@ const CLOSE_AFTER_FIN: Duration = Duration::from_secs(600);
 ///   says so; off Linux, taken as so), we close with `SO_LINGER` 0: a reset instead of
 ///   a FIN, which ends the kernel's leftover at once and reaches no process. A server
 ///   that only shut down its sending side and still reads gets our FIN, as any client's.
-pub fn end_gracefully(stream: &TcpStream, ending: &Ending) {
+fn end_gracefully(stream: &TcpStream, ending: &Ending) {
     if !drain(stream, Some(QUIET), Instant::now() + DRAIN_TIME) {
         ending.waiting_for_the_server();
         // shutdown(SHUT_WR): our FIN; the server reads the end of its input.
@@ -269,7 +269,7 @@ static ENDING: Mutex<(usize, usize)> = Mutex::new((0, 0));
 
 /// One connection's end, counted among the connections ending until dropped.
 #[derive(Debug)]
-pub struct Ending {
+struct Ending {
     deciding: std::sync::atomic::AtomicBool,
 }
 
