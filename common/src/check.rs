@@ -93,6 +93,10 @@ const READY_POLL: Duration = Duration::from_millis(20);
 /// The longest wait for the checks' connections to end (see [`tcp_checks::Connection`]).
 const ENDS_LIMIT: Duration = Duration::from_secs(2);
 
+/// How long a command that exited 0 is given for a child of it to leave its process
+/// group (`setsid`) and so show itself a daemon.
+const DAEMON_GRACE: Duration = Duration::from_millis(500);
+
 /// How many lines of a crashed server's stderr its check's detail shows.
 const CRASH_LINES: usize = 3;
 
@@ -248,6 +252,7 @@ impl Launch {
             Submission::spawn(&self.command, Streams::Server).map_err(|e| (e, Vec::new()))?;
         let address = self.address;
         let deadline = Instant::now() + self.startup_timeout;
+        let mut exited_at = None;
         loop {
             let serving = sockets::serving(self.transport, address.port());
             let exit = server.exit();
@@ -275,10 +280,17 @@ impl Launch {
                 _ => {}
             }
             // Status 0 while what it started is still coming up: wait on (a daemon
-            // binds after its parents exit), unless nothing of it is left.
+            // binds after its parents exit), unless nothing of it is left outside its
+            // group; a child still in the group may be on its way out (fork, then
+            // `setsid`): a moment's grace for that.
+            if exit.is_some() && exited_at.is_none() {
+                exited_at = Some(Instant::now());
+            }
+            let leaving =
+                exited_at.is_some_and(|at| at.elapsed() < DAEMON_GRACE) && server.group_alive();
             if let Some(exit) = exit
                 .clone()
-                .filter(|exit| exit.status != 0 || !server.has_strays())
+                .filter(|exit| exit.status != 0 || !(server.has_strays() || leaving))
             {
                 // Status 0: it ended as if done. A server left in the background
                 // (`... &`, a script that starts it and returns) is the usual cause.

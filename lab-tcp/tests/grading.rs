@@ -444,17 +444,7 @@ fn a_daemon_is_graded_where_it_listens_and_stopped_at_the_end() {
         "{stdout}"
     );
     let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
-    let deadline = std::time::Instant::now() + WAIT;
-    // Gone, or a zombie waiting for init to reap it: not running.
-    while std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .is_ok_and(|stat| !stat.contains(") Z "))
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the daemon {pid} still runs"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    assert_not_running(pid);
     let json = common::testkit::run_within(
         BIN,
         &["check", "--server", &server, "--format", "json"],
@@ -467,6 +457,49 @@ fn a_daemon_is_graded_where_it_listens_and_stopped_at_the_end() {
         json.contains("\"note\": \"the server left the foreground"),
         "{json}"
     );
+}
+
+#[test]
+fn a_daemon_that_empties_its_environment_is_stopped_too() {
+    // setsid: a session and process group of its own; env -i: nothing inherited from
+    // the grader. Adopted by the grader when its sh ends, and found there.
+    if !tool_available("python3") {
+        return;
+    }
+    let script = temp_file("unguarded_server.py", UNGUARDED_SERVER);
+    let pid_file = script.with_file_name("daemon.pid");
+    let server = format!(
+        "setsid env -i python3 {} {{port}} & echo $! > {}",
+        script.display(),
+        pid_file.display()
+    );
+    let run = run_check_server(BIN, &server, &[]);
+    let stdout = run.stdout();
+    assert!(stdout.ends_with("11 passed, 2 failed\n"), "{stdout}");
+    assert!(
+        stdout.contains("the server left the foreground"),
+        "{stdout}"
+    );
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_not_running(pid);
+}
+
+/// Waits (bounded) until process `pid` is gone, or a zombie waiting for init: not running.
+fn assert_not_running(pid: i32) {
+    let deadline = std::time::Instant::now() + WAIT;
+    while std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|stat| !stat.contains(") Z "))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "process {pid} still runs"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 fn check_client(client: &str) -> (bool, String) {

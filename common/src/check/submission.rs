@@ -232,6 +232,12 @@ impl Submission {
         !strays(&self.mark, self.group).is_empty()
     }
 
+    /// Is any process left in its process group (a child not yet gone, or on its
+    /// way out of the group: between its fork and its `setsid`)?
+    pub fn group_alive(&self) -> bool {
+        signal::killpg(self.group, None) != Err(Errno::ESRCH)
+    }
+
     /// Stops the command: SIGTERM to its group, SIGKILL [`STOP_GRACE`] later if any
     /// process of it is left; waits until the group is gone (bounded). Returns the
     /// last lines of its stderr, and its stdout (clients).
@@ -358,24 +364,51 @@ fn new_mark() -> String {
     )
 }
 
-/// The processes that carry `mark` but are outside `group` (where /proc shows them).
+/// The processes of the submission `mark` outside its `group`, where /proc shows them:
+/// those that carry the mark; and, when it is the only submission running, those
+/// that left our session (`setsid`) and were adopted by us (we are the subreaper):
+/// a daemon that emptied its environment.
 fn strays(mark: &str, group: Pid) -> Vec<Pid> {
     let wanted = format!("{MARK}={mark}");
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
+    let alone = RUNNING
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .iter()
+        .all(|(running, _)| *running == group.as_raw());
     entries
         .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i32>().ok())
         .map(Pid::from_raw)
         .filter(|&pid| {
             // environ: NUL-separated NAME=VALUE, readable for our own user's processes.
-            std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|environ| {
+            let marked = std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|environ| {
                 environ
                     .split(|&b| b == 0)
                     .any(|entry| entry == wanted.as_bytes())
-            }) && nix::unistd::getpgid(Some(pid)).is_ok_and(|their| their != group)
+            });
+            (marked || (alone && adopted_from_another_session(pid)))
+                && nix::unistd::getpgid(Some(pid)).is_ok_and(|their| their != group)
         })
         .collect()
+}
+
+/// Is `pid` our child (adopted: we never start one in another session) in a session
+/// other than ours? From /proc/PID/stat: "pid (comm) state ppid pgrp session ...".
+fn adopted_from_another_session(pid: Pid) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let Some((_, fields)) = stat.rsplit_once(')') else {
+        return false;
+    };
+    let fields: Vec<&str> = fields.split_whitespace().collect();
+    let (Some(parent), Some(session)) = (fields.get(1), fields.get(3)) else {
+        return false;
+    };
+    parent.parse() == Ok(nix::unistd::getpid().as_raw())
+        && nix::unistd::getsid(None).is_ok_and(|ours| session.parse() != Ok(ours.as_raw()))
 }
 
 /// SIGKILL to every process of the submission outside its group, until none is left
