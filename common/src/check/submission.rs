@@ -229,7 +229,7 @@ impl Submission {
     /// Are processes it started still running outside its process group (a daemon
     /// that called `setsid`)? Always false where they cannot be seen (no /proc).
     pub fn has_strays(&self) -> bool {
-        !strays(&self.mark, self.group).is_empty()
+        !strays(&self.mark, self.group, running_alone(self.group)).is_empty()
     }
 
     /// Is any process left in its process group (a child not yet gone, or on its
@@ -276,7 +276,7 @@ impl Drop for Submission {
         // Stopped already (then this finds no one), or the grader is failing: never
         // leave a student's server running.
         let _ = signal::killpg(self.group, Signal::SIGKILL);
-        kill_strays(&self.mark, self.group);
+        kill_strays(&self.mark, self.group, running_alone(self.group));
         unregister(self.group);
     }
 }
@@ -319,7 +319,7 @@ impl Submission {
             let _ = signal::killpg(self.group, Signal::SIGKILL);
             self.wait_group_gone(STOP_GRACE);
         }
-        kill_strays(&self.mark, self.group);
+        kill_strays(&self.mark, self.group, running_alone(self.group));
         unregister(self.group);
     }
 
@@ -368,16 +368,11 @@ fn new_mark() -> String {
 /// those that carry the mark; and, when it is the only submission running, those
 /// that left our session (`setsid`) and were adopted by us (we are the subreaper):
 /// a daemon that emptied its environment.
-fn strays(mark: &str, group: Pid) -> Vec<Pid> {
+fn strays(mark: &str, group: Pid, alone: bool) -> Vec<Pid> {
     let wanted = format!("{MARK}={mark}");
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
-    let alone = RUNNING
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .iter()
-        .all(|(running, _)| *running == group.as_raw());
     entries
         .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i32>().ok())
         .map(Pid::from_raw)
@@ -411,12 +406,26 @@ fn adopted_from_another_session(pid: Pid) -> bool {
         && nix::unistd::getsid(None).is_ok_and(|ours| session.parse() != Ok(ours.as_raw()))
 }
 
+/// Is the submission of `group` the only one running (in `running`, the list)?
+fn alone(group: Pid, running: &[(i32, String)]) -> bool {
+    running.iter().all(|(other, _)| *other == group.as_raw())
+}
+
+/// Is the submission of `group` the only one running now?
+fn running_alone(group: Pid) -> bool {
+    alone(
+        group,
+        &RUNNING.lock().unwrap_or_else(PoisonError::into_inner),
+    )
+}
+
 /// SIGKILL to every process of the submission outside its group, until none is left
 /// (bounded); each is reaped where it became our child (we are the subreaper).
-fn kill_strays(mark: &str, group: Pid) {
+/// `alone`: it is the only submission running (see [`strays`]).
+fn kill_strays(mark: &str, group: Pid, alone: bool) {
     let deadline = Instant::now() + STOP_GRACE;
     loop {
-        let left = strays(mark, group);
+        let left = strays(mark, group, alone);
         for &pid in &left {
             let _ = signal::kill(pid, Signal::SIGKILL);
             let _ = waitpid(pid, Some(WaitPidFlag::WNOHANG));
@@ -586,8 +595,10 @@ pub fn stop_all() -> MutexGuard<'static, Vec<(i32, String)>> {
     ENDING.store(true, Ordering::SeqCst);
     let groups = RUNNING.lock().unwrap_or_else(PoisonError::into_inner);
     for (group, mark) in groups.iter() {
-        let _ = signal::killpg(Pid::from_raw(*group), Signal::SIGKILL);
-        kill_strays(mark, Pid::from_raw(*group));
+        let group = Pid::from_raw(*group);
+        let _ = signal::killpg(group, Signal::SIGKILL);
+        // The list is ours now (held): asking it again would wait for ever.
+        kill_strays(mark, group, alone(group, &groups));
     }
     // Reap them (bounded), rather than leave their zombies to init.
     let deadline = Instant::now() + STOP_GRACE;
