@@ -93,10 +93,6 @@ const READY_POLL: Duration = Duration::from_millis(20);
 /// The longest wait for the checks' connections to end (see [`tcp_checks::Connection`]).
 const ENDS_LIMIT: Duration = Duration::from_secs(2);
 
-/// How long a command that exited 0 is given for a child of it to leave its process
-/// group (`setsid`) and so show itself a daemon.
-const DAEMON_GRACE: Duration = Duration::from_millis(500);
-
 /// How many lines of a crashed server's stderr its check's detail shows.
 const CRASH_LINES: usize = 3;
 
@@ -146,7 +142,8 @@ impl TargetOptions {
                     checks.report.note = Some(format!(
                         "the server left the foreground: its command exited with status 0 \
                          and a process it started went on serving {address} in the \
-                         background (graded there, stopped at the end)"
+                         background (graded there, stopped at the end; a grader runs a \
+                         server in the foreground: no trailing '&', no daemon)"
                     ));
                 }
                 checks.server = Some(running);
@@ -252,7 +249,6 @@ impl Launch {
             Submission::spawn(&self.command, Streams::Server).map_err(|e| (e, Vec::new()))?;
         let address = self.address;
         let deadline = Instant::now() + self.startup_timeout;
-        let mut exited_at = None;
         loop {
             let serving = sockets::serving(self.transport, address.port());
             let exit = server.exit();
@@ -280,20 +276,14 @@ impl Launch {
                 _ => {}
             }
             // Status 0 while what it started is still coming up: wait on (a daemon
-            // binds after its parents exit), unless nothing of it is left outside its
-            // group; a child still in the group may be on its way out (fork, then
-            // `setsid`): a moment's grace for that.
-            if exit.is_some() && exited_at.is_none() {
-                exited_at = Some(Instant::now());
-            }
-            let leaving =
-                exited_at.is_some_and(|at| at.elapsed() < DAEMON_GRACE) && server.group_alive();
+            // binds after its parents exit; a server left in the background, `&`, is
+            // still in the group), unless nothing of it is left.
+            let left = |server: &Submission| server.has_strays() || server.group_alive();
             if let Some(exit) = exit
                 .clone()
-                .filter(|exit| exit.status != 0 || !(server.has_strays() || leaving))
+                .filter(|exit| exit.status != 0 || !left(&server))
             {
-                // Status 0: it ended as if done. A server left in the background
-                // (`... &`, a script that starts it and returns) is the usual cause.
+                // Status 0: it ended as if done, and nothing it started is left.
                 let hint = match exit.status {
                     0 => {
                         ": the command must keep running while it serves (no trailing \

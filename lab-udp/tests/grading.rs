@@ -64,12 +64,25 @@ fn check_server_that_exits_at_once_says_so_with_its_stderr() {
 }
 
 #[test]
-fn check_server_left_in_the_background_is_told_to_stay_in_the_foreground() {
-    // `... &`: sh returns at once with status 0; the server is still stopped with
-    // the rest of the command's process group. (Its start is put off, as a slow
-    // interpreter's would be, so that sh's exit is seen before any answer.)
-    let server = format!("sleep 5 && {BIN} server --port {{port}} &");
+fn check_server_left_in_the_background_is_graded_and_told_to_stay_in_the_foreground() {
+    // `... &`: sh returns at once with status 0, the server binds later (its start put
+    // off, as a slow interpreter's would be): it is graded where it binds, the report
+    // says it left the foreground, and it is stopped with the rest of its group.
+    let server = format!("sh -c 'sleep 1 && exec {BIN} server --port {{port}}' &");
     let run = run_check_server(BIN, &server, &[]);
+    let stdout = run.stdout();
+    assert!(stdout.ends_with("8 passed, 0 failed\n"), "{stdout}");
+    assert!(
+        stdout.contains("the server left the foreground: its command exited with status 0"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("no trailing '&'"), "{stdout}");
+    run.assert_group_gone();
+}
+
+#[test]
+fn check_server_that_exits_0_leaving_nothing_is_told_to_stay_in_the_foreground() {
+    let run = run_check_server(BIN, "true {port}", &[]);
     assert_error_line(
         &run.output,
         "it exited with status 0 before it was ready on 127.0.0.1:",
