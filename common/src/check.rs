@@ -588,7 +588,10 @@ impl Checks {
                 let last = &tail[tail.len().saturating_sub(CRASH_LINES)..];
                 let stderr = match last {
                     [] => String::new(),
-                    lines => format!("; its stderr: {}", lines.join(" | ")),
+                    lines => {
+                        let lines: Vec<&str> = lines.iter().map(|line| line.trim()).collect();
+                        format!("; its stderr: {}", lines.join(" | "))
+                    }
                 };
                 let how = match self.server.as_ref().is_some_and(|r| r.left_foreground) {
                     true => "the server (in the background) stopped serving".to_owned(),
