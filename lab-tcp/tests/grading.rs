@@ -436,15 +436,7 @@ fn a_daemon_is_graded_where_it_listens_and_stopped_at_the_end() {
         script.display(),
         pid_file.display()
     );
-    let run = run_check_server(BIN, &server, &[]);
-    let stdout = run.stdout();
-    assert!(stdout.ends_with("11 passed, 2 failed\n"), "{stdout}");
-    assert!(
-        stdout.contains("the server left the foreground: its command exited with status 0"),
-        "{stdout}"
-    );
-    let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
-    assert_not_running(pid);
+    assert_graded_in_the_background_and_stopped(&server, &pid_file);
     let json = common::testkit::run_within(
         BIN,
         &["check", "--server", &server, "--format", "json"],
@@ -473,23 +465,26 @@ fn a_daemon_that_empties_its_environment_is_stopped_too() {
         script.display(),
         pid_file.display()
     );
-    let run = run_check_server(BIN, &server, &[]);
+    assert_graded_in_the_background_and_stopped(&server, &pid_file);
+}
+
+/// Runs `check --server SERVER` on a command that leaves the unguarded server running
+/// in the background (its process id in `pid_file`): it earns its 11 points there,
+/// the report says it left the foreground, and it is not running afterwards.
+fn assert_graded_in_the_background_and_stopped(server: &str, pid_file: &std::path::Path) {
+    let run = run_check_server(BIN, server, &[]);
     let stdout = run.stdout();
     assert!(stdout.ends_with("11 passed, 2 failed\n"), "{stdout}");
     assert!(
-        stdout.contains("the server left the foreground"),
+        stdout.contains("the server left the foreground: its command exited with status 0"),
         "{stdout}"
     );
-    let pid: i32 = std::fs::read_to_string(&pid_file)
+    let pid: i32 = std::fs::read_to_string(pid_file)
         .unwrap()
         .trim()
         .parse()
         .unwrap();
-    assert_not_running(pid);
-}
-
-/// Waits (bounded) until process `pid` is gone, or a zombie waiting for init: not running.
-fn assert_not_running(pid: i32) {
+    // Gone, or a zombie waiting for init to reap it: not running.
     let deadline = std::time::Instant::now() + WAIT;
     while std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .is_ok_and(|stat| !stat.contains(") Z "))
