@@ -128,6 +128,7 @@ pub fn fill_in(command: &str, address: SocketAddr) -> String {
 impl Submission {
     /// Starts `sh -c command` in a new process group.
     pub fn spawn(command: &str, streams: Streams) -> Result<Submission> {
+        prepare_grader();
         let mark = new_mark();
         let mut shell = Command::new("sh");
         shell
@@ -567,11 +568,13 @@ pub fn grader_ending() -> bool {
     ENDING.load(Ordering::SeqCst)
 }
 
-fn register(group: Pid, mark: &str) {
+/// Before the first submission starts: what makes the grader able to stop it.
+fn prepare_grader() {
     static HANDLER: Once = Once::new();
     HANDLER.call_once(|| {
         // Processes the submission's `sh` leaves orphaned become our children, not
-        // init's, so that stopping the group can reap them and know it is gone.
+        // init's, so that stopping the group can reap them and know it is gone, and a
+        // daemon is found among them. Before its spawn: its `sh` may end at once.
         #[cfg(target_os = "linux")]
         let _ = nix::sys::prctl::set_child_subreaper(true);
         // If a handler cannot be installed, Ctrl-C kills the grader alone: the group's
@@ -581,6 +584,9 @@ fn register(group: Pid, mark: &str) {
             std::process::exit(130)
         });
     });
+}
+
+fn register(group: Pid, mark: &str) {
     RUNNING
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
