@@ -3,18 +3,22 @@
 //!
 //! - `check --target HOST:PORT` checks a server that is already running.
 //! - `check --server 'CMD'` runs the submission itself ([`submission`]): `CMD` with
-//!   `{port}` and `{host}` filled in, waits until it answers (a TCP connection
-//!   accepted, or a probe datagram answered), runs the checks, then stops it. A
-//!   server that dies during a check is reported with its exit status and that
-//!   check's name, and the checks after it fail at once instead of each waiting out
-//!   its timeout.
+//!   `{port}` and `{host}` filled in, waits until it is ready (its port listened on or
+//!   bound, as the system's socket table shows: [`sockets`]), runs the checks, then
+//!   stops it and every process it started. A server that dies during a check fails
+//!   that check, with its exit status and the last lines of its stderr, and is started
+//!   again for the next one: each check counts on its own.
+//! - The grader never disturbs what it grades: no probe of any kind, and each check's
+//!   connection ends gracefully ([`crate::tcp_checks::Connection`]), leaving no reset
+//!   to kill a server without error handling, and no TIME_WAIT on its port.
 //! - `check-client --client 'CMD'` ([`client`]) runs a client against a scripted
 //!   server of ours, once per check, and grades what it sent and printed.
 //!
-//! - A run that cannot take place (a server that never came up, a `--target` that
-//!   refuses, a `--client` without `{port}`) is said once in an `error:` line, and
-//!   every check is listed as failed, not run: the report, in every format, has the
-//!   lab's full list of checks and `max_score`, and the text its score line.
+//! - A run that cannot take place (a server that never came up, a fixed port held by
+//!   another program) is said once in an `error:` line, and every check is listed as
+//!   failed, not run: the report, in every format, has the lab's full list of checks
+//!   and `max_score`, and the text its score line. (A `--client` without `{port}` is
+//!   a usage error, with no report.)
 //! - Grading that is interrupted (Ctrl-C, SIGTERM, a closed stdout) stops the
 //!   submission and reports nothing more: its death is our doing, not its failure.
 //!
@@ -27,6 +31,8 @@ pub mod grade;
 pub mod isolation;
 pub mod limits;
 pub mod report;
+pub mod sockets;
+pub mod startup;
 pub mod submission;
 pub mod wording;
 
@@ -42,9 +48,9 @@ use anyhow::{Result, anyhow, bail};
 
 use self::isolation::IsolationOptions;
 use self::report::{CheckResult, Format, Report, Subject};
-use self::submission::{Streams, Submission};
+use self::submission::{Exit, Streams, Submission};
 use crate::cli::parse_timeout;
-use crate::net;
+use crate::{net, tcp_checks};
 
 /// `--target HOST:PORT` or `--server CMD`, and `--timeout`, `--startup-timeout`,
 /// `--format`: the options of every lab's `check`.
@@ -75,62 +81,10 @@ pub struct TargetOptions {
     pub isolation: IsolationOptions,
 }
 
-/// How `check --server` knows the server is up.
-#[derive(Debug, Clone)]
-pub enum Probe {
-    /// A TCP connection is accepted.
-    Tcp,
-    /// This datagram gets a reply (any reply).
-    Udp(Vec<u8>),
-}
+pub use self::sockets::Transport;
 
 /// Where the checks of a broken run would go: never used, as they are not run.
 const NOWHERE: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
-
-impl Probe {
-    /// Is anything at `address` (a `--target`)? Only a refusal is an answer: a
-    /// server that is slow, or does not answer this probe, is left to the checks.
-    fn not_refused(&self, address: SocketAddr, wait: Duration) -> Result<SocketAddr> {
-        let refused = match self {
-            Probe::Tcp => std::net::TcpStream::connect_timeout(&address, wait)
-                .is_err_and(|error| error.kind() == io::ErrorKind::ConnectionRefused),
-            Probe::Udp(datagram) => {
-                let socket = net::udp_connected(address)?;
-                socket.set_read_timeout(Some(wait))?;
-                let mut reply = [0; 2048];
-                // An ICMP port unreachable comes back as a refused send or recv.
-                socket
-                    .send(datagram)
-                    .and_then(|_| socket.recv(&mut reply))
-                    .is_err_and(|error| error.kind() == io::ErrorKind::ConnectionRefused)
-            }
-        };
-        if refused {
-            bail!(
-                "connection refused by {address}: is the server running? Start it, or check \
-                 the host and port given to --target",
-                address = net::shown(address)
-            );
-        }
-        Ok(address)
-    }
-
-    /// Does the server at `address` answer within `wait`?
-    fn answered(&self, address: SocketAddr, wait: Duration) -> bool {
-        match self {
-            Probe::Tcp => std::net::TcpStream::connect_timeout(&address, wait).is_ok(),
-            Probe::Udp(datagram) => {
-                let Ok(socket) = net::udp_connected(address) else {
-                    return false;
-                };
-                let mut reply = [0; 2048];
-                socket.set_read_timeout(Some(wait)).is_ok()
-                    && socket.send(datagram).is_ok()
-                    && socket.recv(&mut reply).is_ok()
-            }
-        }
-    }
-}
 
 /// How many `--timeout`s one check may take in all (it may wait several times).
 const BUDGET_IN_TIMEOUTS: u32 = 5;
@@ -140,20 +94,28 @@ const BUDGET_IN_TIMEOUTS: u32 = 5;
 /// its process ends.
 const EXIT_GRACE: Duration = Duration::from_millis(500);
 
-/// How long each startup probe waits for an answer.
-const PROBE_WAIT: Duration = Duration::from_millis(200);
+/// How often the socket table is read while a server starts.
+const READY_POLL: Duration = Duration::from_millis(20);
+
+/// The longest wait for the checks' connections to end (see [`tcp_checks::Connection`]).
+const ENDS_LIMIT: Duration = Duration::from_secs(2);
+
+/// How many lines of a crashed server's stderr its check's detail shows.
+const CRASH_LINES: usize = 3;
 
 impl TargetOptions {
-    /// Starts a run of `lab`'s checks: against `--target`, or against the `--server`
-    /// command, started and up (`probe` tells). If the server cannot be reached at all
-    /// (it never came up, the target refuses the probe), that is said once in an
-    /// `error:` line and the run is [broken](Checks::broken): every check is then
-    /// listed as failed, not run, so the report has the lab's full score.
+    /// Starts a run of `lab`'s checks: against `--target` (not probed: the checks'
+    /// own connections are all the server sees), or against the `--server` command,
+    /// started and ready (its `transport` port listened on or bound). If the server
+    /// cannot be started (it never came up, its fixed port is held by another
+    /// program), that is said once in an `error:` line and the run is
+    /// [broken](Checks::broken): every check is then listed as failed, not run, so
+    /// the report has the lab's full score.
     ///
     /// A `--server` command with no `{port}` and no `--target` is a usage error: one
     /// `error:` line and exit status 2, as clap's own, and no report (the grading
     /// command is wrong, not the submission: a score of 0 would hide it).
-    pub fn start(&self, lab: &str, probe: Probe) -> (Checks, SocketAddr) {
+    pub fn start(&self, lab: &str, transport: Transport) -> (Checks, SocketAddr) {
         if let (Some(command), None) = (&self.server, &self.target) {
             if !command.contains("{port}") {
                 crate::cli::usage_error(
@@ -167,22 +129,39 @@ impl TargetOptions {
             let target = self.target.clone().unwrap_or_default();
             let checks = Checks::new(lab, Subject::Target(target.clone()), self.format)
                 .with_bounds(self.timeout, budget);
-            let reached = net::resolve_target(&target)
-                .and_then(|addresses| probe.not_refused(addresses[0], self.timeout));
-            return match reached {
-                Ok(address) => (checks.aimed_at(address), address),
+            return match net::resolve_target(&target) {
+                Ok(addresses) => (checks.aimed_at(addresses[0]), addresses[0]),
                 Err(error) => (checks.broken(error, Vec::new()), NOWHERE),
             };
         };
         let isolation = isolation::enter(&self.isolation);
         let checks = Checks::new(lab, Subject::Command(command.clone()), self.format)
             .with_bounds(self.timeout, budget);
-        // The report's first line once the server is up: should it fail (a closed
-        // stdout), the server is there to be stopped.
-        match self.start_server(command, &probe) {
-            Ok((server, address)) => {
+        let launch = match self.launch(command, transport) {
+            Ok(launch) => launch,
+            Err(error) => {
+                return (
+                    checks.isolated(isolation).broken(error, Vec::new()),
+                    NOWHERE,
+                );
+            }
+        };
+        let address = launch.address;
+        match launch.start() {
+            Ok(running) => {
                 let mut checks = checks.aimed_at(address);
-                checks.server = Some(server);
+                if running.left_foreground {
+                    checks.report.server_exit = Some(0);
+                    checks.report.note = Some(format!(
+                        "the server left the foreground: its command exited with status 0 \
+                         and a process it started went on serving {address} in the \
+                         background (graded there, stopped at the end; a grader runs a \
+                         server in the foreground: no trailing '&', no daemon)",
+                        address = net::shown(address)
+                    ));
+                }
+                checks.server = Some(running);
+                checks.launch = Some(launch);
                 (checks.isolated(isolation), address)
             }
             Err((error, stderr_tail)) => {
@@ -195,25 +174,133 @@ impl TargetOptions {
         }
     }
 
-    /// Runs the command on a free port (or `--target`'s) and waits until it answers.
-    fn start_server(
-        &self,
-        command: &str,
-        probe: &Probe,
-    ) -> Result<(Submission, SocketAddr), (anyhow::Error, Vec<String>)> {
+    /// What starting the command takes: its port (a free one, or `--target`'s, which
+    /// must not be held by another program: that program would be graded in the
+    /// student's name), and its command line filled in.
+    fn launch(&self, command: &str, transport: Transport) -> Result<Launch> {
         let address = match &self.target {
-            Some(target) => net::resolve_target(target).map(|addresses| addresses[0]),
-            None => submission::free_port()
-                .map(|port| SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port)),
-        }
-        .map_err(|error| (error, Vec::new()))?;
-        let command = submission::fill_in(command, address);
-        let server = Submission::spawn(&command, Streams::Server).map_err(|e| (e, Vec::new()))?;
+            Some(target) => {
+                let address = net::resolve_target(target)?[0];
+                port_not_held(address, transport)?;
+                address
+            }
+            None => SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), submission::free_port()?),
+        };
+        Ok(Launch {
+            command: submission::fill_in(command, address),
+            address,
+            transport,
+            startup_timeout: self.startup_timeout,
+        })
+    }
+}
+
+/// Fails if a program holds `address`'s port already (before the submission starts:
+/// looking cannot disturb it). Read in the socket table; where there is none, by
+/// binding the port for a moment (with `SO_REUSEADDR`, as std's listeners do, so a
+/// TIME_WAIT is no reason to fail).
+fn port_not_held(address: SocketAddr, transport: Transport) -> Result<()> {
+    let held = match sockets::serving(transport, address.port()) {
+        Some(held) => held,
+        None => match transport {
+            Transport::Tcp => std::net::TcpListener::bind(address).is_err(),
+            Transport::Udp => std::net::UdpSocket::bind(address).is_err(),
+        },
+    };
+    if held {
+        let what = match transport {
+            Transport::Tcp => "listens on",
+            Transport::Udp => "is bound to",
+        };
+        bail!(
+            "port {} is already in use: another program {what} it, and it would be graded \
+             instead of the submission. Stop that program (`ss -lptun` names it), then grade \
+             again",
+            address.port()
+        );
+    }
+    Ok(())
+}
+
+/// " (N connections on port P are in TIME_WAIT: ...)" if there are any (left by another
+/// program: the grader's own connections leave none on the server's port), a reason a
+/// server without `SO_REUSEADDR` cannot bind it.
+fn time_wait_hint(port: u16) -> String {
+    match sockets::time_waits(port).filter(|&n| n > 0) {
+        Some(waiting) => format!(
+            " ({waiting} connection(s) on port {port} are in TIME_WAIT: a server without \
+             SO_REUSEADDR cannot bind it for a minute)"
+        ),
+        None => String::new(),
+    }
+}
+
+/// How to start (and start again) a `--server` command.
+#[derive(Debug)]
+struct Launch {
+    /// The command line, `{host}` and `{port}` filled in.
+    command: String,
+    address: SocketAddr,
+    transport: Transport,
+    startup_timeout: Duration,
+}
+
+/// A started `--server` command.
+#[derive(Debug)]
+struct Running {
+    submission: Submission,
+    /// Its command exited with status 0 and a process it started serves in the
+    /// background (a daemon: double fork, `setsid`).
+    left_foreground: bool,
+}
+
+impl Launch {
+    /// Runs the command and waits, bounded by `--startup-timeout`, until it is ready:
+    /// its port is listened on (TCP) or bound (UDP), as the socket table shows. No
+    /// probe is sent: a probe is a connection the server did not ask for, and a server
+    /// with no error handling can die of it. Where there is no socket table, the first
+    /// check's first connection is retried until it is accepted (see
+    /// [`crate::tcp_checks::connect`]).
+    fn start(&self) -> Result<Running, (anyhow::Error, Vec<String>)> {
+        let server =
+            Submission::spawn(&self.command, Streams::Server).map_err(|e| (e, Vec::new()))?;
+        let address = self.address;
         let deadline = Instant::now() + self.startup_timeout;
         loop {
-            if let Some(exit) = server.exit() {
-                // Status 0: it ended as if done. A server left in the background
-                // (`... &`, a script that starts it and returns) is the usual cause.
+            let serving = sockets::serving(self.transport, address.port());
+            let exit = server.exit();
+            match (serving, &exit) {
+                (Some(true), None) => {
+                    return Ok(Running {
+                        submission: server,
+                        left_foreground: false,
+                    });
+                }
+                // Its command ended well, and something it started serves: a daemon.
+                (Some(true), Some(exit)) if exit.status == 0 => {
+                    return Ok(Running {
+                        submission: server,
+                        left_foreground: true,
+                    });
+                }
+                (None, None) => {
+                    startup::starting(deadline);
+                    return Ok(Running {
+                        submission: server,
+                        left_foreground: false,
+                    });
+                }
+                _ => {}
+            }
+            // Status 0 while what it started is still coming up: wait on (a daemon
+            // binds after its parents exit; a server left in the background, `&`, is
+            // still in the group), unless nothing of it is left.
+            let left = |server: &Submission| server.has_strays() || server.group_alive();
+            if let Some(exit) = exit
+                .clone()
+                .filter(|exit| exit.status != 0 || !left(&server))
+            {
+                // Status 0: it ended as if done, and nothing it started is left.
                 let hint = match exit.status {
                     0 => {
                         ": the command must keep running while it serves (no trailing \
@@ -222,26 +309,31 @@ impl TargetOptions {
                     _ => "",
                 };
                 let error = anyhow!(
-                    "it exited with {} before it answered on {address}{hint}",
+                    "it exited with {} before it was ready on {address}{hint}{}",
                     exit.describe(),
+                    time_wait_hint(address.port()),
                     address = net::shown(address)
                 );
                 return Err((error, server.stop().0));
-            }
-            if probe.answered(address, PROBE_WAIT) {
-                return Ok((server, address));
             }
             if Instant::now() >= deadline {
+                let what = match self.transport {
+                    Transport::Tcp => "listening on",
+                    Transport::Udp => "bound to",
+                };
                 let error = anyhow!(
-                    "it did not answer on {address} within {:.1} s: is {{port}} where it \
+                    "it was not {what} {address} within {:.1} s{}: is {{port}} where it \
                      takes its port? (a slow start: raise --startup-timeout)",
                     self.startup_timeout.as_secs_f64(),
+                    time_wait_hint(address.port()),
                     address = net::shown(address)
                 );
                 return Err((error, server.stop().0));
             }
-            // Refused at once: pause, unless the server ends meanwhile.
-            server.wait_exit(Duration::from_millis(50));
+            match exit {
+                Some(_) => thread::sleep(READY_POLL),
+                None => drop(server.wait_exit(READY_POLL)),
+            }
         }
     }
 }
@@ -253,7 +345,12 @@ pub struct Checks {
     budget: Duration,
     format: Format,
     report: Report,
-    server: Option<Submission>,
+    /// The `--server` command now running, if any.
+    server: Option<Running>,
+    /// How to start it again after it died.
+    launch: Option<Launch>,
+    /// The first death of the server: its exit, and its stderr's last lines then.
+    first_crash: Option<(Exit, Vec<String>)>,
     /// The server's address, to name it in details.
     target: Option<SocketAddr>,
     /// Why no check can run (the server never came up), if so.
@@ -271,6 +368,8 @@ impl Checks {
             format,
             report: Report::new(lab, subject),
             server: None,
+            launch: None,
+            first_crash: None,
             target: None,
             broken: None,
         }
@@ -294,6 +393,11 @@ impl Checks {
     /// without running it ("not run: ..."), so that every format still lists all the
     /// lab's checks and its full `max_score`, and the text ends with its score line.
     pub fn broken(mut self, error: anyhow::Error, stderr_tail: Vec<String>) -> Self {
+        self.break_off(&error, stderr_tail);
+        self
+    }
+
+    fn break_off(&mut self, error: &anyhow::Error, stderr_tail: Vec<String>) {
         let reason = format!("{error:#}");
         let mut line = reason.clone();
         if !stderr_tail.is_empty() {
@@ -307,7 +411,6 @@ impl Checks {
         self.report.error = Some(reason.clone());
         self.report.stderr_tail = stderr_tail;
         self.broken = Some(reason);
-        self
     }
 
     /// Is this run [broken](Self::broken) (its checks not run)?
@@ -320,15 +423,41 @@ impl Checks {
         self.timeout
     }
 
-    /// Runs one check and, in the text format, prints its line at once.
+    /// Runs one check and, in the text format, prints its line at once. A `--server`
+    /// that died in an earlier check is started again first: each check counts on its
+    /// own.
     pub fn run<F>(&mut self, name: &str, check: F)
     where
         F: FnOnce() -> Result<()> + Send + 'static,
     {
+        self.run_checking_survival(name, false, check);
+    }
+
+    /// Runs a check that the server survived the check before (it "still answers
+    /// after bad input"): fails, without running, if that check killed it (it is
+    /// started again for the checks after).
+    pub fn run_after_previous<F>(&mut self, name: &str, check: F)
+    where
+        F: FnOnce() -> Result<()> + Send + 'static,
+    {
+        self.run_checking_survival(name, true, check);
+    }
+
+    fn run_checking_survival<F>(&mut self, name: &str, survival: bool, check: F)
+    where
+        F: FnOnce() -> Result<()> + Send + 'static,
+    {
         let started = Instant::now();
-        let outcome = match &self.broken {
-            Some(reason) => Err(format!("not run: {reason}")),
-            None => self
+        let died = self.restart_if_dead();
+        let outcome = match (&self.broken, died) {
+            (Some(reason), _) => Err(format!("not run: {reason}")),
+            (None, Some(exit)) if survival => Err(format!(
+                "the server did not survive the check before: it exited with {} during \
+                 '{}' (it was started again for the checks after this one)",
+                exit.describe(),
+                exit.during.as_deref().unwrap_or("the start")
+            )),
+            (None, _) => self
                 .outcome(name, check)
                 .map_err(|error| wording::detail(&error, self.target)),
         };
@@ -339,44 +468,130 @@ impl Checks {
         self.report.add(result);
     }
 
-    fn outcome<F>(&self, name: &str, check: F) -> Result<()>
+    /// If the `--server` command died (in the last check, or between checks), starts
+    /// it again and says how it had ended; if it cannot be started, the rest of the
+    /// run is broken.
+    fn restart_if_dead(&mut self) -> Option<Exit> {
+        let exit = self.died(self.server.as_ref()?)?;
+        let running = self.server.take()?;
+        let (tail, _) = running.submission.stop();
+        self.first_crash.get_or_insert((exit.clone(), tail));
+        // The dead server's connections end first, and the kernel lets go of its port
+        // (the resets take a moment): a leftover on it would stop it binding again.
+        tcp_checks::wait_for_ends(true, ENDS_LIMIT);
+        if let Some(launch) = &self.launch {
+            let deadline = Instant::now() + ENDS_LIMIT;
+            while sockets::port_taken(launch.address.port()) == Some(true)
+                && Instant::now() < deadline
+            {
+                thread::sleep(Duration::from_millis(5));
+            }
+        }
+        let launch = self.launch.as_ref()?;
+        match launch.start() {
+            Ok(running) => self.server = Some(running),
+            Err((error, tail)) => {
+                let during = exit.during.as_deref().unwrap_or("the start");
+                let error = error.context(format!(
+                    "the server exited with {} during '{during}' and could not be started \
+                     again",
+                    exit.describe()
+                ));
+                self.break_off(&error, tail);
+            }
+        }
+        Some(exit)
+    }
+
+    /// How the server died, if it did: its command ended on its own; or, for a server
+    /// that left the foreground, its port is no longer served.
+    fn died(&self, running: &Running) -> Option<Exit> {
+        let exit = running.submission.exit();
+        if !running.left_foreground {
+            return exit;
+        }
+        let launch = self.launch.as_ref()?;
+        match sockets::serving(launch.transport, launch.address.port()) {
+            Some(false) => Some(Exit {
+                status: 0,
+                during: running.submission.current_check(),
+            }),
+            _ => None,
+        }
+    }
+
+    fn outcome<F>(&mut self, name: &str, check: F) -> Result<()>
     where
         F: FnOnce() -> Result<()> + Send + 'static,
     {
-        if let Some(exit) = self.server.as_ref().and_then(Submission::exit) {
-            let during = exit.during.as_deref().unwrap_or("the start");
-            bail!(
-                "not run: the server exited with {} during '{during}'",
-                exit.describe()
+        let (done, outcome) = mpsc::channel();
+        // The server's end, told by its watcher (a channel of its own: a check that
+        // crashes drops its sender, and the runner must see that at once).
+        let (ended, server_ended) = mpsc::channel();
+        if let Some(running) = &self.server {
+            running.submission.during(
+                name,
+                Box::new(move || {
+                    let _ = ended.send(());
+                }),
             );
         }
-        let (done, outcome) = mpsc::channel();
-        if let Some(server) = &self.server {
-            let ended = done.clone();
-            server.during(name, Box::new(move || drop(ended.send(None))));
-        }
-        thread::spawn(move || {
-            let _ = done.send(Some(check()));
+        let worker = thread::spawn(move || {
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(check));
+            let _ = done.send(result);
         });
-        // Err(None): the server ended while the check was still waiting.
-        let verdict = match outcome.recv_timeout(self.budget) {
-            Ok(Some(Ok(()))) => Ok(()),
-            Ok(Some(Err(error))) => Err(Some(error)),
-            Ok(None) => Err(None),
-            Err(mpsc::RecvTimeoutError::Timeout) => Err(Some(anyhow!(
-                "no result within {:.1} s: the server hangs or is too slow",
-                self.budget.as_secs_f64()
-            ))),
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                Err(Some(anyhow!("the check itself crashed")))
+        // None: the server ended while the check was still waiting.
+        let deadline = Instant::now() + self.budget;
+        let verdict = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match outcome.recv_timeout(left.min(READY_POLL)) {
+                Ok(Ok(Ok(()))) => break Ok(()),
+                Ok(Ok(Err(error))) => break Err(Some(error)),
+                Ok(Err(panic)) => {
+                    let what = panic
+                        .downcast_ref::<&str>()
+                        .map(|text| (*text).to_owned())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_default();
+                    break Err(Some(anyhow!(
+                        "the check itself crashed (a grader fault): {what}"
+                    )));
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    break Err(Some(anyhow!("the check itself crashed (a grader fault)")));
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+            }
+            if server_ended.try_recv().is_ok() {
+                break Err(None);
+            }
+            if Instant::now() >= deadline {
+                break Err(Some(anyhow!(
+                    "no result within {:.1} s: the server hangs or is too slow",
+                    self.budget.as_secs_f64()
+                )));
             }
         };
         let exit = match (&self.server, &verdict) {
-            (Some(server), Err(_)) => server.wait_exit(EXIT_GRACE),
+            (Some(running), Err(_)) => {
+                let exit = match running.submission.wait_exit(EXIT_GRACE) {
+                    Some(exit) if !running.left_foreground => Some(exit),
+                    _ => self.died(running),
+                };
+                if exit.is_some() {
+                    // Its connections end before it is started again on the same
+                    // port (bounded: the check's own waits are).
+                    let until = Instant::now() + self.timeout;
+                    while !worker.is_finished() && Instant::now() < until {
+                        thread::sleep(Duration::from_millis(5));
+                    }
+                }
+                exit
+            }
             _ => None,
         };
-        if let Some(server) = &self.server {
-            server.between_checks();
+        if let Some(running) = &self.server {
+            running.submission.between_checks();
         }
         match (verdict, exit) {
             (Ok(()), _) => Ok(()),
@@ -384,10 +599,24 @@ impl Checks {
                 let seen = error
                     .map(|error| format!(" ({})", wording::detail(&error, self.target)))
                     .unwrap_or_default();
-                bail!(
-                    "the server exited with {} during this check{seen}",
-                    exit.describe()
-                )
+                let tail = self
+                    .server
+                    .as_ref()
+                    .map(|running| running.submission.stderr_tail())
+                    .unwrap_or_default();
+                let last = &tail[tail.len().saturating_sub(CRASH_LINES)..];
+                let stderr = match last {
+                    [] => String::new(),
+                    lines => {
+                        let lines: Vec<&str> = lines.iter().map(|line| line.trim()).collect();
+                        format!("; its stderr: {}", lines.join(" | "))
+                    }
+                };
+                let how = match self.server.as_ref().is_some_and(|r| r.left_foreground) {
+                    true => "the server (in the background) stopped serving".to_owned(),
+                    false => format!("the server exited with {}", exit.describe()),
+                };
+                bail!("{how} during this check{seen}{stderr}; the next check starts it again")
             }
             (Err(Some(error)), None) => Err(error),
             (Err(None), None) => bail!("the server ended during this check"),
@@ -397,14 +626,28 @@ impl Checks {
     /// Stops a `--server` command, prints the report (text: the footer and the score
     /// line); success only if some check passed and none failed.
     pub fn finish(mut self) -> ExitCode {
-        if let Some(server) = self.server.take() {
-            let exit = server.exit();
-            let (stderr_tail, _) = server.stop();
-            if let Some(exit) = exit {
-                self.report.server_exit = Some(exit.status);
-                self.report.server_exit_during = exit.during;
-            }
+        // Every check's connection ends as it should before the server is stopped
+        // and the grader exits (which would close them with a FIN where a reset is
+        // due, leaving TIME_WAIT on the server's port).
+        tcp_checks::wait_for_ends(false, ENDS_LIMIT);
+        if let Some(running) = self.server.take() {
+            let exit = running
+                .submission
+                .exit()
+                .filter(|_| !running.left_foreground);
+            let (stderr_tail, _) = running.submission.stop();
             self.report.stderr_tail = stderr_tail;
+            if let Some(exit) = exit {
+                self.first_crash.get_or_insert((exit, Vec::new()));
+            }
+            tcp_checks::wait_for_ends(true, ENDS_LIMIT);
+        }
+        if let Some((exit, tail)) = self.first_crash.take() {
+            self.report.server_exit = Some(exit.status);
+            self.report.server_exit_during = exit.during;
+            if !tail.is_empty() {
+                self.report.stderr_tail = tail;
+            }
         }
         if self.format == Format::Text {
             say(&self.report.text_footer());
@@ -446,6 +689,38 @@ fn quiet_if_ending() {
     }
 }
 
+/// One request datagram to `target` from a fresh connected socket, and its reply (up
+/// to the largest datagram, never cut), the wait bounded by `timeout`; the errors as
+/// the socket calls return them. While a `--server` may still be starting (see
+/// [`startup`]), a refusal sends the request again.
+pub fn exchange_datagram(
+    target: SocketAddr,
+    request: &[u8],
+    timeout: Duration,
+) -> io::Result<Vec<u8>> {
+    // socket() + connect(): replies from `target` only, and its ICMP errors reported.
+    let socket = net::udp_connected(target).map_err(io::Error::other)?;
+    socket.set_read_timeout(Some(timeout))?;
+    let mut reply = vec![0; 65_536];
+    loop {
+        // send() + recv(): an ICMP port unreachable comes back as a refusal of either.
+        match socket.send(request).and_then(|_| socket.recv(&mut reply)) {
+            Ok(length) => {
+                startup::ready();
+                reply.truncate(length);
+                return Ok(reply);
+            }
+            Err(error)
+                if error.kind() == io::ErrorKind::ConnectionRefused
+                    && startup::still_starting() =>
+            {
+                thread::sleep(startup::RETRY);
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
 /// Fails with "expected ..., got ..." unless `got == expected`; bytes are shown as
 /// escaped text so the detail fits on the check's line.
 pub fn expect_bytes(what: &str, got: &[u8], expected: &[u8]) -> Result<()> {
@@ -483,8 +758,8 @@ mod tests {
     use nix::sys::signal::{Signal, killpg};
     use nix::unistd::Pid;
 
-    #[test]
-    fn a_server_that_ends_during_a_check_fails_it_at_once_and_the_rest_fast() {
+    /// A `--server` run of `checks` on a shell that exits 3 on SIGUSR1, and its group.
+    fn checks_on_a_shell(budget: Duration) -> (Checks, Pid) {
         let server = Submission::spawn(
             "trap 'exit 3' USR1; echo ready >&2; while :; do sleep 0.05; done",
             Streams::Server,
@@ -497,32 +772,101 @@ mod tests {
         }
         let group = Pid::from_raw(server.group());
         let mut checks = Checks::new("lab-x", Subject::Command("sh".into()), Format::Json)
-            .with_bounds(Duration::from_secs(2), Duration::from_secs(10));
-        checks.server = Some(server);
+            .with_bounds(Duration::from_secs(2), budget);
+        checks.server = Some(Running {
+            submission: server,
+            left_foreground: false,
+        });
+        (checks, group)
+    }
+
+    fn details(checks: &Checks) -> Vec<&str> {
+        checks
+            .report
+            .checks
+            .iter()
+            .map(|check| check.detail.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn a_server_that_ends_during_a_check_fails_it_at_once_with_its_stderr() {
+        let (mut checks, group) = checks_on_a_shell(Duration::from_secs(10));
         let started = Instant::now();
         checks.run("it crashes here", move || {
             killpg(group, Signal::SIGUSR1)?;
             thread::sleep(Duration::from_secs(30)); // a check that would wait for ever
             Ok(())
         });
-        checks.run("afterwards", || Ok(()));
         assert!(
             started.elapsed() < Duration::from_secs(5),
             "{:?}",
             started.elapsed()
         );
-        let details: Vec<&str> = checks
-            .report
-            .checks
-            .iter()
-            .map(|check| check.detail.as_str())
-            .collect();
-        assert_eq!(
-            details,
-            [
-                "the server exited with status 3 during this check",
-                "not run: the server exited with status 3 during 'it crashes here'"
-            ]
+        let detail = details(&checks)[0];
+        assert!(
+            detail.starts_with(
+                "the server exited with status 3 during this check; its stderr: ready"
+            ),
+            "{detail}"
         );
+        assert!(
+            detail.ends_with("; the next check starts it again"),
+            "{detail}"
+        );
+    }
+
+    #[test]
+    fn a_check_that_panics_is_said_at_once_not_after_the_budget() {
+        // Under --server the watcher holds a way to end the wait: a crashed check
+        // must still be seen as soon as it crashes.
+        let (mut checks, _group) = checks_on_a_shell(Duration::from_secs(20));
+        let started = Instant::now();
+        checks.run("the grader's own bug", || panic!("index out of bounds"));
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        let detail = details(&checks)[0];
+        assert!(detail.starts_with("the check itself crashed"), "{detail}");
+        assert!(detail.contains("index out of bounds"), "{detail}");
+    }
+
+    #[test]
+    fn while_a_server_starts_unseen_its_first_datagram_and_connection_are_retried() {
+        // Where no socket table shows the server's bind, a refusal before the startup
+        // deadline is the server still starting: the first exchange is the probe.
+        for transport in [Transport::Udp, Transport::Tcp] {
+            let port = submission::free_port().unwrap();
+            let target = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
+            startup::starting(Instant::now() + Duration::from_secs(10));
+            let late_server = thread::spawn(move || {
+                thread::sleep(Duration::from_millis(300)); // a slow interpreter's start
+                match transport {
+                    Transport::Udp => {
+                        let socket = std::net::UdpSocket::bind(target).unwrap();
+                        let mut request = [0; 16];
+                        let (length, client) = socket.recv_from(&mut request).unwrap();
+                        socket.send_to(&request[..length], client).unwrap();
+                    }
+                    Transport::Tcp => drop(std::net::TcpListener::bind(target).unwrap().accept()),
+                }
+            });
+            match transport {
+                Transport::Udp => {
+                    let reply = exchange_datagram(target, b"first", Duration::from_secs(5));
+                    assert_eq!(reply.unwrap(), b"first");
+                }
+                Transport::Tcp => {
+                    drop(crate::tcp_checks::connect(target, Duration::from_secs(5)).unwrap())
+                }
+            }
+            assert!(
+                !startup::still_starting(),
+                "the first answer ends the startup"
+            );
+            late_server.join().unwrap();
+        }
     }
 }

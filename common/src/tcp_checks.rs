@@ -4,12 +4,18 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::Ordering;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use socket2::SockRef;
 
 use anyhow::{Context, Result, bail};
 
 use crate::check::wording::{connect_failed, in_words};
+use crate::check::{self, sockets};
 use crate::check::{Checks, expect_bytes, shown};
 
 /// Runs every wire-rule check against `target`.
@@ -69,8 +75,7 @@ pub fn run_protocol_checks(checks: &mut Checks, target: SocketAddr) {
     ] {
         checks.run(name, move || {
             let mut conn = connect(target, timeout)?;
-            conn.write_all(b"before\n")?;
-            read_expecting(&mut conn, "reply", b"BEFORE\n")?;
+            session_goes_on(&mut conn, &[b"before\n", b"still here\n"])?;
             conn.write_all(quit)?;
             expect_closed(&mut conn)
         });
@@ -79,16 +84,14 @@ pub fn run_protocol_checks(checks: &mut Checks, target: SocketAddr) {
         "a bare `quit` (the course client's) ends the session",
         move || {
             let mut conn = connect(target, timeout)?;
-            conn.write_all(b"hi")?;
-            read_expecting(&mut conn, "reply", b"HI")?;
+            session_goes_on(&mut conn, &[b"hi", b"there"])?;
             conn.write_all(b"quit")?;
             expect_closed(&mut conn)
         },
     );
     checks.run("after a half-close, every reply still arrives", move || {
         let mut conn = connect(target, timeout)?;
-        conn.write_all(b"last words\nand more\n")?;
-        conn.shutdown(Shutdown::Write)?;
+        send_then_half_close(&conn, b"last words\nand more\n")?;
         read_expecting(&mut conn, "reply", b"LAST WORDS\nAND MORE\n")?;
         expect_closed(&mut conn)
     });
@@ -107,19 +110,240 @@ pub fn run_protocol_checks(checks: &mut Checks, target: SocketAddr) {
         }
         Ok(())
     });
-    checks.run(
+    checks.run_after_previous(
         "the server serves a new client afterwards",
         exchange(b"again\n", b"AGAIN\n"),
     );
 }
 
-/// Connects with every wait (connect, read, write) bounded by `timeout`.
-pub fn connect(target: SocketAddr, timeout: Duration) -> Result<TcpStream> {
-    let conn = TcpStream::connect_timeout(&target, timeout)
-        .map_err(|error| connect_failed(&error, target, timeout))?;
-    conn.set_read_timeout(Some(timeout))?;
-    conn.set_write_timeout(Some(timeout))?;
-    Ok(conn)
+/// Shows that a session goes on after ordinary messages: each is answered on the same
+/// connection (a server that closes after every reply fails here, before `quit` is
+/// sent, so that closing is not taken for obeying `quit`).
+pub fn session_goes_on(conn: &mut TcpStream, messages: &[&[u8]]) -> Result<()> {
+    for (index, message) in messages.iter().enumerate() {
+        conn.write_all(message)?;
+        let reply = String::from_utf8_lossy(message).to_uppercase();
+        read_expecting(conn, "reply", reply.as_bytes()).with_context(|| {
+            format!(
+                "the session must go on after an ordinary message (message {} of {})",
+                index + 1,
+                messages.len()
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// Sends `bytes` and half-closes (`shutdown(SHUT_WR)`) in one segment, data and FIN
+/// together (Linux: `TCP_CORK` holds the data until the FIN joins it): a server that
+/// answers and closes at once then always sees our FIN before its close, so its end
+/// of the connection is not left in TIME_WAIT on its port (a server that closed
+/// first, between our send and our shutdown, would be).
+pub fn send_then_half_close(conn: &TcpStream, bytes: &[u8]) -> Result<()> {
+    #[cfg(target_os = "linux")]
+    SockRef::from(conn).set_tcp_cork(true)?;
+    (&*conn).write_all(bytes)?;
+    conn.shutdown(Shutdown::Write)?;
+    Ok(())
+}
+
+/// A check's connection to the server under check: a `TcpStream` (through `Deref`)
+/// that ends gracefully when dropped (see `end_gracefully`), however the check
+/// ended, so that the grader's closes never disturb the server.
+#[derive(Debug)]
+pub struct Connection {
+    stream: TcpStream,
+}
+
+impl Deref for Connection {
+    type Target = TcpStream;
+    fn deref(&self) -> &TcpStream {
+        &self.stream
+    }
+}
+
+impl DerefMut for Connection {
+    fn deref_mut(&mut self) -> &mut TcpStream {
+        &mut self.stream
+    }
+}
+
+impl Drop for Connection {
+    /// Ends the connection on a thread of its own: the check's verdict does not wait
+    /// for it, and a check's many connections end side by side.
+    fn drop(&mut self) {
+        if let Ok(stream) = self.stream.try_clone() {
+            let ending = Ending::begin();
+            thread::spawn(move || {
+                end_gracefully(&stream, &ending);
+                drop(stream); // The last handle: the close itself, before we count it done.
+                drop(ending);
+            });
+        }
+    }
+}
+
+/// Connects with every wait (connect, read, write) bounded by `timeout`. Before the
+/// server is known to be ready (a `--server` where there is no socket table to watch),
+/// a refused connection is tried again until the startup deadline: this first
+/// connection of the first check is then the only probe.
+pub fn connect(target: SocketAddr, timeout: Duration) -> Result<Connection> {
+    let stream = loop {
+        // connect(): the three-way handshake, bounded.
+        match TcpStream::connect_timeout(&target, timeout) {
+            Ok(stream) => break stream,
+            Err(error)
+                if error.kind() == ErrorKind::ConnectionRefused
+                    && check::startup::still_starting() =>
+            {
+                thread::sleep(check::startup::RETRY);
+            }
+            Err(error) => return Err(connect_failed(&error, target, timeout)),
+        }
+    };
+    check::startup::ready();
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    Ok(Connection { stream })
+}
+
+/// How long the server may stay silent before we take it that it has no more to say.
+const QUIET: Duration = Duration::from_millis(50);
+/// The most time spent reading what a server sends before we close first.
+const DRAIN_TIME: Duration = Duration::from_secs(1);
+/// The most bytes read from a server while ending, at each step.
+const DRAIN_BYTES: usize = 4 << 20;
+/// How long, after our FIN, we keep reading until the server closes in turn: its
+/// sockets close when it is stopped at the end of the run, long before.
+const CLOSE_AFTER_FIN: Duration = Duration::from_secs(600);
+
+/// Ends a check's connection so that the server under check cannot tell it from a
+/// well-behaved client's, nor be harmed by it:
+///
+/// - First, reads (and drops) what the server still sends, until it closes or falls
+///   quiet: closing a socket with unread data sends a reset (RFC 1122 4.2.2.13), and
+///   a server with no error handling around its next `send` dies of it.
+/// - If the server has not closed: we close first (`shutdown(SHUT_WR)`, our FIN) and
+///   read on until it closes (a server that never does, as Kurose & Ross's Java
+///   TCPServer, closes when it is stopped), so that a late reply (a slow server, one
+///   that answers only at the end of its input) is read, never reset. The TIME_WAIT
+///   that follows (RFC 793) is ours, on our ephemeral port.
+/// - If the server closed first (a server that closes after each reply), its end now
+///   waits for our FIN, after which it would sit in TIME_WAIT on the server's own port
+///   for a minute, and a next server without `SO_REUSEADDR` (the textbook's) could not
+///   bind it. Where the server's process has let go of that socket (the socket table
+///   says so; off Linux, taken as so), we close with `SO_LINGER` 0: a reset instead of
+///   a FIN, which ends the kernel's leftover at once and reaches no process. A server
+///   that only shut down its sending side and still reads gets our FIN, as any client's.
+fn end_gracefully(stream: &TcpStream, ending: &Ending) {
+    if !drain(stream, Some(QUIET), Instant::now() + DRAIN_TIME) {
+        ending.waiting_for_the_server();
+        // shutdown(SHUT_WR): our FIN; the server reads the end of its input.
+        let _ = stream.shutdown(Shutdown::Write);
+        drain(stream, None, Instant::now() + CLOSE_AFTER_FIN);
+        return;
+    }
+    let let_go = match (stream.local_addr(), stream.peer_addr()) {
+        (Ok(ours), Ok(peer)) => match sockets::peer_let_go(ours, peer) {
+            Some(let_go) => let_go,
+            // No socket table (not Linux): a server on this machine is taken to have
+            // let go; one elsewhere is not ours to reset.
+            None => peer.ip().is_loopback(),
+        },
+        // Already reset: nothing is left of the connection.
+        _ => return,
+    };
+    if let_go {
+        // close() with SO_LINGER 0 (as the last handle drops): a reset, no TIME_WAIT.
+        let _ = SockRef::from(stream).set_linger(Some(Duration::ZERO));
+    } else {
+        let _ = stream.shutdown(Shutdown::Write);
+    }
+}
+
+/// The connections now ending (see [`Connection`]'s drop): in all, and those still
+/// deciding how (their first read, within [`DRAIN_TIME`]). A run waits for them
+/// before it stops or restarts its server, and before it exits: a connection the
+/// process closes as it exits gets a FIN where a reset was due.
+static ENDING: Mutex<(usize, usize)> = Mutex::new((0, 0));
+
+/// One connection's end, counted among the connections ending until dropped.
+#[derive(Debug)]
+struct Ending {
+    deciding: std::sync::atomic::AtomicBool,
+}
+
+fn ending_counts() -> MutexGuard<'static, (usize, usize)> {
+    ENDING.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Ending {
+    fn begin() -> Ending {
+        let mut counts = ending_counts();
+        counts.0 += 1;
+        counts.1 += 1;
+        Ending {
+            deciding: std::sync::atomic::AtomicBool::new(true),
+        }
+    }
+
+    /// It has closed first and now waits for the server to close in turn.
+    fn waiting_for_the_server(&self) {
+        if self.deciding.swap(false, Ordering::SeqCst) {
+            ending_counts().1 -= 1;
+        }
+    }
+}
+
+impl Drop for Ending {
+    fn drop(&mut self) {
+        self.waiting_for_the_server();
+        ending_counts().0 -= 1;
+    }
+}
+
+/// Waits (bounded by `limit`) until every connection's end has decided how to end
+/// (`all` false), or has ended (`all` true): the first before a server is stopped,
+/// the second after.
+pub fn wait_for_ends(all: bool, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        let (ending, deciding) = *ending_counts();
+        if (all && ending == 0) || (!all && deciding == 0) {
+            return;
+        }
+        // Polling a count that threads lower; bounded.
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Reads and drops what the server sends until it closes (true), or (false) it falls
+/// silent for `quiet` (if given), or `until` passes, or [`DRAIN_BYTES`] came. A reset
+/// counts as closed.
+fn drain(stream: &TcpStream, quiet: Option<Duration>, until: Instant) -> bool {
+    let mut buffer = [0; 16 * 1024];
+    let mut drained = 0;
+    // Without `quiet`, each read still ends now and then, to see the time.
+    if stream
+        .set_read_timeout(Some(quiet.unwrap_or(DRAIN_TIME)))
+        .is_err()
+    {
+        return false;
+    }
+    while drained < DRAIN_BYTES && Instant::now() < until {
+        match (&*stream).read(&mut buffer) {
+            Ok(0) => return true,
+            Ok(read) => drained += read,
+            Err(error) if error.kind() == ErrorKind::Interrupted => {}
+            Err(error) if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                if quiet.is_some() {
+                    return false;
+                }
+            }
+            Err(error) => return error.kind() == ErrorKind::ConnectionReset,
+        }
+    }
+    false
 }
 
 /// Reads the `what` (a reply, an answer) that should be exactly `expected`, however

@@ -4,8 +4,8 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use anyhow::Result;
-use common::check::{Probe, TargetOptions};
+use anyhow::{Context, Result};
+use common::check::{TargetOptions, Transport};
 use common::tcp_checks::{connect, read_expecting, run_protocol_checks};
 
 /// Command-line options of `lab-concurrent check`.
@@ -20,7 +20,7 @@ const AT_ONCE: usize = 20;
 
 /// Runs every check and prints the score.
 pub fn run(options: &Options) -> ExitCode {
-    let (mut checks, target) = options.target.start(env!("CARGO_PKG_NAME"), Probe::Tcp);
+    let (mut checks, target) = options.target.start(env!("CARGO_PKG_NAME"), Transport::Tcp);
     run_protocol_checks(&mut checks, target);
     let timeout = checks.timeout();
     checks.run(
@@ -32,18 +32,25 @@ pub fn run(options: &Options) -> ExitCode {
             read_expecting(&mut second, "reply", b"NOT BLOCKED\n")
         },
     );
-    checks.run("20 clients at once all get correct replies", move || {
-        let clients = (0..AT_ONCE)
-            .map(|_| connect(target, timeout))
-            .collect::<Result<Vec<_>>>()?;
-        for (index, mut client) in clients.iter().enumerate() {
-            client.write_all(format!("client {index}\n").as_bytes())?;
-        }
-        for (index, mut client) in clients.into_iter().enumerate() {
-            let expected = format!("CLIENT {index}\n");
-            read_expecting(&mut client, "reply", expected.as_bytes())?;
-        }
-        Ok(())
-    });
+    checks.run(
+        "20 clients at once, all held open, each get their reply",
+        move || {
+            // Every connection stays open until all are answered: a server that serves
+            // one client at a time answers the first, then waits on it for ever.
+            let mut clients = (0..AT_ONCE)
+                .map(|_| connect(target, timeout))
+                .collect::<Result<Vec<_>>>()?;
+            for (index, client) in clients.iter_mut().enumerate() {
+                client.write_all(format!("client {index}\n").as_bytes())?;
+            }
+            for (index, client) in clients.iter_mut().enumerate() {
+                let expected = format!("CLIENT {index}\n");
+                read_expecting(client, "reply", expected.as_bytes()).with_context(|| {
+                    format!("client {index} of {AT_ONCE}, while the others stay connected")
+                })?;
+            }
+            Ok(())
+        },
+    );
     checks.finish()
 }

@@ -5,9 +5,9 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use common::check::wording::reply_failed;
-use common::check::{Checks, Probe, TargetOptions, expect_bytes};
-use common::net;
+use common::check::{self, Checks, TargetOptions, exchange_datagram, expect_bytes};
 use common::tcp_checks::{connect, expect_closed, read_expecting};
 
 use crate::Transport;
@@ -55,11 +55,11 @@ const UDP_ONLY: &[(&str, &[u8], &[u8])] = &[
 
 /// Runs every check for the chosen transport and prints the score.
 pub fn run(options: &Options) -> ExitCode {
-    let probe = match options.transport {
-        Transport::Tcp => Probe::Tcp,
-        Transport::Udp => Probe::Udp(b"hi".to_vec()),
+    let transport = match options.transport {
+        Transport::Tcp => check::Transport::Tcp,
+        Transport::Udp => check::Transport::Udp,
     };
-    let (mut checks, target) = options.target.start(env!("CARGO_PKG_NAME"), probe);
+    let (mut checks, target) = options.target.start(env!("CARGO_PKG_NAME"), transport);
     match options.transport {
         Transport::Tcp => tcp_checks(&mut checks, target),
         Transport::Udp => udp_checks(&mut checks, target),
@@ -86,6 +86,14 @@ fn tcp_checks(checks: &mut Checks, target: SocketAddr) {
         "`bye` is answered `goodbye` and ends the session",
         move || {
             let mut conn = connect(target, timeout)?;
+            // First, the session goes on after an ordinary greeting: a server that
+            // closes after every answer must not pass for obeying `bye`.
+            for nth in ["first", "second"] {
+                conn.write_all(b"hi\n")?;
+                read_expecting(&mut conn, "answer", b"hello\n").with_context(|| {
+                    format!("the session must go on after `hi` (the {nth} `hi`)")
+                })?;
+            }
             conn.write_all(b"bye\n")?;
             read_expecting(&mut conn, "answer", b"goodbye\n")?;
             expect_closed(&mut conn)
@@ -106,15 +114,9 @@ fn udp_checks(checks: &mut Checks, target: SocketAddr) {
     let timeout = checks.timeout();
     for &(name, request, expected) in GREETINGS.iter().chain(UDP_ONLY) {
         checks.run(name, move || {
-            let socket = net::udp_connected(target)?;
-            socket.set_read_timeout(Some(timeout))?;
-            socket.send(request)?;
-            // Room for the largest datagram: a longer answer is shown whole, never cut.
-            let mut answer = vec![0; 65_536];
-            let length = socket
-                .recv(&mut answer)
+            let answer = exchange_datagram(target, request, timeout)
                 .map_err(|error| reply_failed(&error, target, timeout))?;
-            expect_bytes("answer", &answer[..length], expected)
+            expect_bytes("answer", &answer, expected)
         });
     }
 }

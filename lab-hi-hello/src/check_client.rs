@@ -34,13 +34,16 @@ pub fn run(options: &Options) -> ExitCode {
     };
 
     let graded = client.clone();
-    checks.run("`hi` is sent and the `hello` answer printed", move || {
-        let run = graded.run(scripted(&graded, polite)?, b"hi\n")?;
-        run.expect_ended()?;
-        expect_said_hi(&run.received)?;
-        run.expect_printed(b"hello")?;
-        run.expect_success()
-    });
+    checks.run(
+        "`hi` is sent and the `hello` answer printed, and it exits 0",
+        move || {
+            let run = graded.run(scripted(&graded, polite)?, b"hi\n")?;
+            run.expect_ended()?;
+            expect_said_hi(&run.received)?;
+            run.expect_printed(b"hello")?;
+            run.expect_success()
+        },
+    );
 
     checks.run(
         "a rude answer to `hi` is reported by a non-zero exit",

@@ -31,7 +31,7 @@ fn check_server_passes_our_server_over_both_transports_and_leaves_no_process() {
 }
 
 #[test]
-fn a_target_that_refuses_is_said_once_and_fails_every_check() {
+fn a_target_that_refuses_fails_every_check_in_plain_words() {
     assert_refusing_target_fails_every_check(BIN, &[], 8);
     assert_refusing_target_fails_every_check(BIN, &["--transport", "udp"], 7);
 }
@@ -46,6 +46,43 @@ fn grading_command_mistakes_are_usage_errors_not_a_score_of_0() {
 fn a_server_that_never_comes_up_fails_every_check_in_every_format() {
     assert_unstartable_server_fails_every_check(BIN, &[], 8);
     assert_unstartable_server_fails_every_check(BIN, &["--transport", "udp"], 7);
+}
+
+/// A hi-hello TCP server as the textbook's TCPServer.py is written: one request, one
+/// answer, then it closes, whatever the request was.
+const ONE_ANSWER_SERVER: &str = r#"
+import sys
+from socket import *
+s = socket(AF_INET, SOCK_STREAM)
+s.bind(('127.0.0.1', int(sys.argv[1])))
+s.listen(5)
+while True:
+    c, addr = s.accept()
+    request = c.recv(1024).decode().strip().lower()
+    answers = {'hi': 'hello', 'bye': 'goodbye'}
+    c.send((answers.get(request, 'unknown greeting: ' + request) + '\n').encode())
+    c.close()
+"#;
+
+#[test]
+fn a_server_that_closes_after_every_answer_does_not_pass_for_obeying_bye() {
+    // Before: `bye` was sent first, and its close after the answer passed the check.
+    if !tool_available("python3") {
+        return;
+    }
+    let script = temp_file("one_answer_server.py", ONE_ANSWER_SERVER);
+    let server = format!("python3 {} {{port}}", script.display());
+    let run = run_check_server(BIN, &server, &[]);
+    let stdout = run.stdout();
+    assert!(
+        stdout.contains(
+            "FAIL `bye` is answered `goodbye` and ends the session: the session must go on \
+             after `hi`"
+        ),
+        "{stdout}"
+    );
+    assert!(passed(&stdout, "`hi` is answered `hello`"), "{stdout}");
+    run.assert_group_gone();
 }
 
 /// A hi-hello UDP server as a student writes it: `decode()` raises on bytes that are
@@ -98,7 +135,7 @@ fn check_server_names_the_check_a_student_server_dies_on() {
     );
 }
 
-const HELLO: &str = "`hi` is sent and the `hello` answer printed";
+const HELLO: &str = "`hi` is sent and the `hello` answer printed, and it exits 0";
 const RUDE: &str = "a rude answer to `hi` is reported by a non-zero exit";
 
 #[test]

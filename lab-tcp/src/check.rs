@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use common::check::{Probe, TargetOptions};
+use common::check::{TargetOptions, Transport};
 use common::tcp_checks::run_protocol_checks;
 
 /// Command-line options of `lab-tcp check`.
@@ -15,7 +15,7 @@ pub struct Options {
 
 /// Runs every check and prints the score.
 pub fn run(options: &Options) -> ExitCode {
-    let (mut checks, target) = options.target.start(env!("CARGO_PKG_NAME"), Probe::Tcp);
+    let (mut checks, target) = options.target.start(env!("CARGO_PKG_NAME"), Transport::Tcp);
     run_protocol_checks(&mut checks, target);
     checks.finish()
 }

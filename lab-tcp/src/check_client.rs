@@ -25,7 +25,7 @@ const PIECE_PAUSE: Duration = Duration::from_millis(200);
 pub fn run(options: &Options) -> ExitCode {
     let (mut checks, client) = options.client.start(env!("CARGO_PKG_NAME"));
     let graded = client.clone();
-    checks.run("the reply is printed", move || {
+    checks.run("the reply is printed, and it exits 0", move || {
         let server = graded.scripted_tcp(answer_every_message)?;
         let run = graded.run(server, b"hello, world\n")?;
         run.expect_ended()?;
@@ -67,7 +67,7 @@ pub fn run(options: &Options) -> ExitCode {
 
     let graded = client;
     checks.run(
-        "a server that closes mid-session is noticed (non-zero exit)",
+        "a server that closes mid-session is noticed (an error on stderr, a non-zero exit)",
         move || {
             let server = graded.scripted_tcp(close_after_the_first_reply)?;
             let run = graded.run(server, b"one\ntwo\nthree\n")?;

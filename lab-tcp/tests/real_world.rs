@@ -9,8 +9,8 @@ use common::net;
 use common::tcp_checks::read_len;
 use common::testkit::{
     ProcNetSocket, Refusing, RunningProcess, ServerProcess, Signal, assert_ended_by_sigpipe,
-    assert_error_line, connect, linux_only, run, run_client, run_with_stdout_closed, send_signal,
-    wait_for_socket,
+    assert_error_line, connect, linux_only, run_check, run_client, run_with_stdout_closed,
+    send_signal, wait_for_socket,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_lab-tcp");
@@ -156,15 +156,15 @@ fn a_bare_empty_message_is_refused_not_answered_by_nobody() {
 fn check_shows_an_ipv4_mapped_target_plain() {
     let closed = Refusing::new();
     let port = closed.address().port();
-    let target = format!("[::ffff:127.0.0.1]:{port}");
-    let output = run(BIN, &["check", "--target", &target], b"");
-    assert!(!output.status.success());
-    // The report and the error line alike.
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let plain = format!("connection refused by 127.0.0.1:{port}");
-    assert!(stdout.contains(&plain), "{stdout}");
-    assert!(stderr.contains(&plain), "{stderr}");
-    assert!(!stdout.contains("::ffff:"), "{stdout}");
-    assert!(!stderr.contains("::ffff:"), "{stderr}");
+    let (passed, output) = run_check(
+        BIN,
+        format!("[::ffff:127.0.0.1]:{port}").parse().unwrap(),
+        &[],
+    );
+    assert!(!passed);
+    assert!(
+        output.contains(&format!("is the server running on 127.0.0.1:{port}?")),
+        "{output}"
+    );
+    assert!(!output.contains("::ffff:"), "{output}");
 }

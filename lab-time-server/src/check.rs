@@ -1,16 +1,16 @@
 //! `lab-time-server check --target HOST:PORT --protocol P --transport T`: format and
 //! behaviour checks of any time server.
 
-use std::io::{self, ErrorKind};
-use std::net::{SocketAddr, TcpStream};
+use std::io::ErrorKind;
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Local, NaiveTime, Timelike};
-use common::check::wording::{connect_failed, reply_failed};
-use common::check::{Checks, Probe, TargetOptions, expect_eq};
-use common::net;
+use common::check::wording::reply_failed;
+use common::check::{self, Checks, TargetOptions, exchange_datagram, expect_eq};
+use common::tcp_checks::connect;
 
 use crate::client::read_to_close;
 use crate::protocol::{self, NtpTimestamp};
@@ -35,15 +35,11 @@ const TOLERANCE_SECONDS: i64 = 5;
 /// Runs the checks for the protocol and transport, and prints the score.
 pub fn run(options: &Options) -> ExitCode {
     let udp = options.transport == Transport::Udp || options.protocol == Protocol::Sntp;
-    let probe = match options.protocol {
-        Protocol::Sntp => {
-            let now = NtpTimestamp::from_system_time(SystemTime::now());
-            Probe::Udp(protocol::sntp_request(now).to_vec())
-        }
-        _ if udp => Probe::Udp(b"\n".to_vec()),
-        _ => Probe::Tcp,
+    let transport = match udp {
+        true => check::Transport::Udp,
+        false => check::Transport::Tcp,
     };
-    let (mut checks, target) = options.target.start(env!("CARGO_PKG_NAME"), probe);
+    let (mut checks, target) = options.target.start(env!("CARGO_PKG_NAME"), transport);
     let timeout = checks.timeout();
     let fetch = move || {
         if udp {
@@ -132,7 +128,7 @@ fn sntp_checks(checks: &mut Checks, target: SocketAddr, timeout: Duration) {
     );
     checks.run("a malformed request gets no reply", move || {
         let wait = timeout.min(Duration::from_millis(500));
-        match exchange_udp(target, b"not an NTP packet", wait) {
+        match exchange_datagram(target, b"not an NTP packet", wait) {
             Ok(reply) => bail!(
                 "got {} bytes back: malformed requests must be dropped",
                 reply.len()
@@ -148,27 +144,15 @@ fn sntp_checks(checks: &mut Checks, target: SocketAddr, timeout: Duration) {
 
 /// Connects, reads until the server closes (bounded), returns the reply.
 fn read_whole_reply(target: SocketAddr, timeout: Duration) -> Result<Vec<u8>> {
-    let stream = TcpStream::connect_timeout(&target, timeout)
-        .map_err(|error| connect_failed(&error, target, timeout))?;
-    stream.set_read_timeout(Some(timeout))?;
-    read_to_close(stream)
+    // Our connection ends (when dropped) without leaving the server's port in TIME_WAIT.
+    let conn = connect(target, timeout)?;
+    read_to_close(conn.try_clone()?)
 }
 
 /// One request, one reply datagram (a read bounded by `timeout`), errors in plain words.
 fn ask_udp(target: SocketAddr, request: &[u8], timeout: Duration) -> Result<Vec<u8>> {
-    exchange_udp(target, request, timeout).map_err(|error| reply_failed(&error, target, timeout))
-}
-
-/// One request, one reply datagram, as the socket calls return them.
-fn exchange_udp(target: SocketAddr, request: &[u8], timeout: Duration) -> io::Result<Vec<u8>> {
-    let socket = net::udp_connected(target).map_err(io::Error::other)?;
-    socket.set_read_timeout(Some(timeout))?;
-    socket.send(request)?;
-    // Room for the largest datagram: a longer reply must not be cut without a word.
-    let mut reply = vec![0; 65_536];
-    let length = socket.recv(&mut reply)?;
-    reply.truncate(length);
-    Ok(reply)
+    exchange_datagram(target, request, timeout)
+        .map_err(|error| reply_failed(&error, target, timeout))
 }
 
 /// One SNTP request of `version`; returns the reply and our transmit timestamp.

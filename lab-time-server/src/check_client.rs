@@ -48,7 +48,7 @@ pub fn run(options: &Options) -> ExitCode {
     let udp = options.transport == Transport::Udp || protocol == Protocol::Sntp;
     if udp {
         let graded = client.clone();
-        checks.run("the server's time is printed", move || {
+        checks.run("the server's time is printed, and it exits 0", move || {
             let server =
                 graded.scripted_udp(move |socket, log| answer(socket, log, protocol, 0))?;
             let run = graded.run(server, b"")?;
@@ -89,7 +89,7 @@ pub fn run(options: &Options) -> ExitCode {
         }
     } else {
         let graded = client.clone();
-        checks.run("the server's time is printed", move || {
+        checks.run("the server's time is printed, and it exits 0", move || {
             let server = graded.scripted_tcp(move |session| send_time(session, protocol, 0))?;
             let run = graded.run(server, b"")?;
             run.expect_ended()?;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use common::check::wording::reply_failed;
-use common::check::{Probe, TargetOptions, expect_bytes, expect_eq};
+use common::check::{TargetOptions, Transport, exchange_datagram, expect_bytes, expect_eq};
 use common::net;
 
 /// Command-line options of `lab-udp check`.
@@ -19,10 +19,7 @@ pub struct Options {
 
 /// Runs every check and prints the score.
 pub fn run(options: &Options) -> ExitCode {
-    let (mut checks, target) = options.target.start(
-        env!("CARGO_PKG_NAME"),
-        Probe::Udp(b"startup probe".to_vec()),
-    );
+    let (mut checks, target) = options.target.start(env!("CARGO_PKG_NAME"), Transport::Udp);
     let timeout = checks.timeout();
     let ask = move |message: &'static [u8], expected: &'static [u8]| {
         move || expect_bytes("reply", &request(target, message, timeout)?, expected)
@@ -40,7 +37,7 @@ pub fn run(options: &Options) -> ExitCode {
         "bytes that are not UTF-8 pass through",
         ask(b"ab\xff\xfecd", b"AB\xff\xfeCD"),
     );
-    checks.run(
+    checks.run_after_previous(
         "the server still answers after bad input",
         ask(b"still there?", b"STILL THERE?"),
     );
@@ -88,13 +85,6 @@ pub fn run(options: &Options) -> ExitCode {
 
 /// Sends one datagram on a fresh connected socket and returns the reply.
 fn request(target: SocketAddr, message: &[u8], timeout: Duration) -> Result<Vec<u8>> {
-    let socket = net::udp_connected(target)?;
-    socket.set_read_timeout(Some(timeout))?;
-    socket.send(message).context("cannot send")?;
-    let mut reply = vec![0; 65_536];
-    let length = socket
-        .recv(&mut reply)
-        .map_err(|error| reply_failed(&error, target, timeout))?;
-    reply.truncate(length);
-    Ok(reply)
+    exchange_datagram(target, message, timeout)
+        .map_err(|error| reply_failed(&error, target, timeout))
 }

@@ -39,7 +39,7 @@ pub fn run(options: &Options) -> ExitCode {
     }
 
     let graded = client.clone();
-    checks.run("the reply is printed", move || {
+    checks.run("the reply is printed, and it exits 0", move || {
         let server = graded.scripted_udp(answer_every_datagram)?;
         let run = graded.run(server, b"hello, world\n")?;
         run.expect_ended()?;
@@ -83,7 +83,7 @@ pub fn run(options: &Options) -> ExitCode {
 
     let graded = client;
     checks.run(
-        "a silent server ends in an error and a non-zero exit",
+        "a silent server ends in an error on stderr and a non-zero exit",
         move || {
             let server = graded.scripted_udp(never_answer)?;
             let run = graded.run(server, b"anyone there?\n")?;

@@ -20,6 +20,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 
 use super::report::{Format, Subject};
+use super::sockets;
 use super::submission::{self, STOP_GRACE, Streams, Submission};
 use super::wording::in_words;
 use super::{Checks, shown};
@@ -399,36 +400,6 @@ pub fn recv_datagram(socket: &UdpSocket, received: &Received) -> Option<(Vec<u8>
     }
 }
 
-/// The kernel's queues of the connected TCP socket on this machine with local port
-/// `local` and remote port `remote`, from /proc/net/tcp or tcp6: (bytes sent and not
-/// yet acknowledged, bytes received and not yet read). `None` if there is no such
-/// socket, or no /proc.
-fn tcp_queues(local: u16, remote: u16) -> Option<(u64, u64)> {
-    // A line: "sl local_address rem_address st tx_queue:rx_queue ...", hex numbers.
-    const LISTEN: &str = "0A";
-    const TIME_WAIT: &str = "06";
-    let port = |field: &str| u16::from_str_radix(field.rsplit_once(':')?.1, 16).ok();
-    let hex = |field: &str| u64::from_str_radix(field, 16).ok();
-    ["/proc/net/tcp", "/proc/net/tcp6"]
-        .into_iter()
-        .filter_map(|table| std::fs::read_to_string(table).ok())
-        .find_map(|text| {
-            text.lines().skip(1).find_map(|line| {
-                let fields: Vec<&str> = line.split_whitespace().collect();
-                let (state, queues) = (*fields.get(3)?, *fields.get(4)?);
-                if port(fields.get(1)?)? != local
-                    || port(fields.get(2)?)? != remote
-                    || state == LISTEN
-                    || state == TIME_WAIT
-                {
-                    return None;
-                }
-                let (sent, received) = queues.split_once(':')?;
-                Some((hex(sent)?, hex(received)?))
-            })
-        })
-}
-
 /// How long a scripted TCP server waits for more bytes before it takes what came as
 /// a bare message (the course's clients send no newline).
 const BARE_PAUSE: Duration = Duration::from_millis(300);
@@ -485,7 +456,7 @@ impl Session {
     }
 
     /// Sends `reply` cut after each of `cuts` bytes. Before each next piece it waits
-    /// until the client has read the last one (see [`Session::wait_until_read`]),
+    /// until the client has read the last one (see `Session::wait_until_read`),
     /// then pauses `pause`: a client that reads once gets the first piece only, and
     /// one that reads on waits through the pause for the rest, however the client
     /// is scheduled (with a pause alone, a client that was slow to call `recv`
@@ -516,8 +487,10 @@ impl Session {
         };
         let deadline = std::time::Instant::now() + self.limit;
         while std::time::Instant::now() < deadline && !self.received.is_stopped() {
-            let unacknowledged = tcp_queues(ours.port(), theirs.port()).map(|(sent, _)| sent);
-            let unread = tcp_queues(theirs.port(), ours.port()).map(|(_, received)| received);
+            let unacknowledged =
+                sockets::tcp_queues(ours.port(), theirs.port()).map(|(sent, _)| sent);
+            let unread =
+                sockets::tcp_queues(theirs.port(), ours.port()).map(|(_, received)| received);
             match (unacknowledged, unread) {
                 (Some(0), Some(0)) | (None, _) | (_, None) => return,
                 // Polling is the only way to watch another process's socket; bounded.

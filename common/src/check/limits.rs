@@ -45,8 +45,9 @@ use nix::sys::resource::{Resource, getrlimit, rlim_t, setrlimit};
 
 use super::submission::Streams;
 
-/// Set, for our executable, to `ROLE:LIMITS`: start (or watch) a submission.
-const SUBMISSION: &str = "SOCKET_LABS_SUBMISSION";
+/// Set, for our executable, to `ROLE:LIMITS`: start (or watch) a submission. (Not
+/// `submission::MARK`, which the submission's own processes carry, to be found by.)
+const SUBMISSION: &str = "SOCKET_LABS_ROLE";
 
 /// How often the watcher adds up what the submission uses.
 #[cfg(target_os = "linux")]

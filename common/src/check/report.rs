@@ -129,6 +129,9 @@ pub struct Report {
     /// Why some isolation was not in force, if so.
     #[serde(skip)]
     pub isolation_missing: Option<String>,
+    /// What the grader saw of the command beyond its checks (it left the foreground).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 impl Report {
@@ -148,6 +151,7 @@ impl Report {
             error: None,
             isolation: None,
             isolation_missing: None,
+            note: None,
         }
     }
 
@@ -170,6 +174,9 @@ impl Report {
 
     /// The sentence about a command that ended on its own, if it did.
     pub fn exit_sentence(&self) -> Option<String> {
+        if let Some(note) = &self.note {
+            return Some(note.clone());
+        }
         let status = self.server_exit?;
         Some(match &self.server_exit_during {
             Some(check) => format!("the server exited with status {status} during '{check}'"),

@@ -53,6 +53,8 @@ pub enum Streams {
 pub struct Submission {
     /// Its process group, whose id is the `sh` process's id.
     group: Pid,
+    /// The mark in the environment of every process it starts (see [`MARK`]).
+    mark: String,
     watch: Arc<Watch>,
     stderr: Arc<Mutex<Tail>>,
     stderr_reader: Option<JoinHandle<()>>,
@@ -126,8 +128,10 @@ pub fn fill_in(command: &str, address: SocketAddr) -> String {
 impl Submission {
     /// Starts `sh -c command` in a new process group.
     pub fn spawn(command: &str, streams: Streams) -> Result<Submission> {
+        prepare_grader();
+        let mark = new_mark();
         let mut shell = super::limits::shell(command, &streams);
-        shell.process_group(0);
+        shell.process_group(0).env(MARK, &mark);
         shell.stderr(Stdio::piped());
         let input = match streams {
             Streams::Server => {
@@ -143,7 +147,7 @@ impl Submission {
             .spawn()
             .with_context(|| format!("cannot run `sh -c {command}`"))?;
         let group = Pid::from_raw(i32::try_from(child.id()).context("process id out of range")?);
-        register(group);
+        register(group, &mark);
         let stderr = Arc::new(Mutex::new(Tail::default()));
         let stderr_reader = child.stderr.take().map(|pipe| {
             let tail = Arc::clone(&stderr);
@@ -170,6 +174,7 @@ impl Submission {
         thread::spawn(move || wait_for(child, &watcher));
         Ok(Submission {
             group,
+            mark,
             watch,
             stderr,
             stderr_reader,
@@ -207,6 +212,27 @@ impl Submission {
     /// No check is running any more.
     pub fn between_checks(&self) {
         self.watch.lock().current = None;
+    }
+
+    /// The check now running, if any.
+    pub fn current_check(&self) -> Option<String> {
+        self.watch
+            .lock()
+            .current
+            .as_ref()
+            .map(|(check, _)| check.clone())
+    }
+
+    /// Are processes it started still running outside its process group (a daemon
+    /// that called `setsid`)? Always false where they cannot be seen (no /proc).
+    pub fn has_strays(&self) -> bool {
+        !strays(&self.mark, self.group, running_alone(self.group)).is_empty()
+    }
+
+    /// Is any process left in its process group (a child not yet gone, or on its
+    /// way out of the group: between its fork and its `setsid`)?
+    pub fn group_alive(&self) -> bool {
+        signal::killpg(self.group, None) != Err(Errno::ESRCH)
     }
 
     /// Stops the command: SIGTERM to its group, SIGKILL [`STOP_GRACE`] later if any
@@ -247,6 +273,7 @@ impl Drop for Submission {
         // Stopped already (then this finds no one), or the grader is failing: never
         // leave a student's server running.
         let _ = signal::killpg(self.group, Signal::SIGKILL);
+        kill_strays(&self.mark, self.group, running_alone(self.group));
         unregister(self.group);
     }
 }
@@ -289,6 +316,7 @@ impl Submission {
             let _ = signal::killpg(self.group, Signal::SIGKILL);
             self.wait_group_gone(STOP_GRACE);
         }
+        kill_strays(&self.mark, self.group, running_alone(self.group));
         unregister(self.group);
     }
 
@@ -313,6 +341,96 @@ impl Submission {
             }
             thread::sleep(Duration::from_millis(10));
         }
+    }
+}
+
+/// The name of the environment variable that marks every process of a submission:
+/// children inherit it, through forks, `setsid` and double forks, so the processes
+/// a daemon leaves outside the submission's process group are still found and
+/// stopped (a daemon that empties its environment escapes it; the isolation of a
+/// PID namespace does not have that gap).
+pub const MARK: &str = "SOCKET_LABS_SUBMISSION";
+
+/// A mark no other submission of any grader has: our process id and a count.
+fn new_mark() -> String {
+    static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    format!(
+        "{}-{}",
+        std::process::id(),
+        COUNT.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// The processes of the submission `mark` outside its `group`, where /proc shows them:
+/// those that carry the mark; and, when it is the only submission running, those
+/// that left our session (`setsid`) and were adopted by us (we are the subreaper):
+/// a daemon that emptied its environment.
+fn strays(mark: &str, group: Pid, alone: bool) -> Vec<Pid> {
+    let wanted = format!("{MARK}={mark}");
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .map(Pid::from_raw)
+        .filter(|&pid| {
+            // environ: NUL-separated NAME=VALUE, readable for our own user's processes.
+            let marked = std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|environ| {
+                environ
+                    .split(|&b| b == 0)
+                    .any(|entry| entry == wanted.as_bytes())
+            });
+            (marked || (alone && adopted_from_another_session(pid)))
+                && nix::unistd::getpgid(Some(pid)).is_ok_and(|their| their != group)
+        })
+        .collect()
+}
+
+/// Is `pid` our child (adopted: we never start one in another session) in a session
+/// other than ours? From /proc/PID/stat: "pid (comm) state ppid pgrp session ...".
+fn adopted_from_another_session(pid: Pid) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let Some((_, fields)) = stat.rsplit_once(')') else {
+        return false;
+    };
+    let fields: Vec<&str> = fields.split_whitespace().collect();
+    let (Some(parent), Some(session)) = (fields.get(1), fields.get(3)) else {
+        return false;
+    };
+    parent.parse() == Ok(nix::unistd::getpid().as_raw())
+        && nix::unistd::getsid(None).is_ok_and(|ours| session.parse() != Ok(ours.as_raw()))
+}
+
+/// Is the submission of `group` the only one running (in `running`, the list)?
+fn alone(group: Pid, running: &[(i32, String)]) -> bool {
+    running.iter().all(|(other, _)| *other == group.as_raw())
+}
+
+/// Is the submission of `group` the only one running now?
+fn running_alone(group: Pid) -> bool {
+    alone(
+        group,
+        &RUNNING.lock().unwrap_or_else(PoisonError::into_inner),
+    )
+}
+
+/// SIGKILL to every process of the submission outside its group, until none is left
+/// (bounded); each is reaped where it became our child (we are the subreaper).
+/// `alone`: it is the only submission running (see [`strays`]).
+fn kill_strays(mark: &str, group: Pid, alone: bool) {
+    let deadline = Instant::now() + STOP_GRACE;
+    loop {
+        let left = strays(mark, group, alone);
+        for &pid in &left {
+            let _ = signal::kill(pid, Signal::SIGKILL);
+            let _ = waitpid(pid, Some(WaitPidFlag::WNOHANG));
+        }
+        if left.is_empty() || Instant::now() >= deadline {
+            return;
+        }
+        thread::sleep(Duration::from_millis(10));
     }
 }
 
@@ -431,7 +549,7 @@ fn keep_tail(mut pipe: impl Read, tail: &Mutex<Tail>) {
 }
 
 /// The process groups of the submissions running now, stopped on Ctrl-C.
-static RUNNING: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+static RUNNING: Mutex<Vec<(i32, String)>> = Mutex::new(Vec::new());
 
 /// Set (before any kill) once the grader is ending: see [`grader_ending`].
 static ENDING: AtomicBool = AtomicBool::new(false);
@@ -443,11 +561,13 @@ pub fn grader_ending() -> bool {
     ENDING.load(Ordering::SeqCst)
 }
 
-fn register(group: Pid) {
+/// Before the first submission starts: what makes the grader able to stop it.
+fn prepare_grader() {
     static HANDLER: Once = Once::new();
     HANDLER.call_once(|| {
         // Processes the submission's `sh` leaves orphaned become our children, not
-        // init's, so that stopping the group can reap them and know it is gone.
+        // init's, so that stopping the group can reap them and know it is gone, and a
+        // daemon is found among them. Before its spawn: its `sh` may end at once.
         #[cfg(target_os = "linux")]
         let _ = nix::sys::prctl::set_child_subreaper(true);
         // If a handler cannot be installed, Ctrl-C kills the grader alone: the group's
@@ -457,25 +577,31 @@ fn register(group: Pid) {
             std::process::exit(130)
         });
     });
+}
+
+fn register(group: Pid, mark: &str) {
     RUNNING
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
-        .push(group.as_raw());
+        .push((group.as_raw(), mark.to_owned()));
 }
 
 /// Kills (and reaps) every running submission's group, for a grader about to end
 /// (Ctrl-C, SIGTERM, a closed stdout). Returns the lock on the list: held by the
 /// caller until it exits, so that the runner, which stops its own submissions
 /// through the list, waits instead of finishing (and exiting) on its own meanwhile.
-pub fn stop_all() -> MutexGuard<'static, Vec<i32>> {
+pub fn stop_all() -> MutexGuard<'static, Vec<(i32, String)>> {
     ENDING.store(true, Ordering::SeqCst);
     let groups = RUNNING.lock().unwrap_or_else(PoisonError::into_inner);
-    for &group in groups.iter() {
-        let _ = signal::killpg(Pid::from_raw(group), Signal::SIGKILL);
+    for (group, mark) in groups.iter() {
+        let group = Pid::from_raw(*group);
+        let _ = signal::killpg(group, Signal::SIGKILL);
+        // The list is ours now (held): asking it again would wait for ever.
+        kill_strays(mark, group, alone(group, &groups));
     }
     // Reap them (bounded), rather than leave their zombies to init.
     let deadline = Instant::now() + STOP_GRACE;
-    for &group in groups.iter() {
+    for &(group, _) in groups.iter() {
         while signal::killpg(Pid::from_raw(group), None) != Err(Errno::ESRCH)
             && Instant::now() < deadline
         {
@@ -490,7 +616,7 @@ fn unregister(group: Pid) {
     RUNNING
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
-        .retain(|&running| running != group.as_raw());
+        .retain(|(running, _)| *running != group.as_raw());
 }
 
 #[cfg(test)]
