@@ -46,7 +46,10 @@ const REPORT: &[(&str, Option<&str>)] = &[
         "a second client is served while a first one is connected and silent",
         None,
     ),
-    ("20 clients at once all get correct replies", None),
+    (
+        "20 clients at once, all held open, each get their reply",
+        None,
+    ),
 ];
 
 fn start(name: &str) -> ServerProcess {

@@ -86,7 +86,7 @@ fn check_client_grades_the_example_client_as_the_readme_says() {
     assert_report(
         &stdout,
         &[
-            ("the server's time is printed", None),
+            ("the server's time is printed, and it exits 0", None),
             (
                 "a reply in two segments is read whole (until the server closes)",
                 Some(r#"got "The time got from the server is Sat Feb  3\n""#),

@@ -52,7 +52,6 @@ fn one_invalid_byte_stops_the_course_server() {
 }
 
 #[test]
-#[ignore = "needs the fair grader (issue 15)"]
 fn check_grades_the_course_server_as_the_readme_says() {
     let server = format!("{} {{host}} {{port}}", udp_server());
     assert_check_server_report(
@@ -81,7 +80,7 @@ fn check_client_grades_the_course_client_as_the_readme_says() {
     assert_verdicts(
         &stdout,
         &[
-            ("the reply is printed", true),
+            ("the reply is printed, and it exits 0", true),
             (
                 "a lost datagram is sent again (the first one is dropped)",
                 false,
@@ -91,7 +90,7 @@ fn check_client_grades_the_course_client_as_the_readme_says() {
                 false,
             ),
             (
-                "a silent server ends in an error and a non-zero exit",
+                "a silent server ends in an error on stderr and a non-zero exit",
                 false,
             ),
         ],
