@@ -161,9 +161,17 @@ fn a_fixed_port_held_by_another_program_is_an_error_and_that_program_is_not_grad
             .unwrap();
         let server = format!("python3 {} {port}", script.display());
         let target = format!("127.0.0.1:{port}");
+        // Without a network of its own, the submission shares the machine's ports.
         let output = common::testkit::run_within(
             BIN,
-            &["check", "--server", &server, "--target", &target],
+            &[
+                "check",
+                "--server",
+                &server,
+                "--target",
+                &target,
+                "--no-isolation",
+            ],
             b"",
             WAIT * 3,
         );
@@ -180,6 +188,24 @@ fn a_fixed_port_held_by_another_program_is_an_error_and_that_program_is_not_grad
         holder.recv_from(&mut datagram).is_err(),
         "the grader sent the other program a datagram"
     );
+    // Isolated (where this machine allows it), the submission has a network of its
+    // own: the port is its own there, it is graded, and the holder hears nothing.
+    let server = format!("python3 {} {port}", script.display());
+    let target = format!("127.0.0.1:{port}");
+    let output = common::testkit::run_within(
+        BIN,
+        &["check", "--server", &server, "--target", &target],
+        b"",
+        WAIT * 3,
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if stdout.starts_with("isolation: network") {
+        assert!(stdout.ends_with("5 passed, 3 failed\n"), "{stdout}");
+        assert!(
+            holder.recv_from(&mut datagram).is_err(),
+            "the grader sent the other program a datagram"
+        );
+    }
 }
 
 /// `lab-udp check-client --client CLIENT --timeout 5`: (passed?, stdout).
