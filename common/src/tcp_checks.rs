@@ -1,5 +1,5 @@
-//! Conformance checks of a TCP uppercase server (the SPEC's wire rules), for the
-//! `check` subcommands of lab-tcp and lab-concurrent. Each check opens its own
+//! Conformance checks of a TCP uppercase server (Kurose & Ross 2.7 and CPE 314's
+//! protocol, as the labs serve it), for the `check` subcommands of lab-tcp and lab-concurrent. Each check opens its own
 //! connections, with every wait bounded by the run's timeout.
 
 use std::io::{ErrorKind, Read, Write};

@@ -199,7 +199,7 @@ impl ServerProcess {
         (status, took, rest)
     }
 
-    /// Sends `signal` and asserts what the SPEC asks of every server: exit status 0
+    /// Sends `signal` and asserts what every lab's server must do on Ctrl-C: exit status 0
     /// within a second, and a `shutting down:` summary line. Returns the last lines.
     pub fn assert_stops_cleanly(self, signal: Signal) -> Vec<String> {
         let rest = self.assert_stops_in_time(signal);
@@ -461,9 +461,9 @@ impl<T> BoundedThread<T> {
     }
 }
 
-/// Asserts what the SPEC asks of a client, `check`, `demo`, `bench` or `peer` whose
-/// stdout was closed: it ended as a program killed by SIGPIPE does (status 141 in the
-/// shell), with nothing on stderr: no message, no panic.
+/// Asserts what a client, `check`, `demo`, `bench` or `peer` whose stdout was closed
+/// must do: end as a program killed by SIGPIPE does (status 141 in the shell), with
+/// nothing on stderr: no message, no panic.
 pub fn assert_ended_by_sigpipe(output: &Output, what: &str) {
     assert_eq!(
         output.status.signal(),
@@ -560,7 +560,7 @@ impl RunningProcess {
         (status, rest, stderr)
     }
 
-    /// Ctrl-C (SIGINT), and asserts what the SPEC asks of a client: it ends at once
+    /// Ctrl-C (SIGINT), and asserts what every client must do on Ctrl-C: it ends at once
     /// with exit status 130, printing nothing more.
     pub fn assert_ctrl_c_ends_it_quietly(self, what: &str) {
         let (status, rest, stderr) = self.signal_and_wait(Signal::SIGINT);

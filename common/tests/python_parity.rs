@@ -68,7 +68,7 @@ fn every_basic_plane_character_matches_python() {
     // Python's tables may be older than Rust's. A character Python's Unicode database
     // does not have yet (category `Cn`, unassigned) it maps to itself, and so a
     // character that was given an uppercase only when that uppercase was added (U+019B
-    // ƛ -> U+A7DC in Unicode 16): there ours wins, as the SPEC says. Every other
+    // ƛ -> U+A7DC in Unicode 16): there ours wins (the newer Unicode). Every other
     // character must come out the same. For each line (one character), Python prints
     // its uppercase, or an empty line for a character it does not know (no character
     // uppercases to nothing).

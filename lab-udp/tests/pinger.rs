@@ -31,7 +31,7 @@ struct Served {
 }
 
 /// Stops the server; returns what its summary line says, read strictly: a line not
-/// in the SPEC's form fails the test (it must not read as "nothing dropped").
+/// in the documented form fails the test (it must not read as "nothing dropped").
 fn served_by(server: ServerProcess) -> Served {
     let rest = server.assert_stops_cleanly(Signal::SIGINT);
     let summary = rest
