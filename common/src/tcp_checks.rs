@@ -1,6 +1,7 @@
 //! Conformance checks of a TCP uppercase server (Kurose & Ross 2.7 and CPE 314's
-//! protocol, as the labs serve it), for the `check` subcommands of lab-tcp and lab-concurrent. Each check opens its own
-//! connections, with every wait bounded by the run's timeout.
+//! protocol, as the labs serve it), for the `check` subcommands of lab-tcp and
+//! lab-concurrent. Each check opens its own connections, with every wait bounded by
+//! the run's timeout.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
