@@ -153,6 +153,7 @@ pub fn peer_let_go(ours: SocketAddr, peer: SocketAddr) -> Option<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_os = "linux")]
     use std::net::{TcpListener, TcpStream, UdpSocket};
 
     #[test]
