@@ -97,6 +97,10 @@ const EXIT_GRACE: Duration = Duration::from_millis(500);
 /// How often the socket table is read while a server starts.
 const READY_POLL: Duration = Duration::from_millis(20);
 
+/// Once a server is ready, how long its command may take to end with status 0 and be
+/// a daemon's first parent (see [`Launch::start`]), rather than a crash in a check.
+const DAEMON_GRACE: Duration = Duration::from_millis(300);
+
 /// The longest wait for the checks' connections to end (see [`tcp_checks::Connection`]).
 const ENDS_LIMIT: Duration = Duration::from_secs(2);
 
@@ -271,9 +275,15 @@ impl Launch {
             let exit = server.exit();
             match (serving, &exit) {
                 (Some(true), None) => {
+                    // A daemon's first parent ends just after the daemon binds, and we
+                    // hear of it a moment later (through the isolation's watcher, or a
+                    // loaded machine): that exit must not be taken for a crash.
+                    let left_foreground = server
+                        .wait_exit(DAEMON_GRACE)
+                        .is_some_and(|exit| exit.status == 0);
                     return Ok(Running {
                         submission: server,
-                        left_foreground: false,
+                        left_foreground,
                     });
                 }
                 // Its command ended well, and something it started serves: a daemon.
