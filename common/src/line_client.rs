@@ -17,8 +17,8 @@ use crate::net;
 /// The largest reply one bare read takes (the course clients use 1024 or 2048).
 const BARE_REPLY_BUFFER: usize = 64 * 1024;
 
-/// What a server over its `--max-clients` bound says before it closes (SPEC, "server
-/// busy"). No uppercase reply can be mistaken for it: it has lowercase letters.
+/// What a server over its `--max-clients` bound says before it closes (lab-concurrent's
+/// "server busy"). No uppercase reply can be mistaken for it: it has lowercase letters.
 pub const SERVER_BUSY: &[u8] = b"server busy\n";
 
 /// A connection to a server, read through a buffer so replies can be taken line by line.
