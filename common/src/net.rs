@@ -437,7 +437,7 @@ pub fn send_error(error: &io::Error, to: SocketAddr, length: usize) -> anyhow::E
 
 /// Did a `send` fail because the datagram is larger than the protocol allows
 /// (`EMSGSIZE`)? Then nothing was sent, and a shorter one would be.
-pub fn is_too_long(error: &io::Error) -> bool {
+fn is_too_long(error: &io::Error) -> bool {
     error.raw_os_error() == Some(libc::EMSGSIZE)
 }
 
