@@ -23,6 +23,12 @@
 //! lost however soon after `fork` it comes, and a child needs no signal set-up of
 //! its own: no system call per connection for signals. (Prefork's workers, forked
 //! once, put back the default actions instead: [`fork_child`].)
+//!
+//! A child shares its parent's memory copy-on-write (APUE 8.3): a page that either
+//! writes while the other still maps it is first copied, a page fault and 4 KiB each
+//! time, and with many clients some child always maps every page. So what the parent
+//! writes per client stays on its stack and in its table of children: it counts in
+//! [`Served`], a local, and adds that to the server's counters once, at shutdown.
 #![allow(unsafe_code)]
 
 use std::collections::HashSet;
@@ -36,6 +42,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use common::connection::{self, Buffers, Settings, survive_accept_error};
 use common::net;
+use common::report::Stats;
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal};
@@ -101,6 +108,7 @@ pub fn serve(listener: std::net::TcpListener, config: &Config, signals: Signals)
     }
 
     let mut children = HashSet::new();
+    let mut served = Served::default();
     while !stop.load(Ordering::SeqCst) {
         // poll(): wait for a client to connect, for a signal (a byte on the pipe), or
         // for a child's tally: read at once, a child never waits in send() for room
@@ -119,12 +127,12 @@ pub fn serve(listener: std::net::TcpListener, config: &Config, signals: Signals)
             .is_some_and(|events| events.contains(PollFlags::POLLIN));
         if signalled {
             drain(&signal_pipe);
-            reap(&mut children, &tally, settings);
+            reap(&mut children, &tally, &mut served);
         } else if watched[2]
             .revents()
             .is_some_and(|e| e.contains(PollFlags::POLLIN))
         {
-            collect_tally(&tally, settings);
+            served.collect(&tally);
         }
         if stop.load(Ordering::SeqCst) {
             break;
@@ -148,8 +156,13 @@ pub fn serve(listener: std::net::TcpListener, config: &Config, signals: Signals)
         #[cfg(not(target_os = "linux"))]
         conn.set_nonblocking(false)?;
         // For the child's SIGINT/SIGTERM action: set before fork, so the child has it
-        // from its first instruction.
-        SERVED_CONNECTION.store(conn.as_raw_fd(), Ordering::Relaxed);
+        // from its first instruction. accept() returns the lowest free descriptor and
+        // the parent closes its copy after each fork, so the number seldom changes:
+        // store only a change (a store would copy the page, shared with the children).
+        let descriptor = conn.as_raw_fd();
+        if SERVED_CONNECTION.load(Ordering::Relaxed) != descriptor {
+            SERVED_CONNECTION.store(descriptor, Ordering::Relaxed);
+        }
         // SAFETY: this process has one thread (this model starts none, and the
         // ctrlc handler is never installed), so the child's memory is consistent.
         match unsafe { fork() } {
@@ -158,7 +171,7 @@ pub fn serve(listener: std::net::TcpListener, config: &Config, signals: Signals)
             }
             Ok(ForkResult::Parent { child }) => {
                 children.insert(child);
-                settings.stats.client();
+                served.clients += 1;
                 // close(): the parent's copy of the connection; the child has its own.
                 drop(conn);
             }
@@ -174,7 +187,8 @@ pub fn serve(listener: std::net::TcpListener, config: &Config, signals: Signals)
     }
     // close(): stop accepting, then end the children and reap every one.
     drop(listener);
-    end_children(&mut children, &tally, settings);
+    end_children(&mut children, &tally, &mut served);
+    served.add_to(&settings.stats);
     settings.stats.print_summary();
     Ok(())
 }
@@ -213,12 +227,12 @@ pub(super) fn drain(mut pipe: &UnixStream) {
     let _ = pipe.read(&mut bytes);
 }
 
-/// waitpid(-1, WNOHANG) until no child is left to reap: no zombie stays. Returns how
-/// each child reaped ended.
+/// waitpid(-1, WNOHANG) until no child is left to reap: no zombie stays; then the
+/// tallies they sent. Returns how each child reaped ended.
 pub(super) fn reap(
     children: &mut HashSet<Pid>,
     tally: &UnixDatagram,
-    settings: &Settings,
+    served: &mut Served,
 ) -> Vec<WaitStatus> {
     let mut ended = Vec::new();
     loop {
@@ -232,7 +246,7 @@ pub(super) fn reap(
             }
         }
     }
-    collect_tally(tally, settings);
+    served.collect(tally);
     ended
 }
 
@@ -263,27 +277,43 @@ fn send_tally(tally: &UnixDatagram, clients: u64, messages: u64) -> std::io::Res
     }
 }
 
-fn collect_tally(tally: &UnixDatagram, settings: &Settings) {
-    let mut count = [0; 16];
-    while let Ok(16) = tally.recv(&mut count) {
-        let mut clients = [0; 8];
-        let mut messages = [0; 8];
-        clients.copy_from_slice(&count[..8]);
-        messages.copy_from_slice(&count[8..]);
-        settings
-            .stats
-            .add(u64::from_be_bytes(clients), u64::from_be_bytes(messages));
+/// In a parent: the clients and messages its children served, summed as their
+/// tallies come, and added to the server's counters for the summary.
+#[derive(Debug, Default)]
+pub(super) struct Served {
+    clients: u64,
+    messages: u64,
+}
+
+impl Served {
+    /// recv(): every tally waiting, each one datagram of two big-endian u64s.
+    fn collect(&mut self, tally: &UnixDatagram) {
+        let mut count = [0; 16];
+        while let Ok(16) = tally.recv(&mut count) {
+            let mut clients = [0; 8];
+            let mut messages = [0; 8];
+            clients.copy_from_slice(&count[..8]);
+            messages.copy_from_slice(&count[8..]);
+            self.clients += u64::from_be_bytes(clients);
+            self.messages += u64::from_be_bytes(messages);
+        }
+    }
+
+    /// Adds these counts to the server's, once, before its summary.
+    pub(super) fn add_to(&self, stats: &Stats) {
+        stats.add(self.clients, self.messages);
     }
 }
 
-/// SIGTERM to every child, a short grace, SIGKILL to the rest; all reaped.
-pub(super) fn end_children(children: &mut HashSet<Pid>, tally: &UnixDatagram, settings: &Settings) {
+/// SIGTERM to every child, a short grace, SIGKILL to the rest; all reaped, their
+/// tallies collected.
+pub(super) fn end_children(children: &mut HashSet<Pid>, tally: &UnixDatagram, served: &mut Served) {
     for &child in children.iter() {
         let _ = signal::kill(child, Signal::SIGTERM);
     }
     let deadline = Instant::now() + CHILDREN_GRACE;
     while !children.is_empty() && Instant::now() < deadline {
-        reap(children, tally, settings);
+        reap(children, tally, served);
         std::thread::sleep(Duration::from_millis(5));
     }
     for &child in children.iter() {
@@ -364,12 +394,9 @@ mod tests {
         let (parent, child) = UnixDatagram::pair().unwrap();
         parent.set_nonblocking(true).unwrap();
         send_tally(&child, 2, 5).unwrap();
-        let settings = Settings::new(Duration::ZERO, true, common::shutdown::Shutdown::new());
-        collect_tally(&parent, &settings);
-        assert_eq!(
-            (settings.stats.clients(), settings.stats.messages()),
-            (2, 5)
-        );
+        let mut served = Served::default();
+        served.collect(&parent);
+        assert_eq!((served.clients, served.messages), (2, 5));
         // The server's end gone: the child's report fails, and must say so.
         drop(parent);
         let error = send_tally(&child, 1, 1).unwrap_err();

@@ -34,7 +34,7 @@ use nix::sys::wait::WaitStatus;
 use nix::unistd::{ForkResult, Pid};
 
 use super::Config;
-use super::fork::{Signals, drain, end_children, fork_child, reap, report_tally};
+use super::fork::{Served, Signals, drain, end_children, fork_child, reap, report_tally};
 
 /// Forks the workers, then watches them until SIGINT/SIGTERM.
 pub fn serve(listener: TcpListener, config: &Config, signals: Signals) -> Result<()> {
@@ -60,6 +60,7 @@ pub fn serve(listener: TcpListener, config: &Config, signals: Signals) -> Result
         pipe_of_death: &pipe_of_death,
     };
     let mut workers = HashSet::new();
+    let mut served = Served::default();
     for _ in 0..config.workers.max(1) {
         workers.insert(start_worker(&worker_ends, &mut lifeline, settings)?);
     }
@@ -74,7 +75,7 @@ pub fn serve(listener: TcpListener, config: &Config, signals: Signals) -> Result
         if stop.load(Ordering::SeqCst) {
             break;
         }
-        for ended in reap(&mut workers, &tally, settings) {
+        for ended in reap(&mut workers, &tally, &mut served) {
             match ended {
                 WaitStatus::Signaled(pid, signal, _) => {
                     settings.log.warn(format_args!(
@@ -97,7 +98,8 @@ pub fn serve(listener: TcpListener, config: &Config, signals: Signals) -> Result
     }
     // close(): the parent's copy of the listener, then every worker, reaped.
     drop(listener);
-    end_children(&mut workers, &tally, settings);
+    end_children(&mut workers, &tally, &mut served);
+    served.add_to(&settings.stats);
     settings.stats.print_summary();
     Ok(())
 }
