@@ -97,10 +97,6 @@ const EXIT_GRACE: Duration = Duration::from_millis(500);
 /// How often the socket table is read while a server starts.
 const READY_POLL: Duration = Duration::from_millis(20);
 
-/// Once a server is ready, how long its command may take to end with status 0 and be
-/// a daemon's first parent (see [`Launch::start`]), rather than a crash in a check.
-const DAEMON_GRACE: Duration = Duration::from_millis(300);
-
 /// The longest wait for the checks' connections to end (see [`tcp_checks::Connection`]).
 const ENDS_LIMIT: Duration = Duration::from_secs(2);
 
@@ -154,18 +150,12 @@ impl TargetOptions {
         match launch.start() {
             Ok(running) => {
                 let mut checks = checks.aimed_at(address);
-                if running.left_foreground {
-                    checks.report.server_exit = Some(0);
-                    checks.report.note = Some(format!(
-                        "the server left the foreground: its command exited with status 0 \
-                         and a process it started went on serving {address} in the \
-                         background (graded there, stopped at the end; a grader runs a \
-                         server in the foreground: no trailing '&', no daemon)",
-                        address = net::shown(address)
-                    ));
-                }
+                let left_foreground = running.left_foreground;
                 checks.server = Some(running);
                 checks.launch = Some(launch);
+                if left_foreground {
+                    checks.leave_foreground();
+                }
                 (checks.isolated(isolation), address)
             }
             Err((error, stderr_tail)) => {
@@ -274,16 +264,12 @@ impl Launch {
             let serving = sockets::serving(self.transport, address.port());
             let exit = server.exit();
             match (serving, &exit) {
+                // Ready. (A daemon's first parent may end a moment later, or we may
+                // hear of it late: see `Checks::left_late`.)
                 (Some(true), None) => {
-                    // A daemon's first parent ends just after the daemon binds, and we
-                    // hear of it a moment later (through the isolation's watcher, or a
-                    // loaded machine): that exit must not be taken for a crash.
-                    let left_foreground = server
-                        .wait_exit(DAEMON_GRACE)
-                        .is_some_and(|exit| exit.status == 0);
                     return Ok(Running {
                         submission: server,
-                        left_foreground,
+                        left_foreground: false,
                     });
                 }
                 // Its command ended well, and something it started serves: a daemon.
@@ -482,7 +468,7 @@ impl Checks {
     /// it again and says how it had ended; if it cannot be started, the rest of the
     /// run is broken.
     fn restart_if_dead(&mut self) -> Option<Exit> {
-        let exit = self.died(self.server.as_ref()?)?;
+        let exit = self.died()?;
         let running = self.server.take()?;
         let (tail, _) = running.submission.stop();
         self.first_crash.get_or_insert((exit.clone(), tail));
@@ -513,13 +499,20 @@ impl Checks {
         Some(exit)
     }
 
-    /// How the server died, if it did: its command ended on its own; or, for a server
-    /// that left the foreground, its port is no longer served.
-    fn died(&self, running: &Running) -> Option<Exit> {
-        let exit = running.submission.exit();
+    /// How the server died, if it did: its command ended on its own (unless it
+    /// [left the foreground](Self::left_late)); or, for a server that left the
+    /// foreground, its port is no longer served.
+    fn died(&mut self) -> Option<Exit> {
+        let running = self.server.as_ref()?;
         if !running.left_foreground {
-            return exit;
+            let exit = running.submission.exit()?;
+            if !self.left_late(&exit) {
+                return Some(exit);
+            }
+            self.leave_foreground();
+            return None;
         }
+        let running = self.server.as_ref()?;
         let launch = self.launch.as_ref()?;
         match sockets::serving(launch.transport, launch.address.port()) {
             Some(false) => Some(Exit {
@@ -528,6 +521,37 @@ impl Checks {
             }),
             _ => None,
         }
+    }
+
+    /// Did the command that ended with `exit` leave the foreground, rather than die?
+    /// Status 0, its port still served, and a process it started running outside its
+    /// process group: a daemon (fork, `setsid`, fork: APUE 13.3) whose first parent
+    /// ended after the daemon was ready, or was heard of late (a loaded machine, the
+    /// isolation's watcher). A forking server whose parent ended with status 0 leaves
+    /// its children in the group: that is a death, and it is started again.
+    fn left_late(&self, exit: &Exit) -> bool {
+        let (Some(running), Some(launch)) = (&self.server, &self.launch) else {
+            return false;
+        };
+        exit.status == 0
+            && sockets::serving(launch.transport, launch.address.port()) == Some(true)
+            && running.submission.has_strays()
+    }
+
+    /// Grades the server in the background from now on, and says so in the report.
+    fn leave_foreground(&mut self) {
+        let (Some(running), Some(launch)) = (self.server.as_mut(), &self.launch) else {
+            return;
+        };
+        running.left_foreground = true;
+        self.report.server_exit = Some(0);
+        self.report.note = Some(format!(
+            "the server left the foreground: its command exited with status 0 and a \
+             process it started went on serving {address} in the background (graded \
+             there, stopped at the end; a grader runs a server in the foreground: no \
+             trailing '&', no daemon)",
+            address = net::shown(launch.address)
+        ));
     }
 
     fn outcome<F>(&mut self, name: &str, check: F) -> Result<()>
@@ -572,7 +596,7 @@ impl Checks {
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
             }
-            if server_ended.try_recv().is_ok() {
+            if server_ended.try_recv().is_ok() && self.died().is_some() {
                 break Err(None);
             }
             if Instant::now() >= deadline {
@@ -584,10 +608,10 @@ impl Checks {
         };
         let exit = match (&self.server, &verdict) {
             (Some(running), Err(_)) => {
-                let exit = match running.submission.wait_exit(EXIT_GRACE) {
-                    Some(exit) if !running.left_foreground => Some(exit),
-                    _ => self.died(running),
-                };
+                if !running.left_foreground {
+                    running.submission.wait_exit(EXIT_GRACE);
+                }
+                let exit = self.died();
                 if exit.is_some() {
                     // Its connections end before it is started again on the same
                     // port (bounded: the check's own waits are).
@@ -640,11 +664,12 @@ impl Checks {
         // and the grader exits (which would close them with a FIN where a reset is
         // due, leaving TIME_WAIT on the server's port).
         tcp_checks::wait_for_ends(false, ENDS_LIMIT);
+        // A server graded in the background has no command left to end.
+        let exit = match self.server.as_ref().is_some_and(|r| r.left_foreground) {
+            true => None,
+            false => self.died(),
+        };
         if let Some(running) = self.server.take() {
-            let exit = running
-                .submission
-                .exit()
-                .filter(|_| !running.left_foreground);
             let (stderr_tail, _) = running.submission.stop();
             self.report.stderr_tail = stderr_tail;
             if let Some(exit) = exit {

@@ -469,6 +469,58 @@ fn a_daemon_is_graded_where_it_listens_and_stopped_at_the_end() {
     );
 }
 
+/// A daemon (as [`DAEMONIZE`]) whose first parent ends only once the daemon has
+/// accepted its first client: during the first check, well after the server was
+/// ready. The daemon writes its process id to the file given second.
+const DAEMON_LEAVING_LATE: &str = r#"
+import os, sys
+from socket import *
+taken_r, taken_w = os.pipe()
+if os.fork() > 0:
+    os.close(taken_w)
+    os.read(taken_r, 1)
+    sys.exit(0)
+os.setsid()
+if os.fork() > 0:
+    os._exit(0)
+os.close(taken_r)
+with open(sys.argv[2], 'w') as pid:
+    pid.write(str(os.getpid()))
+s = socket(AF_INET, SOCK_STREAM)
+s.bind(('127.0.0.1', int(sys.argv[1])))
+s.listen(5)
+while True:
+    conn, addr = s.accept()
+    if taken_w is not None:
+        os.write(taken_w, b'x')
+        os.close(taken_w)
+        taken_w = None
+    while True:
+        data = conn.recv(4096)
+        if not data or data.strip() == b'quit':
+            break
+        conn.send(data.upper())
+    conn.close()
+"#;
+
+#[test]
+fn a_daemon_whose_first_parent_ends_during_a_check_is_graded_in_the_background() {
+    // Before: the command's exit was taken for a daemon's only within 300 ms of the
+    // server being ready; after that, as a crash in the check it came in, and the
+    // daemon scored 8 where it earns 11.
+    if !tool_available("python3") {
+        return;
+    }
+    let script = temp_file("late_daemon.py", DAEMON_LEAVING_LATE);
+    let pid_file = script.with_file_name("daemon.pid");
+    let server = format!(
+        "python3 {} {{port}} {}",
+        script.display(),
+        pid_file.display()
+    );
+    assert_graded_in_the_background_and_stopped(&server, &pid_file);
+}
+
 #[test]
 fn a_daemon_that_empties_its_environment_is_stopped_too() {
     // setsid: a session and process group of its own; env -i: nothing inherited from
