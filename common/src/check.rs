@@ -777,9 +777,11 @@ pub fn expect_eq<T: PartialEq + Debug>(what: &str, got: T, expected: T) -> Resul
     Ok(())
 }
 
-/// Bytes as escaped text, cut after 80 bytes, to fit on a check's line.
+/// How many bytes of a reply a check's detail shows.
+pub const SHOWN: usize = 80;
+
+/// Bytes as escaped text, cut after [`SHOWN`] bytes, to fit on a check's line.
 pub fn shown(bytes: &[u8]) -> String {
-    const SHOWN: usize = 80;
     let mut text: String = bytes[..bytes.len().min(SHOWN)].escape_ascii().to_string();
     if bytes.len() > SHOWN {
         text.push_str(&format!("... ({} bytes)", bytes.len()));

@@ -17,7 +17,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::check::wording::{connect_failed, in_words};
 use crate::check::{self, sockets};
-use crate::check::{Checks, expect_bytes, shown};
+use crate::check::{Checks, SHOWN, expect_bytes, shown};
 
 /// Runs every wire-rule check against `target`.
 pub fn run_protocol_checks(checks: &mut Checks, target: SocketAddr) {
@@ -351,10 +351,43 @@ fn drain(stream: &TcpStream, quiet: Option<Duration>, until: Instant) -> bool {
 /// it is segmented: fails with "expected ..., got ..." if it differs, and says what
 /// was expected when it does not come whole (`expected answer "hello\n": no reply
 /// within the timeout (5 of 6 bytes came: "hello")`).
+///
+/// A wrong reply is shown to the end of its line, not cut at the expected length
+/// (`got "unknown command\n"`, not `got "unknow"`), as far as it comes within
+/// [`REST_OF_LINE_WAIT`].
 pub fn read_expecting(conn: &mut TcpStream, what: &str, expected: &[u8]) -> Result<()> {
-    let got = read_len(conn, expected.len())
+    let mut got = read_len(conn, expected.len())
         .with_context(|| format!("expected {what} \"{}\"", shown(expected)))?;
+    if got != expected {
+        read_rest_of_line(conn, &mut got);
+    }
     expect_bytes(what, &got, expected)
+}
+
+/// How long a wrong reply's rest may take to come, to be shown (the check has failed
+/// already: this bounds only how much of the reply its detail shows).
+pub const REST_OF_LINE_WAIT: Duration = Duration::from_millis(200);
+
+/// Reads on until `got` ends a line, or is longer than a check's line shows, or the
+/// server sends nothing more within [`REST_OF_LINE_WAIT`]; keeps up to the newline.
+fn read_rest_of_line(conn: &mut TcpStream, got: &mut Vec<u8>) {
+    let timeout_before = conn.read_timeout().ok().flatten();
+    let deadline = Instant::now() + REST_OF_LINE_WAIT;
+    let mut more = [0; 128];
+    while !got.contains(&b'\n') && got.len() <= SHOWN {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || conn.set_read_timeout(Some(left)).is_err() {
+            break;
+        }
+        match conn.read(&mut more) {
+            Ok(0) | Err(_) => break,
+            Ok(read) => got.extend_from_slice(&more[..read]),
+        }
+    }
+    if let Some(newline) = got.iter().position(|&byte| byte == b'\n') {
+        got.truncate(newline + 1);
+    }
+    let _ = conn.set_read_timeout(timeout_before);
 }
 
 /// Reads exactly `length` bytes (a reply may come in pieces).
@@ -404,5 +437,71 @@ pub fn expect_closed(conn: &mut TcpStream) -> Result<()> {
             "expected the connection to close: {}",
             in_words(&error, conn.peer_addr().ok())
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    /// A connection to a server that sends `pieces` (one segment each), then stays
+    /// silent with the connection open until the client goes.
+    fn server_sending(pieces: &'static [&'static [u8]]) -> TcpStream {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            conn.set_nodelay(true).unwrap();
+            for piece in pieces {
+                conn.write_all(piece).unwrap();
+            }
+            let _ = conn.read(&mut [0; 1]);
+        });
+        let conn = TcpStream::connect(address).unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        conn
+    }
+
+    fn detail(pieces: &'static [&'static [u8]], expected: &[u8]) -> String {
+        let mut conn = server_sending(pieces);
+        let detail = format!(
+            "{:#}",
+            read_expecting(&mut conn, "reply", expected).unwrap_err()
+        );
+        // The connection's own timeout is back.
+        assert_eq!(conn.read_timeout().unwrap(), Some(Duration::from_secs(5)));
+        detail
+    }
+
+    #[test]
+    fn a_wrong_reply_is_shown_to_the_end_of_its_line() {
+        assert_eq!(
+            detail(&[b"unknown command\nnext line\n"], b"HELLO\n"),
+            r#"reply: expected "HELLO\n", got "unknown command\n""#
+        );
+        // In pieces: read until the line ends.
+        assert_eq!(
+            detail(&[b"unkn", b"own ", b"command\n"], b"HELLO\n"),
+            r#"reply: expected "HELLO\n", got "unknown command\n""#
+        );
+    }
+
+    #[test]
+    fn a_wrong_reply_with_no_line_end_is_shown_as_far_as_it_came() {
+        let started = Instant::now();
+        assert_eq!(
+            detail(&[b"unknown"], b"HELLO\n"),
+            r#"reply: expected "HELLO\n", got "unknown""#
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        // A right reply is read to its expected length only: the next is left.
+        let mut conn = server_sending(&[b"HELLO\nNEXT\n"]);
+        read_expecting(&mut conn, "reply", b"HELLO\n").unwrap();
+        read_expecting(&mut conn, "reply", b"NEXT\n").unwrap();
     }
 }

@@ -66,8 +66,14 @@ fn check_grades_the_example_server_as_the_readme_says() {
         &run.stdout(),
         &[
             ("`hi` is answered `hello`", None),
-            ("case and white space are ignored", Some(r#"got "unknow"#)),
-            ("the reply keeps a CRLF line ending", Some(r#"got "unknow"#)),
+            (
+                "case and white space are ignored",
+                Some(r#"got "unknown greeting:   HI \n""#),
+            ),
+            (
+                "the reply keeps a CRLF line ending",
+                Some(r#"got "unknown greeting: Hi\r\n""#),
+            ),
             ("a bare `hi` (no newline) gets a bare `hello`", None),
             ("anything else is an unknown greeting", None),
             (
