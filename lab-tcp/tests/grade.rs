@@ -6,7 +6,9 @@
 
 use std::fs;
 
-use common::check::grade::testkit::{assert_grade_scores_as_check_alone, class, tool_or_skip};
+use common::check::grade::testkit::{
+    assert_grade_scores_as_check_alone, class, grade_class, tool_or_skip,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_lab-tcp");
 
@@ -111,4 +113,12 @@ fn a_class_of_python_clients_is_graded_by_check_client() {
         serde_json::from_str(&fs::read_to_string(root.join("out/silent.json")).unwrap()).unwrap();
     assert_eq!(report["checks"][0]["result"], "fail", "{report:#}");
     assert!(scores.contains("\ntextbook,"), "{scores}");
+    // In JUnit, each suite is named after the grader that ran (it was "check").
+    let output = grade_class(BIN, &root, &students, &check, &["--format", "junit"]);
+    assert!(output.status.success(), "{output:?}");
+    let junit = fs::read_to_string(root.join("out/silent.xml")).unwrap();
+    assert!(
+        junit.contains(r#"<testsuite name="lab-tcp check-client""#),
+        "{junit}"
+    );
 }

@@ -180,7 +180,7 @@ fn grade_one(plan: &Plan, dir: &Path) -> Ran {
         return Ran::Stopped;
     }
     match output {
-        Ok(output) => read(&output),
+        Ok(output) => read(&output, plan.subcommand),
         Err(error) => ungraded(format!("lost the grader's run: {error}")),
     }
 }
@@ -189,8 +189,8 @@ fn ungraded(why: String) -> Ran {
     Ran::Outcome(Outcome::Ungraded(why))
 }
 
-/// A child's output: its JSON report, or why there is none.
-fn read(output: &Output) -> Ran {
+/// A child's output (`subcommand`'s): its JSON report, or why there is none.
+fn read(output: &Output, subcommand: &str) -> Ran {
     let stderr = String::from_utf8_lossy(&output.stderr);
     let last_error = || {
         stderr
@@ -216,7 +216,11 @@ fn read(output: &Output) -> Ran {
             .get("isolation")
             .and_then(|kinds| serde_json::from_value::<Vec<String>>(kinds.clone()).ok())
             .unwrap_or_default();
-        Ok((serde_json::from_value::<Report>(json)?, isolation))
+        let mut report = serde_json::from_value::<Report>(json)?;
+        if subcommand == "check-client" {
+            report.subject = report.subject.run_by_check_client();
+        }
+        Ok((report, isolation))
     });
     match report {
         Ok((report, isolation)) => Ran::Outcome(Outcome::Graded {
