@@ -305,6 +305,19 @@ fn interrupted_grading_leaves_nothing_but_its_reports(who: Interrupted) {
             assert!(Instant::now() < deadline, "the checks never ended");
             thread::sleep(Duration::from_millis(5));
         }
+        // grade goes on with the last submission before its own Ctrl-C comes (it
+        // used to wait 1 s for it, then count the interrupted ones as not graded).
+        let last_started = || {
+            processes_in(&root).iter().any(|(pid, command)| {
+                command.contains("python3 UDPServer.py")
+                    && fs::read_link(format!("/proc/{pid}/cwd"))
+                        .is_ok_and(|cwd| cwd.ends_with("d_hangs"))
+            })
+        };
+        while !last_started() {
+            assert!(Instant::now() < deadline, "{:?}", processes_in(&root));
+            thread::sleep(Duration::from_millis(5));
+        }
     }
     if who == Interrupted::Group {
         let group = Pid::from_raw(i32::try_from(grading.id()).unwrap());
@@ -325,6 +338,64 @@ fn interrupted_grading_leaves_nothing_but_its_reports(who: Interrupted) {
     let scores = fs::read_to_string(root.join("out/scores.csv")).unwrap();
     assert_eq!(scores.lines().count(), 2, "{scores}");
     assert!(scores.contains("\na_correct,8,0,8,8,"), "{scores}");
+}
+
+#[test]
+fn a_check_interrupted_alone_is_not_graded_and_the_class_goes_on() {
+    // A check that ends on a SIGINT of its own, while grade goes on: its submission
+    // is listed as not graded (grade it again), never scored from a cut-short run.
+    if !tool_or_skip("python3") {
+        return;
+    }
+    let root = class(&[("a_hangs", HANGS), ("b_correct", CORRECT)]);
+    let mut grading = Command::new(BIN)
+        .args([
+            "grade",
+            "a_hangs",
+            "b_correct",
+            "--jobs",
+            "1",
+            "--out",
+            "out",
+        ])
+        .args(&CHECK[1..])
+        .arg("--no-isolation")
+        .current_dir(&root)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let check = loop {
+        let running = processes_in(&root);
+        let serving = running
+            .iter()
+            .any(|(_, command)| command.contains("python3 UDPServer.py"));
+        let check = running
+            .iter()
+            .find(|(_, command)| command.contains("lab-udp check"));
+        if let (true, Some((check, _))) = (serving, check) {
+            break *check;
+        }
+        assert!(Instant::now() < deadline, "{running:?}");
+        thread::sleep(Duration::from_millis(10));
+    };
+    send_signal(check, Signal::SIGINT);
+    let status = wait_for_exit(&mut grading);
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut grading.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    let scores = fs::read_to_string(root.join("out/scores.csv")).unwrap();
+    assert!(scores.contains("\nb_correct,8,0,8,8,"), "{scores}");
+    assert!(
+        scores.contains(
+            "\na_hangs,,,,,,,,,,,,,,,not graded: its check was interrupted (SIGINT) before it \
+             ended: grade it again\n"
+        ),
+        "{scores}"
+    );
+    assert_eq!(processes_in(&root), []);
 }
 
 #[test]

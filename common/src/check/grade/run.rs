@@ -10,6 +10,7 @@
 //!   (a daemon that escaped its group, a submission whose `check` was killed before
 //!   it could stop it) becomes ours, and [`sweep`] ends it.
 
+use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -49,6 +50,10 @@ enum Ran {
     UsageError(String),
     /// Stopped by us.
     Stopped,
+    /// Ended by a Ctrl-C that reached it before it reached us (a terminal's Ctrl-C
+    /// goes to the whole process group, and we may hear of ours later): not graded.
+    /// Set aside until the class is done; reported then only if we were not stopped.
+    Interrupted,
 }
 
 /// Grades every submission of `plan`, `--jobs` at a time, and hands each outcome to
@@ -84,10 +89,24 @@ pub fn grade_all(
         }
         drop(sender);
         let mut told = !shared_port;
+        let mut interrupted = Vec::new();
+        let mut report = |index, outcome| {
+            let reported = done(index, outcome);
+            if reported.is_err() {
+                pool.stop();
+                stop_children();
+                sweep();
+            }
+            reported
+        };
         for (index, ran) in finished {
             let outcome = match ran {
                 Ran::Outcome(outcome) => outcome,
                 Ran::Stopped => continue,
+                Ran::Interrupted => {
+                    interrupted.push(index);
+                    continue;
+                }
                 Ran::UsageError(stderr) => {
                     pool.stop();
                     stop_children();
@@ -108,14 +127,17 @@ pub fn grade_all(
                     ));
                 }
             }
-            if let Err(error) = done(index, outcome) {
-                pool.stop();
-                stop_children();
-                sweep();
-                return Err(error);
-            }
+            report(index, outcome)?;
         }
-        Ok(())
+        // Interrupted, and grading went on: someone stopped those checks alone.
+        for index in interrupted {
+            if STOPPING.load(Ordering::SeqCst) {
+                break;
+            }
+            let why = "its check was interrupted (SIGINT) before it ended: grade it again";
+            report(index, Outcome::Ungraded(why.to_owned()))?;
+        }
+        Ok::<(), anyhow::Error>(())
     })?;
     while INTERRUPTED.load(Ordering::SeqCst) {
         // Ctrl-C's handler is stopping everything and ends the process: the class
@@ -167,17 +189,16 @@ fn grade_one(plan: &Plan, dir: &Path) -> Ran {
     let id = child.id();
     let output = child.wait_with_output();
     children().retain(|&child| child != id);
-    // Ctrl-C on a terminal reaches the children too: one may end (status 130) a
-    // moment before our own handler starts stopping.
-    let interrupted = output
-        .as_ref()
-        .is_ok_and(|output| output.status.code() == Some(130));
-    let deadline = Instant::now() + Duration::from_secs(1);
-    while interrupted && !STOPPING.load(Ordering::SeqCst) && Instant::now() < deadline {
-        thread::sleep(Duration::from_millis(10));
-    }
     if STOPPING.load(Ordering::SeqCst) {
         return Ran::Stopped;
+    }
+    // Ctrl-C on a terminal reaches the children too: one may end (status 130, as its
+    // handler exits) before our own handler starts stopping.
+    let interrupted = output.as_ref().is_ok_and(|output| {
+        output.status.code() == Some(130) || output.status.signal() == Some(libc::SIGINT)
+    });
+    if interrupted {
+        return Ran::Interrupted;
     }
     match output {
         Ok(output) => read(&output, plan.subcommand),
