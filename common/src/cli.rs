@@ -108,11 +108,17 @@ pub fn finish(outcome: anyhow::Result<ExitCode>) -> ExitCode {
 
 /// Like `print!`, for programs that print results (clients, `check`, `demo`,
 /// `bench`, `peer`): if nobody reads stdout any more, the program ends at once, as
-/// if killed by SIGPIPE ([`stdout_failed`]). Never panics.
+/// if killed by SIGPIPE ([`stdout_failed`]). Never panics. (In the unit tests of the
+/// crate using it, `print!` itself, which the test harness captures: a test's
+/// output is shown only if it fails.)
 #[macro_export]
 macro_rules! out {
     ($($arg:tt)*) => {
-        $crate::cli::write_stdout(format_args!($($arg)*))
+        if cfg!(test) {
+            ::std::print!($($arg)*)
+        } else {
+            $crate::cli::write_stdout(format_args!($($arg)*))
+        }
     };
 }
 
@@ -120,10 +126,10 @@ macro_rules! out {
 #[macro_export]
 macro_rules! outln {
     () => {
-        $crate::cli::write_stdout(format_args!("\n"))
+        $crate::out!("\n")
     };
     ($($arg:tt)*) => {
-        $crate::cli::write_stdout(format_args!("{}\n", format_args!($($arg)*)))
+        $crate::out!("{}\n", format_args!($($arg)*))
     };
 }
 
