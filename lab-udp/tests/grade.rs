@@ -342,7 +342,7 @@ fn interrupted_grading_leaves_nothing_but_its_reports(who: Interrupted) {
 
 #[test]
 fn a_check_interrupted_alone_is_not_graded_and_the_class_goes_on() {
-    // A check that ends on a SIGINT of its own, while grade goes on: its submission
+    // A check that ends on a Ctrl-C of its own, while grade goes on: its submission
     // is listed as not graded (grade it again), never scored from a cut-short run.
     if !tool_or_skip("python3") {
         return;
@@ -390,8 +390,8 @@ fn a_check_interrupted_alone_is_not_graded_and_the_class_goes_on() {
     assert!(scores.contains("\nb_correct,8,0,8,8,"), "{scores}");
     assert!(
         scores.contains(
-            "\na_hangs,,,,,,,,,,,,,,,not graded: its check was interrupted (SIGINT) before it \
-             ended: grade it again\n"
+            "\na_hangs,,,,,,,,,,,,,,,not graded: its check was stopped (Ctrl-C or SIGTERM) \
+             before it ended: grade it again\n"
         ),
         "{scores}"
     );

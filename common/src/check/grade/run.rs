@@ -50,8 +50,9 @@ enum Ran {
     UsageError(String),
     /// Stopped by us.
     Stopped,
-    /// Ended by a Ctrl-C that reached it before it reached us (a terminal's Ctrl-C
-    /// goes to the whole process group, and we may hear of ours later): not graded.
+    /// Ended by a Ctrl-C (or SIGTERM) that reached it before it reached us (a
+    /// terminal's Ctrl-C goes to the whole process group, and we may hear of ours
+    /// later): not graded.
     /// Set aside until the class is done; reported then only if we were not stopped.
     Interrupted,
 }
@@ -134,7 +135,7 @@ pub fn grade_all(
             if STOPPING.load(Ordering::SeqCst) {
                 break;
             }
-            let why = "its check was interrupted (SIGINT) before it ended: grade it again";
+            let why = "its check was stopped (Ctrl-C or SIGTERM) before it ended: grade it again";
             report(index, Outcome::Ungraded(why.to_owned()))?;
         }
         Ok::<(), anyhow::Error>(())
@@ -193,7 +194,7 @@ fn grade_one(plan: &Plan, dir: &Path) -> Ran {
         return Ran::Stopped;
     }
     // Ctrl-C on a terminal reaches the children too: one may end (status 130, as its
-    // handler exits) before our own handler starts stopping.
+    // handler exits on SIGINT or SIGTERM) before our own handler starts stopping.
     let interrupted = output.as_ref().is_ok_and(|output| {
         output.status.code() == Some(130) || output.status.signal() == Some(libc::SIGINT)
     });
