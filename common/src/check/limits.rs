@@ -364,10 +364,14 @@ impl Scratch {
         };
         if copy {
             let work = scratch.root.join("work");
-            let mut budget = (COPY_MAX_ENTRIES, COPY_MAX_BYTES);
-            match copy_folder(&here, &work, &mut budget) {
-                Ok(()) => scratch.work = work,
-                Err(_) => {
+            // Measured first: a folder too large is not half-copied for nothing at
+            // every start (`check` run from a folder of many submissions, say).
+            let budget = (COPY_MAX_ENTRIES, COPY_MAX_BYTES);
+            let (mut to_measure, mut to_copy) = (budget, budget);
+            let fits = copy_folder(&here, None, &mut to_measure).is_ok();
+            match fits && copy_folder(&here, Some(&work), &mut to_copy).is_ok() {
+                true => scratch.work = work,
+                false => {
                     let _ = std::fs::remove_dir_all(&work);
                 }
             }
@@ -383,24 +387,30 @@ impl Drop for Scratch {
 }
 
 /// Copies `from` into `to` (files, folders, symbolic links as links), within `budget`
-/// (entries, bytes): an error past it.
-fn copy_folder(from: &Path, to: &Path, budget: &mut (usize, u64)) -> Result<()> {
-    std::fs::create_dir_all(to)?;
+/// (entries, bytes): an error past it. With no `to`, only measures against `budget`.
+fn copy_folder(from: &Path, to: Option<&Path>, budget: &mut (usize, u64)) -> Result<()> {
+    if let Some(to) = to {
+        std::fs::create_dir_all(to)?;
+    }
     for entry in std::fs::read_dir(from)? {
         let entry = entry?;
         let kind = entry.file_type()?;
-        let target = to.join(entry.file_name());
+        let target = to.map(|to| to.join(entry.file_name()));
         budget.0 = budget.0.checked_sub(1).context("too many files to copy")?;
         if kind.is_dir() {
-            copy_folder(&entry.path(), &target, budget)?;
+            copy_folder(&entry.path(), target.as_deref(), budget)?;
         } else if kind.is_symlink() {
-            std::os::unix::fs::symlink(std::fs::read_link(entry.path())?, &target)?;
+            if let Some(target) = target {
+                std::os::unix::fs::symlink(std::fs::read_link(entry.path())?, target)?;
+            }
         } else if kind.is_file() {
             budget.1 = budget
                 .1
                 .checked_sub(entry.metadata()?.len())
                 .context("too large to copy")?;
-            std::fs::copy(entry.path(), &target)?;
+            if let Some(target) = target {
+                std::fs::copy(entry.path(), target)?;
+            }
         }
     }
     Ok(())
@@ -633,5 +643,32 @@ mod tests {
         assert_eq!(spec.encode(), "watch:client:7,2048,3,1,99,0");
         assert_eq!(Spec::decode(&spec.encode()).unwrap(), spec);
         assert!(Spec::decode("watch:server:1,2").is_err());
+    }
+
+    #[test]
+    fn a_folder_is_copied_whole_or_found_too_large_without_a_copy() {
+        let root = std::env::temp_dir().join(format!("copy-folder-{}", std::process::id()));
+        let from = root.join("submission");
+        std::fs::create_dir_all(from.join("src")).unwrap();
+        std::fs::write(from.join("server.py"), "print('hi')").unwrap();
+        std::fs::write(from.join("src/util.py"), "x = 1").unwrap();
+        std::os::unix::fs::symlink("server.py", from.join("main.py")).unwrap();
+        // 4 entries, 16 bytes: measured, then copied.
+        let to = root.join("copy");
+        copy_folder(&from, None, &mut (4, 16)).unwrap();
+        assert!(!to.exists());
+        copy_folder(&from, Some(&to), &mut (4, 16)).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(to.join("src/util.py")).unwrap(),
+            "x = 1"
+        );
+        assert_eq!(
+            std::fs::read_link(to.join("main.py")).unwrap(),
+            Path::new("server.py")
+        );
+        // One entry or one byte too many: too large, found by measuring alone.
+        assert!(copy_folder(&from, None, &mut (3, 16)).is_err());
+        assert!(copy_folder(&from, None, &mut (4, 15)).is_err());
+        std::fs::remove_dir_all(&root).unwrap();
     }
 }
