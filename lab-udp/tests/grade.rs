@@ -180,6 +180,45 @@ fn a_missing_folder_is_named_in_an_error_and_the_others_are_graded() {
 }
 
 #[test]
+fn a_command_no_submission_can_run_is_an_error_not_a_class_of_zeros() {
+    // Before: a misspelt file name scored every student 0 with exit status 0, and the
+    // cause was only in each report, under a path of the grader's copy of the folder.
+    if !tool_or_skip("python3") {
+        return;
+    }
+    let root = class(&[("a", CORRECT), ("b", CORRECT)]);
+    let check = ["check", "--server", "python3 UDPServr.py {port}"];
+    let output = common::check::grade::testkit::grade_class(BIN, &root, &["a", "b"], &check, &[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let folder = fs::canonicalize(root.join("a")).unwrap();
+    assert!(
+        stderr.contains(
+            "error: no submission's checks could run: each ended before its first check \
+             (the first, a: the server never came up: it exited with status 2 before it \
+             was ready on 127.0.0.1:"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "can't open file '{}/UDPServr.py'",
+            folder.display()
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr
+            .trim_end()
+            .ends_with("Is the grading command right? Try it by hand in one submission's folder"),
+        "{stderr}"
+    );
+    // The reports are there, to read.
+    let scores = fs::read_to_string(root.join("out/scores.csv")).unwrap();
+    assert!(scores.contains("\na,0,8,0,8,"), "{scores}");
+}
+
+#[test]
 fn a_mistake_in_the_grading_command_is_a_usage_error_before_any_score() {
     let root = class(&[("someone", ECHO)]);
     // No {port}: check's own usage error, once, for the whole class.

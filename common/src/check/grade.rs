@@ -98,7 +98,9 @@ impl Entry {
 
 /// Grades the class `args` names with `lab`'s `check` or `check-client` (`lab` is the
 /// lab's whole command line, `Cli::command()`): see the [module](self) doc. Exit
-/// status 0 when every submission was graded, 1 naming those that could not be.
+/// status 0 when every submission was graded, 1 naming those that could not be, or
+/// when no submission's checks could run (a grading command that names a file no
+/// submission has).
 pub fn run(args: &Args, lab: &clap::Command) -> Result<ExitCode> {
     let plan = options::parse(lab, &args.raw);
     let mut entries: Vec<Entry> = names(&plan.submissions)
@@ -149,6 +151,13 @@ pub fn run(args: &Args, lab: &clap::Command) -> Result<ExitCode> {
             _ => None,
         })
         .collect();
+    if let Some(first) = none_ran(&entries) {
+        bail!(
+            "no submission's checks could run: each ended before its first check (the first, \
+             {first}). Is the grading command right? Try it by hand in one submission's \
+             folder"
+        );
+    }
     if !ungraded.is_empty() {
         bail!(
             "{} of {} submissions could not be graded: {}",
@@ -158,6 +167,26 @@ pub fn run(args: &Args, lab: &clap::Command) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// If every submission's run was broken (its server never came up, as when the
+/// grading command names a file no submission has), what the first one's said:
+/// "NAME: ERROR; its stderr: LAST LINE". Such a class is a grading mistake, not a
+/// class of zeros.
+fn none_ran(entries: &[Entry]) -> Option<String> {
+    let mut reports = entries
+        .iter()
+        .filter_map(|entry| Some((&entry.name, entry.report()?)));
+    let (name, first) = reports.next()?;
+    let error = first.error.as_ref()?;
+    if !reports.all(|(_, report)| report.error.is_some()) {
+        return None;
+    }
+    let stderr = match first.stderr_tail.last() {
+        Some(line) => format!("; its stderr: {line}"),
+        None => String::new(),
+    };
+    Some(format!("{name}: {error}{stderr}"))
 }
 
 /// The name each folder's report and row go by: its own name. Two folders of the

@@ -386,6 +386,35 @@ impl Drop for Scratch {
     }
 }
 
+/// `line` (of the submission's output) with the path of the copy of its folder that it
+/// runs in (see [`Scratch`]) shown as that folder: a student's `can't open file
+/// '/tmp/socket-labs-7/work/server.py'` then names the folder they handed in.
+pub(super) fn in_original_folder(line: &str) -> String {
+    let copies = format!("{}/socket-labs-", std::env::temp_dir().display());
+    let Ok(here) = std::env::current_dir() else {
+        return line.to_owned();
+    };
+    let mut shown = String::new();
+    let mut rest = line;
+    while let Some(at) = rest.find(&copies) {
+        let after = &rest[at + copies.len()..];
+        let digits = after.len() - after.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        match after[digits..].strip_prefix("/work") {
+            Some(tail) if digits > 0 => {
+                shown.push_str(&rest[..at]);
+                shown.push_str(&here.display().to_string());
+                rest = tail;
+            }
+            _ => {
+                shown.push_str(&rest[..at + copies.len()]);
+                rest = after;
+            }
+        }
+    }
+    shown.push_str(rest);
+    shown
+}
+
 /// Copies `from` into `to` (files, folders, symbolic links as links), within `budget`
 /// (entries, bytes): an error past it. With no `to`, only measures against `budget`.
 fn copy_folder(from: &Path, to: Option<&Path>, budget: &mut (usize, u64)) -> Result<()> {
@@ -643,6 +672,26 @@ mod tests {
         assert_eq!(spec.encode(), "watch:client:7,2048,3,1,99,0");
         assert_eq!(Spec::decode(&spec.encode()).unwrap(), spec);
         assert!(Spec::decode("watch:server:1,2").is_err());
+    }
+
+    #[test]
+    fn the_copy_of_the_folder_is_named_as_the_folder_itself() {
+        let tmp = std::env::temp_dir().display().to_string();
+        let here = std::env::current_dir().unwrap().display().to_string();
+        assert_eq!(
+            in_original_folder(&format!(
+                "python3: can't open file '{tmp}/socket-labs-3/work/TCPServr.py': [Errno 2]"
+            )),
+            format!("python3: can't open file '{here}/TCPServr.py': [Errno 2]")
+        );
+        // Only the copy's own path: no digits, or another folder, stay as they are.
+        for line in [
+            format!("{tmp}/socket-labs-x/work/a.py"),
+            format!("{tmp}/socket-labs-3/other/a.py"),
+            "no path at all".to_owned(),
+        ] {
+            assert_eq!(in_original_folder(&line), line);
+        }
     }
 
     #[test]

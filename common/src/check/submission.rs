@@ -512,7 +512,7 @@ impl Tail {
     }
 
     fn keep(&mut self, line: Vec<u8>) {
-        let text = String::from_utf8_lossy(&line);
+        let text = super::limits::in_original_folder(&String::from_utf8_lossy(&line));
         let mut text: String = text.trim_end().chars().take(TAIL_LINE_CHARS).collect();
         if text.len() < line.len() && text.chars().count() == TAIL_LINE_CHARS {
             text.push_str("...");
