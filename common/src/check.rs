@@ -24,6 +24,11 @@
 //!
 //! Each check runs on a thread of its own and is abandoned if it outlives its budget,
 //! so a server that hangs or spins fails that check instead of hanging the grader.
+//! Each check counts on its own: a `--server` that died in a check, or failed one and
+//! lives on (perhaps hung), is started again for the next; one found spinning after a
+//! failed check (a loop on a connection an earlier check closed) is started again and
+//! the check runs once more. Checks about surviving the one before get the server as
+//! that check left it.
 //! [`report`] prints the outcome as text, JSON, JUnit XML or Gradescope's format.
 
 pub mod client;
@@ -40,7 +45,7 @@ use std::fmt::Debug;
 use std::io::{self, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -182,6 +187,7 @@ impl TargetOptions {
         };
         Ok(Launch {
             command: submission::fill_in(command, address),
+            port_given: command.contains("{port}"),
             address,
             transport,
             startup_timeout: self.startup_timeout,
@@ -234,6 +240,9 @@ fn time_wait_hint(port: u16) -> String {
 struct Launch {
     /// The command line, `{host}` and `{port}` filled in.
     command: String,
+    /// Does the command line give the server its port (`{port}`), or is the port
+    /// written in its code (`--target`'s)?
+    port_given: bool,
     address: SocketAddr,
     transport: Transport,
     startup_timeout: Duration,
@@ -317,11 +326,16 @@ impl Launch {
                     Transport::Tcp => "listening on",
                     Transport::Udp => "bound to",
                 };
+                let port = address.port();
+                let question = match self.port_given {
+                    true => "is {port} where it takes its port?".to_owned(),
+                    false => format!("does its code use port {port}, as --target says?"),
+                };
                 let error = anyhow!(
-                    "it was not {what} {address} within {:.1} s{}: is {{port}} where it \
-                     takes its port? (a slow start: raise --startup-timeout)",
+                    "it was not {what} {address} within {:.1} s{}: {question} (a slow start: \
+                     raise --startup-timeout)",
                     self.startup_timeout.as_secs_f64(),
-                    time_wait_hint(address.port()),
+                    time_wait_hint(port),
                     address = net::shown(address)
                 );
                 return Err((error, server.stop().0));
@@ -347,6 +361,10 @@ pub struct Checks {
     launch: Option<Launch>,
     /// The first death of the server: its exit, and its stderr's last lines then.
     first_crash: Option<(Exit, Vec<String>)>,
+    /// The last check failed with the `--server` still running: the failure may have
+    /// left it hung, spinning or stuck in a session, so the next check starts it again
+    /// (unless that check is about surviving this one).
+    failed_alive: bool,
     /// The server's address, to name it in details.
     target: Option<SocketAddr>,
     /// Why no check can run (the server never came up), if so.
@@ -366,6 +384,7 @@ impl Checks {
             server: None,
             launch: None,
             first_crash: None,
+            failed_alive: false,
             target: None,
             broken: None,
         }
@@ -424,7 +443,7 @@ impl Checks {
     /// own.
     pub fn run<F>(&mut self, name: &str, check: F)
     where
-        F: FnOnce() -> Result<()> + Send + 'static,
+        F: Fn() -> Result<()> + Send + Sync + 'static,
     {
         self.run_checking_survival(name, false, check);
     }
@@ -434,17 +453,20 @@ impl Checks {
     /// started again for the checks after).
     pub fn run_after_previous<F>(&mut self, name: &str, check: F)
     where
-        F: FnOnce() -> Result<()> + Send + 'static,
+        F: Fn() -> Result<()> + Send + Sync + 'static,
     {
         self.run_checking_survival(name, true, check);
     }
 
     fn run_checking_survival<F>(&mut self, name: &str, survival: bool, check: F)
     where
-        F: FnOnce() -> Result<()> + Send + 'static,
+        F: Fn() -> Result<()> + Send + Sync + 'static,
     {
         let started = Instant::now();
         let died = self.restart_if_dead();
+        if !survival && died.is_none() {
+            self.restart_if_failed();
+        }
         let outcome = match (&self.broken, died) {
             (Some(reason), _) => Err(format!("not run: {reason}")),
             (None, Some(exit)) if survival => Err(format!(
@@ -453,9 +475,14 @@ impl Checks {
                 exit.describe(),
                 exit.during.as_deref().unwrap_or("the start")
             )),
-            (None, _) => self
-                .outcome(name, check)
-                .map_err(|error| wording::detail(&error, self.target)),
+            (None, _) => {
+                let check = Arc::new(check);
+                let mut outcome = self.outcome(name, Arc::clone(&check));
+                if outcome.is_err() && !survival && self.restart_if_spinning() {
+                    outcome = self.outcome(name, check);
+                }
+                outcome.map_err(|error| wording::detail(&error, self.target))
+            }
         };
         let result = CheckResult::new(name, outcome, started.elapsed());
         if self.format == Format::Text {
@@ -469,34 +496,74 @@ impl Checks {
     /// run is broken.
     fn restart_if_dead(&mut self) -> Option<Exit> {
         let exit = self.died()?;
-        let running = self.server.take()?;
-        let (tail, _) = running.submission.stop();
+        let during = exit.during.as_deref().unwrap_or("the start");
+        let why = format!(
+            "the server exited with {} during '{during}'",
+            exit.describe()
+        );
+        let tail = self.start_again(&why);
         self.first_crash.get_or_insert((exit.clone(), tail));
-        // The dead server's connections end first, and the kernel lets go of its port
-        // (the resets take a moment): a leftover on it would stop it binding again.
-        tcp_checks::wait_for_ends(true, ENDS_LIMIT);
-        if let Some(launch) = &self.launch {
-            let deadline = Instant::now() + ENDS_LIMIT;
-            while sockets::port_taken(launch.address.port()) == Some(true)
-                && Instant::now() < deadline
-            {
-                thread::sleep(Duration::from_millis(5));
-            }
+        Some(exit)
+    }
+
+    /// If the last check failed with the server still running, starts it again: a
+    /// server left hung (a `sleep`, a wait that never ends) costs the check it hung
+    /// in, as a crash does, not every check after it.
+    fn restart_if_failed(&mut self) {
+        if !std::mem::take(&mut self.failed_alive) || self.broken.is_some() {
+            return;
         }
-        let launch = self.launch.as_ref()?;
+        let last = self.report.checks.last().map(|check| check.name.clone());
+        let why = format!(
+            "the server was stopped after it failed '{}'",
+            last.unwrap_or_default()
+        );
+        self.start_again(&why);
+    }
+
+    /// After a check failed: if the server is spinning (a loop around a `recv` that
+    /// returns 0 for ever, since a client of an earlier check closed), the failure was
+    /// its state from before, not its answer to this check. Starts it again and says
+    /// so (true): the check then runs once more, on a server as fresh as a crash
+    /// leaves the next check.
+    fn restart_if_spinning(&mut self) -> bool {
+        let spinning = self.server.as_ref().is_some_and(|running| {
+            running.submission.exit().is_none() && running.submission.spinning()
+        });
+        if !spinning || self.launch.is_none() {
+            return false;
+        }
+        self.failed_alive = false;
+        self.start_again("the server was stopped spinning");
+        self.broken.is_none()
+    }
+
+    /// Stops the server and starts its command again, once its connections have ended
+    /// and its port is free (the kernel lets go of it a moment after); if it cannot be
+    /// started, the rest of the run is broken, `why` saying what came before. Returns
+    /// the last lines of the stopped server's stderr.
+    fn start_again(&mut self, why: &str) -> Vec<String> {
+        let Some(running) = self.server.take() else {
+            return Vec::new();
+        };
+        let (tail, _) = running.submission.stop();
+        tcp_checks::wait_for_ends(true, ENDS_LIMIT);
+        let Some(launch) = &self.launch else {
+            return tail;
+        };
+        let deadline = Instant::now() + ENDS_LIMIT;
+        while sockets::port_taken(launch.address.port()) == Some(true) && Instant::now() < deadline
+        {
+            thread::sleep(Duration::from_millis(5));
+        }
         match launch.start() {
             Ok(running) => self.server = Some(running),
-            Err((error, tail)) => {
-                let during = exit.during.as_deref().unwrap_or("the start");
-                let error = error.context(format!(
-                    "the server exited with {} during '{during}' and could not be started \
-                     again",
-                    exit.describe()
-                ));
-                self.break_off(&error, tail);
+            Err((error, stderr_tail)) => {
+                let error = error.context(format!("{why} and could not be started again"));
+                self.break_off(&error, stderr_tail);
             }
         }
-        Some(exit)
+        tail
     }
 
     /// How the server died, if it did: its command ended on its own (unless it
@@ -554,9 +621,9 @@ impl Checks {
         ));
     }
 
-    fn outcome<F>(&mut self, name: &str, check: F) -> Result<()>
+    fn outcome<F>(&mut self, name: &str, check: Arc<F>) -> Result<()>
     where
-        F: FnOnce() -> Result<()> + Send + 'static,
+        F: Fn() -> Result<()> + Send + Sync + 'static,
     {
         let (done, outcome) = mpsc::channel();
         // The server's end, told by its watcher (a channel of its own: a check that
@@ -571,7 +638,7 @@ impl Checks {
             );
         }
         let worker = thread::spawn(move || {
-            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(check));
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check()));
             let _ = done.send(result);
         });
         // None: the server ended while the check was still waiting.
@@ -627,6 +694,7 @@ impl Checks {
         if let Some(running) = &self.server {
             running.submission.between_checks();
         }
+        self.failed_alive = verdict.is_err() && exit.is_none() && self.launch.is_some();
         match (verdict, exit) {
             (Ok(()), _) => Ok(()),
             (Err(error), Some(exit)) => {

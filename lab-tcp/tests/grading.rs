@@ -288,22 +288,34 @@ while True:
 "#;
 
 #[test]
-fn a_server_that_spins_on_a_closed_connection_gets_the_check_it_passes() {
+fn a_server_that_spins_on_a_closed_connection_gets_the_checks_it_passes() {
     // Before: check's startup probe left it spinning before any check: 0 passed.
-    // Now the first check is its first client, served; the rest find it spinning.
+    // Then its first client, served, left it spinning for every check after: 1
+    // passed. Now a check that finds it spinning starts it again and runs once more,
+    // and it fails only what it does wrong.
     if !tool_available("python3") {
         return;
     }
     let script = temp_file("cpe314_server.py", CPE314_SERVER);
     let server = format!("python3 {} {{port}}", script.display());
     let (_, stdout) = check_slowly(&server, &["--timeout", "1"], Duration::from_secs(120));
+    for earned in [
+        "a bare message (no newline) gets its reply at once",
+        "a line comes back uppercased with its newline",
+        "many lines in one segment come back in order",
+        "a line split over several segments",
+        "a bare `quit` (the course client's) ends the session",
+        "a 1 MiB line with no newline streams through",
+    ] {
+        assert!(passed(&stdout, earned), "{earned}: {stdout}");
+    }
+    // A new client after one that closed without `quit` finds it spinning: that
+    // check is about surviving the one before, and is not run again.
     assert!(
-        passed(
-            &stdout,
-            "a bare message (no newline) gets its reply at once"
-        ),
+        stdout.contains("FAIL the server serves a new client afterwards: "),
         "{stdout}"
     );
+    assert!(stdout.ends_with("6 passed, 7 failed\n"), "{stdout}");
 }
 
 /// A student's server with no error handling: each connection served until its

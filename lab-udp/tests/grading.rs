@@ -146,6 +146,68 @@ fn a_course_server_that_crashes_loses_the_checks_about_bad_input_only() {
 }
 
 #[test]
+fn a_server_not_on_the_port_in_its_code_is_asked_about_its_code() {
+    // The port is written in the code, and --target names it: the hint asked about a
+    // {port} the command does not have.
+    if !tool_available("python3") {
+        return;
+    }
+    let script = temp_file(
+        "elsewhere.py",
+        "from socket import *\ns = socket(AF_INET, SOCK_DGRAM)\ns.bind(('127.0.0.1', 0))\n\
+         while True: s.recvfrom(2048)\n",
+    );
+    let (port, stderr) = with_fixed_port(|port| {
+        let target = format!("127.0.0.1:{port}");
+        let server = format!("python3 {}", script.display());
+        let args = ["--target", &target, "--startup-timeout", "1"];
+        let run = run_check_server(BIN, &server, &args);
+        let stderr = String::from_utf8_lossy(&run.output.stderr).into_owned();
+        (!stderr.contains("already in use")).then_some((port, stderr))
+    });
+    assert!(
+        stderr.contains(&format!(
+            "it was not bound to 127.0.0.1:{port} within 1.0 s: does its code use port \
+             {port}, as --target says?"
+        )),
+        "{stderr}"
+    );
+}
+
+/// The course's server, that hangs (`time.sleep`) on an empty datagram.
+const HANGS_ON_EMPTY: &str = r#"
+import sys, time
+from socket import *
+serverSocket = socket(AF_INET, SOCK_DGRAM)
+serverSocket.bind(('127.0.0.1', int(sys.argv[1])))
+while True:
+    message, clientAddress = serverSocket.recvfrom(65535)
+    if message == b'':
+        time.sleep(1000)
+    modifiedMessage = message.decode('utf-8', 'surrogateescape').upper()
+    serverSocket.sendto(modifiedMessage.encode('utf-8', 'surrogateescape'), clientAddress)
+"#;
+
+#[test]
+fn a_server_that_hangs_in_one_check_loses_that_check_only() {
+    // Before: every check after the hang waited out its timeout and failed (2 of 8,
+    // where a crash at the same check cost that check only).
+    if !tool_available("python3") {
+        return;
+    }
+    let script = temp_file("UDPServer.py", HANGS_ON_EMPTY);
+    let server = format!("python3 {} {{port}}", script.display());
+    let run = run_check_server(BIN, &server, &["--timeout", "1"]);
+    let stdout = run.stdout();
+    assert!(
+        stdout.contains("FAIL an empty datagram gets an empty reply: no reply within 1.0 s\n"),
+        "{stdout}"
+    );
+    assert!(stdout.ends_with("7 passed, 1 failed\n"), "{stdout}");
+    run.assert_group_gone();
+}
+
+#[test]
 fn a_fixed_port_held_by_another_program_is_an_error_and_that_program_is_not_graded() {
     // Before: the program holding the port answered the startup probe and the checks,
     // and was graded in the student's name.

@@ -32,6 +32,12 @@ use rand_chacha::ChaCha8Rng;
 /// How long a stopped command has between SIGTERM and SIGKILL.
 pub const STOP_GRACE: Duration = Duration::from_secs(2);
 
+/// How long a server that may be spinning is watched, and the share of that time its
+/// threads must be runnable (on a CPU, or waiting for one on a busy machine) to be
+/// found spinning (see [`Submission::spinning`]).
+const SPIN_WINDOW: Duration = Duration::from_millis(100);
+const SPIN_SHARE: f64 = 0.9;
+
 /// How many lines of stderr the report keeps, and how long each may be.
 const TAIL_LINES: usize = 10;
 const TAIL_LINE_CHARS: usize = 300;
@@ -229,6 +235,28 @@ impl Submission {
         !strays(&self.mark, self.group, running_alone(self.group)).is_empty()
     }
 
+    /// Is it spinning: its threads runnable (on a CPU, or waiting for one) for 90 % of
+    /// [`SPIN_WINDOW`], as with `while True` around a `recv` that returns b'' for ever
+    /// on a connection its client closed? Runnable, not running: on a loaded machine
+    /// a spinning thread waits its turn. Watched only if a thread is runnable now
+    /// (state R), so an idle server costs one read of /proc. Always false where /proc
+    /// cannot tell (not Linux).
+    pub fn spinning(&self) -> bool {
+        let threads = threads_of(self.group);
+
+        if !threads
+            .iter()
+            .any(|thread| thread_state(thread) == Some('R'))
+        {
+            return false;
+        }
+        let before = runnable_time(&threads);
+        let started = Instant::now();
+        thread::sleep(SPIN_WINDOW);
+        let runnable = runnable_time(&threads).saturating_sub(before);
+        runnable as f64 >= SPIN_SHARE * started.elapsed().as_nanos() as f64
+    }
+
     /// Is any process left in its process group (a child not yet gone, or on its
     /// way out of the group: between its fork and its `setsid`)?
     pub fn group_alive(&self) -> bool {
@@ -384,6 +412,45 @@ fn strays(mark: &str, group: Pid, alone: bool) -> Vec<Pid> {
                 && nix::unistd::getpgid(Some(pid)).is_ok_and(|their| their != group)
         })
         .collect()
+}
+
+/// The threads of every process of `group`, as their /proc/PID/task/TID folders.
+fn threads_of(group: Pid) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| entry.ok())
+        .filter(|entry| {
+            // proc(5): "pid (comm) state ppid pgrp ...", comm possibly with spaces.
+            std::fs::read_to_string(entry.path().join("stat")).is_ok_and(|stat| {
+                stat.rsplit_once(')')
+                    .and_then(|(_, fields)| fields.split_whitespace().nth(2))
+                    .is_some_and(|pgrp| pgrp == group.to_string())
+            })
+        })
+        .filter_map(|entry| std::fs::read_dir(entry.path().join("task")).ok())
+        .flat_map(|tasks| tasks.filter_map(|task| Some(task.ok()?.path())))
+        .collect()
+}
+
+/// A thread's state letter (R running, S sleeping, ...), from its stat.
+fn thread_state(thread: &std::path::Path) -> Option<char> {
+    let stat = std::fs::read_to_string(thread.join("stat")).ok()?;
+    stat.rsplit_once(')')?.1.trim_start().chars().next()
+}
+
+/// The time `threads` have been runnable, in nanoseconds: on a CPU and waiting for
+/// one (the first two fields of /proc/PID/task/TID/schedstat).
+fn runnable_time(threads: &[std::path::PathBuf]) -> u64 {
+    threads
+        .iter()
+        .filter_map(|thread| {
+            let schedstat = std::fs::read_to_string(thread.join("schedstat")).ok()?;
+            let mut fields = schedstat.split_whitespace().map(str::parse::<u64>);
+            Some(fields.next()?.ok()? + fields.next()?.ok()?)
+        })
+        .sum()
 }
 
 /// Is `pid` our child (adopted: we never start one in another session) in a session
