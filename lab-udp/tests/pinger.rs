@@ -533,7 +533,7 @@ fn negative_values_reach_the_options_own_check() {
 ///
 /// For grading tests, two optional arguments: the timeout in seconds, and a way to
 /// go further (`summary`: print the loss rate) or wrong (`five-pings`, `wrong-loss`,
-/// `silent-timeouts`, `exits-1`).
+/// `silent-timeouts`, `exits-1`; `upper-ping`: `PING N time`, and the loss rate).
 const PYTHON_PINGER: &str = r#"
 import sys, time
 from socket import *
@@ -544,7 +544,8 @@ client.settimeout(timeout_s)
 lost = 0
 for seq in range(1, 6 if mode == 'five-pings' else 11):
     sent = time.time()
-    client.sendto(('Ping %d %f' % (seq, sent)).encode(), ('127.0.0.1', int(sys.argv[1])))
+    ping = 'PING %d %f' if mode == 'upper-ping' else 'Ping %d %f'
+    client.sendto((ping % (seq, sent)).encode(), ('127.0.0.1', int(sys.argv[1])))
     try:
         reply, server = client.recvfrom(1024)
         print('%s RTT %.3f ms' % (reply.decode(), (time.time() - sent) * 1000))
@@ -552,7 +553,7 @@ for seq in range(1, 6 if mode == 'five-pings' else 11):
         lost += 1
         if mode != 'silent-timeouts':
             print('Request timed out')
-if mode == 'summary':
+if mode in ('summary', 'upper-ping'):
     print('Packet loss rate: %.1f%%' % (lost * 10))
 if mode == 'wrong-loss':
     print('Packet loss rate: %.1f%%' % lost)
@@ -642,6 +643,23 @@ fn check_client_pinger_grades_the_course_pinger() {
     let (ok, stdout) = pinger("plain");
     assert!(!ok && stdout.ends_with("3 passed, 1 failed\n"), "{stdout}");
     assert!(!passed(&stdout, LOSS_FIGURE), "{stdout}");
+}
+
+#[test]
+fn pings_in_a_wrong_form_cost_the_check_of_their_form_only() {
+    // Before: our server dropped only pings it could read, so 'PING 1 TIME' lost
+    // none, and the pinger failed the checks of the loss too: 'the lines of pings
+    // none say ...'.
+    if !tool_available("python3") {
+        return;
+    }
+    let script = temp_file("UDPPinger.py", PYTHON_PINGER);
+    let (ok, stdout) = check_pinger(&format!(
+        "python3 {} {{port}} 1 upper-ping",
+        script.display()
+    ));
+    assert!(!ok && stdout.ends_with("3 passed, 1 failed\n"), "{stdout}");
+    assert!(!passed(&stdout, TEN_PINGS), "{stdout}");
 }
 
 #[test]
