@@ -40,13 +40,14 @@ pub fn run(options: &Options) -> ExitCode {
             let mut clients = (0..AT_ONCE)
                 .map(|_| connect(target, timeout))
                 .collect::<Result<Vec<_>>>()?;
-            for (index, client) in clients.iter_mut().enumerate() {
-                client.write_all(format!("client {index}\n").as_bytes())?;
+            // Clients are numbered from 1, as a report names them.
+            for (number, client) in (1..).zip(clients.iter_mut()) {
+                client.write_all(format!("client {number}\n").as_bytes())?;
             }
-            for (index, client) in clients.iter_mut().enumerate() {
-                let expected = format!("CLIENT {index}\n");
+            for (number, client) in (1..).zip(clients.iter_mut()) {
+                let expected = format!("CLIENT {number}\n");
                 read_expecting(client, "reply", expected.as_bytes()).with_context(|| {
-                    format!("client {index} of {AT_ONCE}, while the others stay connected")
+                    format!("client {number} of {AT_ONCE}, while the others stay connected")
                 })?;
             }
             Ok(())

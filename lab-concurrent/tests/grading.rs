@@ -68,15 +68,16 @@ fn the_iterative_course_server_fails_the_concurrency_checks_not_for_its_crash() 
 #[test]
 fn an_iterative_server_fails_the_check_of_twenty_clients_at_once() {
     // Each client is held open until all are answered: a server that serves one at a
-    // time answers the first and waits on it. (Before, each client was closed once
-    // answered, which freed the server for the next, and it passed.)
+    // time answers the first (client 1) and waits on it, so client 2 gets no reply.
+    // (Before, each client was closed once answered, which freed the server for the
+    // next, and it passed.)
     let server = format!("{BIN} server --model iterative --host {{host}} --port {{port}}");
     let run = run_check_server(BIN, &server, &[]);
     let stdout = run.stdout();
     assert!(
         stdout.contains(
-            "FAIL 20 clients at once, all held open, each get their reply: client 1 of 20, \
-             while the others stay connected: expected reply \"CLIENT 1\\n\": no reply \
+            "FAIL 20 clients at once, all held open, each get their reply: client 2 of 20, \
+             while the others stay connected: expected reply \"CLIENT 2\\n\": no reply \
              within the timeout"
         ),
         "{stdout}"
