@@ -23,6 +23,10 @@ declare -A faults=(
   [wrong]="serverSocket.sendto(m[1:] + b'!', client); continue"
 )
 
+# "the reply comes from the server's own address" looks only at where the reply comes
+# from: the wrong answer to it is the right reply sent from another socket.
+wrong_address="socket(AF_INET, SOCK_DGRAM).sendto(m.upper(), client); continue"
+
 # server NAME CONDITION ACTION: a submission that does ACTION when CONDITION holds.
 server() {
   mkdir -p "$dir/$1"
@@ -53,7 +57,11 @@ for n in $(seq -w 1 16); do
 done
 for check in "${!triggers[@]}"; do
   for fault in crash hang wrong; do
-    server "$fault-at-check$((check + 1))" "${triggers[$check]}" "${faults[$fault]}"
+    action="${faults[$fault]}"
+    if [[ $fault == wrong && ${triggers[$check]} == "m == b'who'" ]]; then
+      action="$wrong_address"
+    fi
+    server "$fault-at-check$((check + 1))" "${triggers[$check]}" "$action"
   done
 done
 echo "$(ls "$dir" | wc -l) submissions in $dir"
