@@ -14,6 +14,7 @@ use common::tcp_checks::connect;
 
 use crate::client::read_to_close;
 use crate::protocol::{self, NtpTimestamp};
+use crate::sntp_client;
 use crate::{Protocol, Transport};
 
 /// Command-line options of `lab-time-server check`.
@@ -24,9 +25,9 @@ pub struct Options {
     /// Which protocol the server speaks
     #[arg(long, value_enum, default_value = "daytime")]
     pub protocol: Protocol,
-    /// tcp or udp
-    #[arg(long, value_enum, default_value = "tcp")]
-    pub transport: Transport,
+    /// tcp or udp (default: udp for SNTP, tcp otherwise)
+    #[arg(long, value_enum)]
+    pub transport: Option<Transport>,
 }
 
 /// How far a server's clock may be from ours and still pass.
@@ -34,19 +35,26 @@ const TOLERANCE_SECONDS: i64 = 5;
 
 /// Runs the checks for the protocol and transport, and prints the score.
 pub fn run(options: &Options) -> ExitCode {
-    let udp = options.transport == Transport::Udp || options.protocol == Protocol::Sntp;
+    let udp = options.transport == Some(Transport::Udp) || options.protocol == Protocol::Sntp;
     let transport = match udp {
         true => check::Transport::Udp,
         false => check::Transport::Tcp,
     };
     let (mut checks, target) = options.target.start(env!("CARGO_PKG_NAME"), transport);
     let timeout = checks.timeout();
+    let asked = match (options.protocol, udp) {
+        (Protocol::Time, false) => "time reply over tcp",
+        (Protocol::Time, true) => "time reply over udp",
+        (_, false) => "daytime reply over tcp",
+        (_, true) => "daytime reply over udp",
+    };
     let fetch = move || {
-        if udp {
+        let fetched = if udp {
             ask_udp(target, b"\n", timeout)
         } else {
             read_whole_reply(target, timeout)
-        }
+        };
+        fetched.map_err(|error| name_sntp_server(error, asked, target, timeout))
     };
     match options.protocol {
         Protocol::Daytime => {
@@ -94,7 +102,7 @@ pub fn run(options: &Options) -> ExitCode {
     if !udp {
         checks.run(
             "the server closes the connection after the time",
-            move || read_whole_reply(target, timeout).map(drop),
+            move || fetch().map(drop),
         );
     }
     checks.finish()
@@ -140,6 +148,26 @@ fn sntp_checks(checks: &mut Checks, target: SocketAddr, timeout: Duration) {
             Err(error) => Err(reply_failed(&error, target, wait)),
         }
     });
+}
+
+/// A daytime or time check (`asked`: "daytime reply over tcp") that got no reply: if an
+/// SNTP server answers at `target` instead (asked once, waiting at most 0.5 s), says
+/// so, and that `--protocol sntp` is what to give, rather than "is the server
+/// running?" about a server that is running.
+fn name_sntp_server(
+    error: anyhow::Error,
+    asked: &str,
+    target: SocketAddr,
+    timeout: Duration,
+) -> anyhow::Error {
+    if sntp_client::answers(target, timeout.min(Duration::from_millis(500))) {
+        anyhow::anyhow!(
+            "no {asked}, but an SNTP server answers on {target} (over UDP): check it \
+             with --protocol sntp"
+        )
+    } else {
+        error
+    }
 }
 
 /// Connects, reads until the server closes (bounded), returns the reply.

@@ -25,9 +25,9 @@ pub struct Options {
     /// Which protocol the client speaks
     #[arg(long, value_enum, default_value = "daytime")]
     pub protocol: Protocol,
-    /// tcp or udp
-    #[arg(long, value_enum, default_value = "tcp")]
-    pub transport: Transport,
+    /// tcp or udp (default: udp for SNTP, tcp otherwise)
+    #[arg(long, value_enum)]
+    pub transport: Option<Transport>,
 }
 
 /// The time the scripted servers send: 2001-02-03 04:05:06 UTC.
@@ -45,7 +45,7 @@ fn sent_time() -> SystemTime {
 pub fn run(options: &Options) -> ExitCode {
     let (mut checks, client) = options.client.start(env!("CARGO_PKG_NAME"));
     let protocol = options.protocol;
-    let udp = options.transport == Transport::Udp || protocol == Protocol::Sntp;
+    let udp = options.transport == Some(Transport::Udp) || protocol == Protocol::Sntp;
     if udp {
         let graded = client.clone();
         checks.run("the server's time is printed, and it exits 0", move || {

@@ -92,15 +92,47 @@ pub fn query(
     let tries = retries.saturating_add(1);
     match protocol {
         Protocol::Daytime => {
-            let (reply, _, _) = fetch(servers, transport, timeout, tries)?;
+            let (reply, _, _) = fetch_or_name_sntp("daytime", servers, transport, timeout, tries)?;
             daytime_answer(&reply, transport)
         }
         Protocol::Time => {
-            let (reply, sent, received) = fetch(servers, transport, timeout, tries)?;
+            let (reply, sent, received) =
+                fetch_or_name_sntp("time", servers, transport, timeout, tries)?;
             time_answer(&reply, transport, sent, received)
         }
         // UDP only (`main` refuses --transport tcp): each try is a new request.
         Protocol::Sntp => sntp_answer(sntp_client::exchange(servers, timeout, tries)?),
+    }
+}
+
+/// [`fetch`]; when it gets no reply at all, asks once whether an SNTP server is
+/// there instead. An SNTP server listens on UDP only and drops datagrams that are not
+/// SNTP requests, so a daytime or time client meets a refused connection or silence,
+/// which would send its user looking for a server that is running.
+fn fetch_or_name_sntp(
+    asked: &str,
+    servers: &[SocketAddr],
+    transport: Transport,
+    timeout: Duration,
+    tries: u32,
+) -> Result<(Vec<u8>, SystemTime, SystemTime)> {
+    let error = match fetch(servers, transport, timeout, tries) {
+        Ok(fetched) => return Ok(fetched),
+        Err(error) => error,
+    };
+    // One SNTP request per address: an error (refused, silence, another protocol's
+    // reply) means no SNTP server is there, and the first error stands.
+    let sntp_server = servers
+        .iter()
+        .find(|&&server| sntp_client::answers(server, timeout));
+    match sntp_server {
+        Some(server) => bail!(
+            "no {asked} reply over {} from {}, but an SNTP server answers there (over \
+             UDP): try --protocol sntp",
+            transport_name(transport),
+            net::shown(*server)
+        ),
+        None => Err(error),
     }
 }
 
@@ -137,13 +169,17 @@ fn fetch(
 /// `asked` (4 binary bytes to a daytime client, a daytime line to a time client):
 /// printed as a time, it would be nonsense with exit status 0.
 fn refuse_mix_up(asked: &str, transport: Transport, reply: &[u8]) -> Result<()> {
-    let transport = match transport {
-        Transport::Udp => "udp",
-        _ => "tcp",
-    };
-    match protocol::mix_up(asked, transport, reply) {
+    match protocol::mix_up(asked, transport_name(transport), reply) {
         Some(mix_up) => bail!("{mix_up}"),
         None => Ok(()),
+    }
+}
+
+/// `udp` or `tcp`, as the option spells it: a client uses one or the other.
+fn transport_name(transport: Transport) -> &'static str {
+    match transport {
+        Transport::Udp => "udp",
+        _ => "tcp",
     }
 }
 

@@ -107,10 +107,8 @@ fn transport_conflict(command: &Command) -> Option<(&'static str, &'static str)>
     let (subcommand, protocol, transport) = match command {
         Command::Server(options) => ("server", options.protocol, Some(options.transport)),
         Command::Client(options) => ("client", options.protocol, options.transport),
-        Command::Check(options) => ("check", options.protocol, Some(options.transport)),
-        Command::CheckClient(options) => {
-            ("check-client", options.protocol, Some(options.transport))
-        }
+        Command::Check(options) => ("check", options.protocol, options.transport),
+        Command::CheckClient(options) => ("check-client", options.protocol, options.transport),
         Command::Demo | Command::Grade(_) => return None,
     };
     let conflict = match (protocol, transport) {

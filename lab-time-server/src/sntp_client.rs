@@ -28,6 +28,14 @@ pub fn exchange(servers: &[SocketAddr], timeout: Duration, tries: u32) -> Result
     UdpClient::new(servers.to_vec(), timeout, tries).ask(&mut SntpRequest::new())
 }
 
+/// Whether an SNTP server answers at `server` one request within `timeout`: what a
+/// daytime or time client, or check, that got nothing asks before saying so. An SNTP
+/// server listens on UDP only and drops what is not an SNTP request, so asking it
+/// for daytime or time meets a refused connection or silence.
+pub fn answers(server: SocketAddr, timeout: Duration) -> bool {
+    exchange(&[server], timeout, 1).is_ok()
+}
+
 /// The latest try's request, kept to tell its reply from the others.
 struct SntpRequest {
     /// T1 of the latest try, written in its transmit field.

@@ -197,6 +197,26 @@ fn check_client_passes_our_client_for_every_protocol() {
     assert_formats_agree(BIN, &["check-client", "--client", &client], WAIT * 3);
 }
 
+/// SNTP runs over UDP only, so `--protocol sntp` alone is enough for check and
+/// check-client, as it is for the client (it was a usage error: "SNTP runs over UDP
+/// only: use --transport udp", the default transport being tcp).
+#[test]
+fn check_and_check_client_take_sntp_over_udp_untold() {
+    let server = format!("{BIN} server --protocol sntp --host {{host}} --port {{port}}");
+    let run = run_check_server(BIN, &server, &["--protocol", "sntp"]);
+    assert!(run.output.status.success(), "{}", run.stdout());
+    assert!(
+        run.stdout().ends_with("4 passed, 0 failed\n"),
+        "{}",
+        run.stdout()
+    );
+    let client =
+        format!("{BIN} client --host {{host}} --port {{port}} --protocol sntp --timeout 0.3");
+    let (ok, stdout) = run_check_client(BIN, &client, &["--protocol", "sntp", "--timeout", "5"]);
+    assert!(ok, "{stdout}");
+    assert!(stdout.ends_with("3 passed, 0 failed\n"), "{stdout}");
+}
+
 /// NIT IT-553's time client: one `recv(1024)`. With `local` as its third
 /// argument, a wrong client that prints its own clock instead of the server's; with
 /// `slow`, the same client slow to call `recv` (as on a loaded machine).

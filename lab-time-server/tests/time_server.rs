@@ -610,6 +610,90 @@ fn sntp_client_drops_a_late_reply_to_an_earlier_try() {
     assert_measured_one_round_trip(delay, offset);
 }
 
+/// A daytime or time client asking an SNTP server gets no reply at all (the server
+/// listens on UDP only, and drops datagrams that are not SNTP requests): instead of
+/// "connection refused ... is the server running?" or "no reply after 4 tries", it
+/// says that an SNTP server answers there.
+#[test]
+fn a_client_that_gets_nothing_from_an_sntp_server_says_one_is_there() {
+    let sntp = server("sntp", "udp");
+    let port = sntp.address().port().to_string();
+    let cases = [
+        ("daytime", "tcp"),
+        ("time", "tcp"),
+        ("daytime", "udp"),
+        ("time", "udp"),
+    ];
+    for (protocol, transport) in cases {
+        let args = [
+            "client",
+            "--port",
+            &port,
+            "--protocol",
+            protocol,
+            "--transport",
+            transport,
+            // Over UDP: one try, soon given up (the reply that never comes).
+            "--timeout",
+            "0.3",
+            "--retries",
+            "0",
+        ];
+        let output = run(BIN, &args, b"");
+        assert!(
+            output.stdout.is_empty(),
+            "{protocol}/{transport}: {output:?}"
+        );
+        assert_error_line(
+            &output,
+            &format!(
+                "no {protocol} reply over {transport} from 127.0.0.1:{port}, but an SNTP \
+                 server answers there (over UDP): try --protocol sntp"
+            ),
+        );
+    }
+}
+
+/// check's daytime or time checks against an SNTP server: not "connection refused:
+/// is the server running?" about a server that is running, but what answers there.
+#[test]
+fn check_of_daytime_or_time_against_an_sntp_server_says_one_is_there() {
+    let sntp = server("sntp", "udp");
+    let target = sntp.address();
+    for (protocol, transport) in [("daytime", "tcp"), ("time", "udp")] {
+        let extra = [
+            "--protocol",
+            protocol,
+            "--transport",
+            transport,
+            "--timeout",
+            "0.3",
+        ];
+        let (passed, stdout) = run_check(BIN, target, &extra);
+        assert!(!passed, "{stdout}");
+        let says = format!(
+            "no {protocol} reply over {transport}, but an SNTP server answers on {target} \
+             (over UDP): check it with --protocol sntp\n"
+        );
+        let fails: Vec<_> = stdout
+            .lines()
+            .filter(|line| line.starts_with("FAIL"))
+            .collect();
+        assert!(!fails.is_empty(), "{stdout}");
+        for fail in fails {
+            assert!(format!("{fail}\n").ends_with(&says), "{fail}");
+        }
+    }
+    // Where nothing answers, the refusal stands as it was.
+    let nothing = Refusing::new();
+    let (_, stdout) = run_check(BIN, nothing.address(), &[]);
+    assert!(
+        stdout.contains("connection refused: is the server running"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("SNTP"), "{stdout}");
+}
+
 /// A client asking with one protocol a server that speaks another: the reply is
 /// refused with the likely mix-up named and the option to try, never printed as a
 /// time with exit status 0 (a daytime client printed an RFC 868 server's four binary
