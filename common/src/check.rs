@@ -848,9 +848,25 @@ pub fn expect_eq<T: PartialEq + Debug>(what: &str, got: T, expected: T) -> Resul
 /// How many bytes of a reply a check's detail shows.
 pub const SHOWN: usize = 80;
 
-/// Bytes as escaped text, cut after [`SHOWN`] bytes, to fit on a check's line.
+/// Bytes as text in quotes would show them, cut after [`SHOWN`] bytes, to fit on a
+/// check's line: UTF-8 as its characters (`STRAßE`), and escaped, as Rust and Python
+/// write them, what a reader could not see or tell apart: control characters (`\n`,
+/// `\x00`, `\u{85}`), quotes and backslashes (`\"`, `\\`), bytes that are not UTF-8
+/// (`\xff`).
 pub fn shown(bytes: &[u8]) -> String {
-    let mut text: String = bytes[..bytes.len().min(SHOWN)].escape_ascii().to_string();
+    let mut text = String::new();
+    for chunk in bytes[..bytes.len().min(SHOWN)].utf8_chunks() {
+        for character in chunk.valid().chars() {
+            match u8::try_from(character) {
+                Ok(byte) if byte.is_ascii() => text.extend(byte.escape_ascii().map(char::from)),
+                _ if character.is_control() => text.extend(character.escape_default()),
+                _ => text.push(character),
+            }
+        }
+        for byte in chunk.invalid() {
+            text.push_str(&format!("\\x{byte:02x}"));
+        }
+    }
     if bytes.len() > SHOWN {
         text.push_str(&format!("... ({} bytes)", bytes.len()));
     }
@@ -973,5 +989,17 @@ mod tests {
             );
             late_server.join().unwrap();
         }
+    }
+
+    #[test]
+    fn shown_bytes_read_as_text_with_what_cannot_be_seen_escaped() {
+        assert_eq!(shown("STRAßE ﬁx\n".as_bytes()), "STRAßE ﬁx\\n");
+        assert_eq!(shown(b"ab\xff\xfecd\r\n"), r"ab\xff\xfecd\r\n");
+        assert_eq!(shown(b"say \"hi\" \\ \x00"), r#"say \"hi\" \\ \x00"#);
+        assert_eq!(shown("\u{85}é".as_bytes()), r"\u{85}é");
+        // Half a character at the end: the byte that came, escaped.
+        assert_eq!(shown(b"stra\xc3"), r"stra\xc3");
+        let long = shown(&[b'x'; 100]);
+        assert_eq!(long, format!("{}... (100 bytes)", "x".repeat(SHOWN)));
     }
 }

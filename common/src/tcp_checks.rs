@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use socket2::SockRef;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 
 use crate::check::wording::{connect_failed, in_words};
 use crate::check::{self, sockets};
@@ -350,14 +350,24 @@ fn drain(stream: &TcpStream, quiet: Option<Duration>, until: Instant) -> bool {
 /// Reads the `what` (a reply, an answer) that should be exactly `expected`, however
 /// it is segmented: fails with "expected ..., got ..." if it differs, and says what
 /// was expected when it does not come whole (`expected answer "hello\n": no reply
-/// within the timeout (5 of 6 bytes came: "hello")`).
+/// within the timeout (5 of 6 bytes came: "hello")`), and when all of it but its
+/// newline came, that it came without its newline.
 ///
 /// A wrong reply is shown to the end of its line, not cut at the expected length
 /// (`got "unknown command\n"`, not `got "unknow"`), as far as it comes within
 /// [`REST_OF_LINE_WAIT`].
 pub fn read_expecting(conn: &mut TcpStream, what: &str, expected: &[u8]) -> Result<()> {
-    let mut got = read_len(conn, expected.len())
-        .with_context(|| format!("expected {what} \"{}\"", shown(expected)))?;
+    let expecting = || format!("expected {what} \"{}\"", shown(expected));
+    let mut got = match read_len_or_part(conn, expected.len()) {
+        Ok(got) => got,
+        // All of it but the line end: say that, not only "5 of 6 bytes came".
+        Err((part, error))
+            if !part.is_empty() && expected.strip_suffix(b"\n") == Some(&part[..]) =>
+        {
+            return Err(error.context(format!("{}: it came without its newline", expecting())));
+        }
+        Err((_, error)) => return Err(error.context(expecting())),
+    };
     if got != expected {
         read_rest_of_line(conn, &mut got);
     }
@@ -392,30 +402,39 @@ fn read_rest_of_line(conn: &mut TcpStream, got: &mut Vec<u8>) {
 
 /// Reads exactly `length` bytes (a reply may come in pieces).
 pub fn read_len(conn: &mut TcpStream, length: usize) -> Result<Vec<u8>> {
+    read_len_or_part(conn, length).map_err(|(_, error)| error)
+}
+
+/// [`read_len`], which on failure also gives the bytes that came before it.
+fn read_len_or_part(
+    conn: &mut TcpStream,
+    length: usize,
+) -> std::result::Result<Vec<u8>, (Vec<u8>, anyhow::Error)> {
     let mut reply = vec![0; length];
     let mut filled = 0;
     while filled < length {
-        match conn.read(&mut reply[filled..]) {
-            Ok(0) => {
-                reply.truncate(filled);
-                bail!(
-                    "the server closed the connection after {filled} of {length} bytes: \"{}\"",
-                    reply.escape_ascii()
-                );
+        let error = match conn.read(&mut reply[filled..]) {
+            Ok(read) if read > 0 => {
+                filled += read;
+                continue;
             }
-            Ok(read) => filled += read,
+            Ok(_) => anyhow!(
+                "the server closed the connection after {filled} of {length} bytes: \"{}\"",
+                shown(&reply[..filled])
+            ),
             Err(error) if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                reply.truncate(filled.min(80));
-                bail!(
+                anyhow!(
                     "no reply within the timeout ({filled} of {length} bytes came: \"{}\")",
-                    reply.escape_ascii()
-                );
+                    shown(&reply[..filled])
+                )
             }
-            Err(error) => bail!(
+            Err(error) => anyhow!(
                 "{} after {filled} of {length} bytes",
                 in_words(&error, conn.peer_addr().ok())
             ),
-        }
+        };
+        reply.truncate(filled);
+        return Err((reply, error));
     }
     Ok(reply)
 }
@@ -428,7 +447,7 @@ pub fn expect_closed(conn: &mut TcpStream) -> Result<()> {
         Err(error) if error.kind() == ErrorKind::ConnectionReset => Ok(()),
         Ok(read) => bail!(
             "expected the connection to close, got \"{}\"",
-            extra[..read].escape_ascii()
+            shown(&extra[..read])
         ),
         Err(error) if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
             bail!("the server did not close the connection")
@@ -503,5 +522,23 @@ mod tests {
         let mut conn = server_sending(&[b"HELLO\nNEXT\n"]);
         read_expecting(&mut conn, "reply", b"HELLO\n").unwrap();
         read_expecting(&mut conn, "reply", b"NEXT\n").unwrap();
+    }
+
+    #[test]
+    fn a_reply_without_its_newline_is_said_to_be_so() {
+        let mut conn = server_sending(&[b"HELLO"]);
+        conn.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let error = read_expecting(&mut conn, "reply", b"HELLO\n").unwrap_err();
+        assert_eq!(
+            format!("{error:#}"),
+            r#"expected reply "HELLO\n": it came without its newline: no reply within the timeout (5 of 6 bytes came: "HELLO")"#
+        );
+        // Part of it only: no such claim.
+        let mut conn = server_sending(&[b"HEL"]);
+        conn.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let error = read_expecting(&mut conn, "reply", b"HELLO\n").unwrap_err();
+        assert!(!format!("{error:#}").contains("newline"), "{error:#}");
     }
 }

@@ -168,7 +168,8 @@ fn check_says_what_answer_it_expected_when_the_newline_never_comes() {
     assert!(!output.status.success(), "{stdout}");
     assert!(
         stdout.contains(
-            "expected answer \"hello\\n\": no reply within the timeout (5 of 6 bytes came: \"hello\")"
+            "expected answer \"hello\\n\": it came without its newline: no reply within the \
+             timeout (5 of 6 bytes came: \"hello\")"
         ),
         "{stdout}"
     );

@@ -65,13 +65,13 @@ pub fn run(options: &Options) -> ExitCode {
                     let Some(line) = reply.strip_suffix(b"\r\n") else {
                         bail!(
                             "the reply does not end with CRLF: \"{}\"",
-                            reply.escape_ascii()
+                            check::shown(&reply)
                         );
                     };
                     if line.is_empty() || !line.iter().all(|b| (b' '..=b'~').contains(b)) {
                         bail!(
                             "not one line of printable ASCII: \"{}\"",
-                            reply.escape_ascii()
+                            check::shown(&reply)
                         );
                     }
                     Ok(())
