@@ -851,16 +851,18 @@ pub const SHOWN: usize = 80;
 /// Bytes as text in quotes would show them, cut after [`SHOWN`] bytes, to fit on a
 /// check's line: UTF-8 as its characters (`STRAßE`), and escaped, as Rust and Python
 /// write them, what a reader could not see or tell apart: control characters (`\n`,
-/// `\x00`, `\u{85}`), quotes and backslashes (`\"`, `\\`), bytes that are not UTF-8
-/// (`\xff`).
+/// `\x00`, `\u{85}`), invisible ones and combining marks (`\u{200b}`, the `\u{301}`
+/// of a decomposed `é`), quotes and backslashes (`\"`, `\\`), bytes that are not
+/// UTF-8 (`\xff`).
 pub fn shown(bytes: &[u8]) -> String {
     let mut text = String::new();
     for chunk in bytes[..bytes.len().min(SHOWN)].utf8_chunks() {
         for character in chunk.valid().chars() {
             match u8::try_from(character) {
                 Ok(byte) if byte.is_ascii() => text.extend(byte.escape_ascii().map(char::from)),
-                _ if character.is_control() => text.extend(character.escape_default()),
-                _ => text.push(character),
+                // Printable characters as themselves; the rest (controls, format
+                // characters such as U+200B, combining marks) as `\u{...}`.
+                _ => text.extend(character.escape_debug()),
             }
         }
         for byte in chunk.invalid() {
@@ -997,6 +999,11 @@ mod tests {
         assert_eq!(shown(b"ab\xff\xfecd\r\n"), r"ab\xff\xfecd\r\n");
         assert_eq!(shown(b"say \"hi\" \\ \x00"), r#"say \"hi\" \\ \x00"#);
         assert_eq!(shown("\u{85}é".as_bytes()), r"\u{85}é");
+        // NFD's é (e and a combining acute) is not NFC's: the mark is shown escaped.
+        assert_eq!(
+            shown("cafe\u{301} a\u{200b}b".as_bytes()),
+            r"cafe\u{301} a\u{200b}b"
+        );
         // Half a character at the end: the byte that came, escaped.
         assert_eq!(shown(b"stra\xc3"), r"stra\xc3");
         let long = shown(&[b'x'; 100]);
