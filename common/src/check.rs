@@ -163,12 +163,11 @@ impl TargetOptions {
                 }
                 (checks.isolated(isolation), address)
             }
-            Err((error, stderr_tail)) => {
-                let error = error.context("the server never came up");
-                (
-                    checks.isolated(isolation).broken(error, stderr_tail),
-                    NOWHERE,
-                )
+            Err(failed) => {
+                let error = failed.error.context("the server never came up");
+                let mut checks = checks.isolated(isolation);
+                checks.report.server_exit = failed.exit.map(|exit| exit.status);
+                (checks.broken(error, failed.stderr_tail), NOWHERE)
             }
         }
     }
@@ -257,6 +256,26 @@ struct Running {
     left_foreground: bool,
 }
 
+/// Why a `--server` command did not come up: the error, the last lines of its stderr,
+/// and how its command ended, if it did (for the report's `server_exit`).
+#[derive(Debug)]
+struct NotStarted {
+    error: anyhow::Error,
+    stderr_tail: Vec<String>,
+    exit: Option<Exit>,
+}
+
+impl NotStarted {
+    /// A failure of ours or a command that is still running (it was stopped).
+    fn stopped(error: anyhow::Error, stderr_tail: Vec<String>) -> Self {
+        NotStarted {
+            error,
+            stderr_tail,
+            exit: None,
+        }
+    }
+}
+
 impl Launch {
     /// Runs the command and waits, bounded by `--startup-timeout`, until it is ready:
     /// its port is listened on (TCP) or bound (UDP), as the socket table shows. No
@@ -264,9 +283,9 @@ impl Launch {
     /// with no error handling can die of it. Where there is no socket table, the first
     /// check's first connection is retried until it is accepted (see
     /// [`crate::tcp_checks::connect`]).
-    fn start(&self) -> Result<Running, (anyhow::Error, Vec<String>)> {
-        let server =
-            Submission::spawn(&self.command, Streams::Server).map_err(|e| (e, Vec::new()))?;
+    fn start(&self) -> Result<Running, NotStarted> {
+        let server = Submission::spawn(&self.command, Streams::Server)
+            .map_err(|error| NotStarted::stopped(error, Vec::new()))?;
         let address = self.address;
         let deadline = Instant::now() + self.startup_timeout;
         loop {
@@ -319,7 +338,11 @@ impl Launch {
                     time_wait_hint(address.port()),
                     address = net::shown(address)
                 );
-                return Err((error, server.stop().0));
+                return Err(NotStarted {
+                    error,
+                    stderr_tail: server.stop().0,
+                    exit: Some(exit),
+                });
             }
             if Instant::now() >= deadline {
                 let what = match self.transport {
@@ -338,7 +361,7 @@ impl Launch {
                     time_wait_hint(port),
                     address = net::shown(address)
                 );
-                return Err((error, server.stop().0));
+                return Err(NotStarted::stopped(error, server.stop().0));
             }
             match exit {
                 Some(_) => thread::sleep(READY_POLL),
@@ -558,9 +581,15 @@ impl Checks {
         }
         match launch.start() {
             Ok(running) => self.server = Some(running),
-            Err((error, stderr_tail)) => {
-                let error = error.context(format!("{why} and could not be started again"));
-                self.break_off(&error, stderr_tail);
+            Err(failed) => {
+                let error = failed
+                    .error
+                    .context(format!("{why} and could not be started again"));
+                if let Some(exit) = failed.exit {
+                    self.first_crash
+                        .get_or_insert((exit, failed.stderr_tail.clone()));
+                }
+                self.break_off(&error, failed.stderr_tail);
             }
         }
         tail

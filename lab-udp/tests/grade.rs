@@ -177,6 +177,17 @@ fn a_missing_folder_is_named_in_an_error_and_the_others_are_graded() {
         "{scores}"
     );
     assert!(root.join("out/correct.txt").exists());
+
+    // No folder at all: no summary of checks or scores that are not there (it printed
+    // "scores (out of 0):" and an empty chart), only what was written.
+    let output = grade(&root, &["absent", "also-absent"], &[]);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.ends_with("0 of 2 submissions graded; scores.csv in out\n"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("scores (out of"), "{stdout}");
 }
 
 #[test]
@@ -213,9 +224,18 @@ fn a_command_no_submission_can_run_is_an_error_not_a_class_of_zeros() {
             .ends_with("Is the grading command right? Try it by hand in one submission's folder"),
         "{stderr}"
     );
-    // The reports are there, to read.
+    // The reports are there, to read; server_exit holds the status its command ended
+    // with before it was ready, as for a crash during a check (it was empty).
     let scores = fs::read_to_string(root.join("out/scores.csv")).unwrap();
-    assert!(scores.contains("\na,0,8,0,8,"), "{scores}");
+    assert!(
+        scores.contains("\na,0,8,0,8,0,0,0,0,0,0,0,0,2,"),
+        "{scores}"
+    );
+    let report = fs::read_to_string(root.join("out/a.txt")).unwrap();
+    assert!(
+        report.contains("\nthe server exited with status 2 before it was ready\n"),
+        "{report}"
+    );
 }
 
 #[test]

@@ -134,16 +134,25 @@ pub fn run(args: &Args, lab: &clap::Command) -> Result<ExitCode> {
     })?;
     progress.clear();
     let reports: Vec<&Report> = entries.iter().filter_map(Entry::report).collect();
-    let summary = ClassSummary::of(&reports);
-    chart::draw(&plan.out.join("summary.svg"), lab.get_name(), &summary)?;
-    say(&format!(
-        "{} of {} submissions graded in {:.1} s; reports, scores.csv and summary.svg in {}\n{}",
-        reports.len(),
-        entries.len(),
-        started.elapsed().as_secs_f64(),
-        plan.out.display(),
-        summary.text()
-    ));
+    if reports.is_empty() {
+        // No check ran: no summary of checks nor chart of scores to give.
+        say(&format!(
+            "0 of {} submissions graded; scores.csv in {}\n",
+            entries.len(),
+            plan.out.display()
+        ));
+    } else {
+        let summary = ClassSummary::of(&reports);
+        chart::draw(&plan.out.join("summary.svg"), lab.get_name(), &summary)?;
+        say(&format!(
+            "{} of {} submissions graded in {:.1} s; reports, scores.csv and summary.svg in {}\n{}",
+            reports.len(),
+            entries.len(),
+            started.elapsed().as_secs_f64(),
+            plan.out.display(),
+            summary.text()
+        ));
+    }
     let ungraded: Vec<String> = entries
         .iter()
         .filter_map(|entry| match &entry.outcome {

@@ -193,6 +193,10 @@ impl Report {
         let status = self.server_exit?;
         Some(match &self.server_exit_during {
             Some(check) => format!("the server exited with status {status} during '{check}'"),
+            // The run broke off before any check: it ended as it started.
+            None if self.error.is_some() => {
+                format!("the server exited with status {status} before it was ready")
+            }
             None => format!("the server exited with status {status} after the checks"),
         })
     }
