@@ -179,8 +179,9 @@ fn serve(
 }
 
 /// What every server model does with the bytes of one read, however it read them
-/// (a blocking `recv`, an event loop's, an `async` task's): log them, count them, and
-/// hand them to the protocol, which appends the reply to `reply`.
+/// (a blocking `recv`, an event loop's, an `async` task's): log them, hand them to the
+/// protocol, which appends the reply to `reply`, and count them as a message answered
+/// if they got a reply (a `quit` gets none, and is not counted).
 pub fn on_received(
     data: &[u8],
     peer: SocketAddr,
@@ -195,8 +196,12 @@ pub fn on_received(
             peer = net::shown(peer)
         ));
     }
-    settings.stats.message();
-    session.on_read(data, reply)
+    let before = reply.len();
+    let next = session.on_read(data, reply);
+    if reply.len() > before {
+        settings.stats.message();
+    }
+    next
 }
 
 /// Logs how a session ended: `Client disconnected`, idle, or lost.

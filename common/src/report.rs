@@ -73,7 +73,9 @@ impl Stats {
         }
     }
 
-    /// One more message answered (a datagram, or a read of a TCP connection).
+    /// One more message answered: a datagram, or a read of a TCP connection that got
+    /// a reply (the course's clients send one message per read; lines that come
+    /// together in one read are one message, answered with one send).
     pub fn message(&self) {
         self.messages.fetch_add(1, Ordering::Relaxed);
     }
