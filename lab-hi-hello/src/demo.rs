@@ -24,14 +24,13 @@ pub fn run() -> Result<ExitCode> {
         host: "127.0.0.1".into(),
         port: 0,
     };
-    let shutdown = Shutdown::new();
-
     outln!("-- client/server over TCP");
     let listener = server::listen(&endpoint)?;
     let tcp_address = listener.local_addr()?;
-    let tcp_shutdown = shutdown.clone();
+    let tcp_shutdown = Shutdown::new();
+    let shutdown = tcp_shutdown.clone();
     let tcp_server =
-        thread::spawn(move || server::serve_tcp(&listener, Log::new(true), None, tcp_shutdown));
+        thread::spawn(move || server::serve_tcp(&listener, Log::new(true), None, shutdown));
     let stream = net::connect_any(&[tcp_address], TIMEOUT)?;
     let mut connection = LineConnection::new(stream, TIMEOUT, false)?;
     for (request, expected) in [
@@ -44,13 +43,15 @@ pub fn run() -> Result<ExitCode> {
             .map_err(|failure| failure.explain(tcp_address, TIMEOUT))?;
         show("client", request, &answer, expected)?;
     }
+    // Each server stopped at the end of its part: its summary comes under it.
+    stop(&tcp_shutdown, tcp_server)?;
 
     outln!("-- client/server over UDP");
     let socket = server::bind_udp(&endpoint)?;
     let udp_address = socket.local_addr()?;
-    let udp_shutdown = shutdown.clone();
-    let udp_server =
-        thread::spawn(move || server::serve_udp(&socket, Log::new(true), &udp_shutdown));
+    let udp_shutdown = Shutdown::new();
+    let shutdown = udp_shutdown.clone();
+    let udp_server = thread::spawn(move || server::serve_udp(&socket, Log::new(true), &shutdown));
     let mut client = UdpClient::new(vec![udp_address], TIMEOUT, 4);
     for (request, expected) in [("hi", "hello"), ("  Hi ", "hello")] {
         show(
@@ -60,6 +61,7 @@ pub fn run() -> Result<ExitCode> {
             expected,
         )?;
     }
+    stop(&udp_shutdown, udp_server)?;
 
     outln!("-- peer to peer over UDP (no server)");
     let local = "127.0.0.1:0".parse()?;
@@ -85,15 +87,17 @@ pub fn run() -> Result<ExitCode> {
         }
     }
 
-    shutdown.request();
-    for server in [tcp_server, udp_server] {
-        match server.join() {
-            Ok(outcome) => outcome?,
-            Err(_) => bail!("a demo server crashed"),
-        }
-    }
     outln!("demo: every greeting was answered as it should be");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Stops a demo server as Ctrl-C would, and waits for it (and its summary line).
+fn stop(shutdown: &Shutdown, server: thread::JoinHandle<Result<()>>) -> Result<()> {
+    shutdown.request();
+    match server.join() {
+        Ok(outcome) => outcome,
+        Err(_) => bail!("a demo server crashed"),
+    }
 }
 
 fn show(who: &str, request: &str, answer: &[u8], expected: &str) -> Result<()> {

@@ -340,6 +340,16 @@ fn demo_runs_every_part() {
     assert!(output.status.success(), "{stdout}");
     assert!(stdout.contains("receives \"hello\""), "{stdout}");
     assert!(stdout.contains("hi bob, no server between us"), "{stdout}");
+    // Each server's summary under its own part (both came at the end, UDP's first).
+    let lines: Vec<&str> = stdout.lines().collect();
+    let at = |line: &str| lines.iter().position(|&l| l == line).expect(line);
+    assert!(
+        at("client: sends \"bye\", receives \"goodbye\"") + 1
+            == at("shutting down: 1 client served, 3 messages answered")
+            && at("shutting down: 1 client served, 2 messages answered") + 1
+                == at("-- peer to peer over UDP (no server)"),
+        "{stdout}"
+    );
 }
 
 #[test]
