@@ -21,8 +21,6 @@ pub fn run() -> Result<ExitCode> {
         host: "127.0.0.1".into(),
         port: 0,
     };
-    let shutdown = Shutdown::new();
-    let mut servers = Vec::new();
     let plan = [
         (
             Protocol::Daytime,
@@ -49,10 +47,9 @@ pub fn run() -> Result<ExitCode> {
             format: DaytimeFormat::Ctime,
             log: Log::new(true),
         };
+        let shutdown = Shutdown::new();
         let server_shutdown = shutdown.clone();
-        servers.push(thread::spawn(move || {
-            server::serve(sockets, service, &server_shutdown)
-        }));
+        let server = thread::spawn(move || server::serve(sockets, service, &server_shutdown));
         for &over in queries {
             let answer = query(&[address], protocol, over, Duration::from_secs(2), 3)?;
             out!(
@@ -69,9 +66,8 @@ pub fn run() -> Result<ExitCode> {
                 None => outln!(),
             }
         }
-    }
-    shutdown.request();
-    for server in servers {
+        // Stopped as Ctrl-C would, before the next: its summary comes under its part.
+        shutdown.request();
         match server.join() {
             Ok(outcome) => outcome?,
             Err(_) => bail!("a demo server crashed"),

@@ -368,6 +368,14 @@ fn demo_queries_every_protocol() {
         5,
         "{stdout}"
     );
+    // Each server's summary closes its part (all three came at the end).
+    let lines: Vec<&str> = stdout.lines().collect();
+    for (index, line) in lines.iter().enumerate() {
+        if line.starts_with("-- ") && index > 0 {
+            assert!(lines[index - 1].starts_with("shutting down: "), "{stdout}");
+        }
+    }
+    assert_eq!(stdout.matches("shutting down: ").count(), 3, "{stdout}");
 }
 
 #[test]
