@@ -42,6 +42,11 @@ pub fn run(options: &Options) -> ExitCode {
     };
     let (mut checks, target) = options.target.start(env!("CARGO_PKG_NAME"), transport);
     let timeout = checks.timeout();
+    let protocol_name = match options.protocol {
+        Protocol::Time => "time",
+        _ => "daytime",
+    };
+    let transport_name = if udp { "udp" } else { "tcp" };
     let asked = match (options.protocol, udp) {
         (Protocol::Time, false) => "time reply over tcp",
         (Protocol::Time, true) => "time reply over udp",
@@ -54,7 +59,9 @@ pub fn run(options: &Options) -> ExitCode {
         } else {
             read_whole_reply(target, timeout)
         };
-        fetched.map_err(|error| name_sntp_server(error, asked, target, timeout))
+        let reply = fetched.map_err(|error| name_sntp_server(error, asked, target, timeout))?;
+        protocol::refuse_mix_up(protocol_name, transport_name, &reply)?;
+        Ok(reply)
     };
     match options.protocol {
         Protocol::Daytime => {
@@ -91,7 +98,9 @@ pub fn run(options: &Options) -> ExitCode {
             });
             checks.run("the time is within 5 s of our clock", move || {
                 let reply = fetch()?;
-                let seconds = <[u8; 4]>::try_from(reply.as_slice()).context("not 4 bytes")?;
+                let Ok(seconds) = <[u8; 4]>::try_from(reply.as_slice()) else {
+                    bail!("the reply is {} bytes, not 4", reply.len());
+                };
                 let theirs =
                     protocol::rfc868_to_time(u32::from_be_bytes(seconds), SystemTime::now());
                 near_now(theirs)
@@ -192,7 +201,9 @@ fn sntp_exchange(
     let sent = NtpTimestamp::from_system_time(SystemTime::now());
     let mut request = protocol::sntp_request(sent);
     request[0] = (version << 3) | protocol::MODE_CLIENT;
-    Ok((ask_udp(target, &request, timeout)?, sent))
+    let reply = ask_udp(target, &request, timeout)?;
+    protocol::refuse_mix_up("sntp", "udp", &reply)?;
+    Ok((reply, sent))
 }
 
 fn near_now(theirs: SystemTime) -> Result<()> {

@@ -165,16 +165,6 @@ fn fetch(
     Ok((reply, sent, SystemTime::now()))
 }
 
-/// Fails with the likely mix-up if `reply` looks like another protocol's than
-/// `asked` (4 binary bytes to a daytime client, a daytime line to a time client):
-/// printed as a time, it would be nonsense with exit status 0.
-fn refuse_mix_up(asked: &str, transport: Transport, reply: &[u8]) -> Result<()> {
-    match protocol::mix_up(asked, transport_name(transport), reply) {
-        Some(mix_up) => bail!("{mix_up}"),
-        None => Ok(()),
-    }
-}
-
 /// `udp` or `tcp`, as the option spells it: a client uses one or the other.
 fn transport_name(transport: Transport) -> &'static str {
     match transport {
@@ -184,7 +174,7 @@ fn transport_name(transport: Transport) -> &'static str {
 }
 
 fn daytime_answer(reply: &[u8], transport: Transport) -> Result<Answer> {
-    refuse_mix_up("daytime", transport, reply)?;
+    protocol::refuse_mix_up("daytime", transport_name(transport), reply)?;
     let Some(line) = protocol::daytime_text(reply) else {
         if reply.iter().all(u8::is_ascii_whitespace) {
             bail!("the server sent an empty reply: is it a daytime server?");
@@ -206,7 +196,7 @@ fn time_answer(
     sent: SystemTime,
     received: SystemTime,
 ) -> Result<Answer> {
-    refuse_mix_up("time", transport, reply)?;
+    protocol::refuse_mix_up("time", transport_name(transport), reply)?;
     let Ok(seconds) = <[u8; 4]>::try_from(reply) else {
         bail!(
             "the server sent {} bytes; an RFC 868 time is exactly 4: is it a time server?",

@@ -20,7 +20,7 @@ use std::time::Duration;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use daytime::{DaytimeFormat, daytime, daytime_now};
-pub use looks::{daytime_text, mix_up};
+pub use looks::{daytime_text, refuse_mix_up};
 pub use rfc868::{cristian_offset, rfc868_seconds, rfc868_to_time};
 pub use sntp::{
     MODE_CLIENT, MODE_SERVER, NTP_PACKET, NtpTimestamp, SntpReply, parse_sntp_reply,

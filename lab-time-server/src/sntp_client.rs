@@ -70,9 +70,7 @@ impl Request for SntpRequest {
     /// short to be an SNTP reply is an error at once.
     fn answer(&mut self, datagram: &[u8]) -> Result<Option<SntpReply>> {
         // A daytime line or an RFC 868 time: the wrong --protocol, said as such.
-        if let Some(mix_up) = protocol::mix_up("sntp", "udp", datagram) {
-            bail!("{mix_up}");
-        }
+        protocol::refuse_mix_up("sntp", "udp", datagram)?;
         let Some(reply) = protocol::parse_sntp_reply(datagram) else {
             bail!(
                 "the server sent {} bytes; an SNTP reply has at least {NTP_PACKET}",

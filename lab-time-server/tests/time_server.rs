@@ -702,6 +702,78 @@ fn check_of_daytime_or_time_against_an_sntp_server_says_one_is_there() {
     assert!(!stdout.contains("SNTP"), "{stdout}");
 }
 
+/// check with one protocol against a server that speaks another names the mix-up in
+/// each check, as the client does, instead of "reply length: expected 48, got 26",
+/// "reply too short" or "not 4 bytes: could not convert slice to array".
+#[test]
+fn check_names_each_mix_up_of_protocols() {
+    let daytime = server("daytime", "both");
+    let time = server("time", "both");
+    // (check's protocol and transport, server, what every check says)
+    let cases = [
+        (
+            "time",
+            "tcp",
+            &daytime,
+            "), not time: try --protocol daytime",
+        ),
+        (
+            "sntp",
+            "udp",
+            &daytime,
+            "), not sntp: try --protocol daytime --transport udp",
+        ),
+        (
+            "daytime",
+            "tcp",
+            &time,
+            "this looks like an RFC 868 time reply (4 binary bytes), not daytime: try --protocol time",
+        ),
+        (
+            "sntp",
+            "udp",
+            &time,
+            "this looks like an RFC 868 time reply (4 binary bytes), not sntp: try --protocol time --transport udp",
+        ),
+    ];
+    for (protocol, transport, server, says) in cases {
+        let extra = [
+            "--protocol",
+            protocol,
+            "--transport",
+            transport,
+            "--timeout",
+            "0.5",
+        ];
+        let (passed, stdout) = run_check(BIN, server.address(), &extra);
+        assert!(!passed, "{stdout}");
+        let fails: Vec<&str> = stdout
+            .lines()
+            .filter(|line| line.starts_with("FAIL"))
+            .collect();
+        // SNTP's malformed-request check is about the reply it should not get.
+        let named = fails.iter().filter(|fail| fail.contains(says)).count();
+        let expected = if protocol == "sntp" {
+            fails.len() - 1
+        } else {
+            fails.len()
+        };
+        assert!(
+            named == expected && named > 0,
+            "{protocol}/{transport}: {stdout}"
+        );
+    }
+    // A reply of the right protocol but the wrong length says so in words.
+    let eight_bytes = spawn_tcp_server(|mut conn| {
+        let _ = conn.write_all(&[0xee; 8]);
+    });
+    let (_, stdout) = run_check(BIN, eight_bytes, &["--protocol", "time"]);
+    assert!(
+        stdout.contains("FAIL the time is within 5 s of our clock: the reply is 8 bytes, not 4"),
+        "{stdout}"
+    );
+}
+
 /// A client asking with one protocol a server that speaks another: the reply is
 /// refused with the likely mix-up named and the option to try, never printed as a
 /// time with exit status 0 (a daytime client printed an RFC 868 server's four binary

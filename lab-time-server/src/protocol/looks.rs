@@ -60,7 +60,7 @@ pub fn daytime_text(reply: &[u8]) -> Option<&str> {
 /// sends, naming the protocol it looks like and the option to try; `transport` is
 /// the one the client used (`udp` is added to the hint where the suggested protocol
 /// would otherwise go over TCP).
-pub fn mix_up(asked: &str, transport: &str, reply: &[u8]) -> Option<String> {
+fn mix_up(asked: &str, transport: &str, reply: &[u8]) -> Option<String> {
     let (looks, protocol) = match looks_like(reply) {
         Looks::Daytime(line) => (format!("a daytime reply (\"{line}\")"), "daytime"),
         Looks::Time => ("an RFC 868 time reply (4 binary bytes)".to_owned(), "time"),
@@ -78,6 +78,15 @@ pub fn mix_up(asked: &str, transport: &str, reply: &[u8]) -> Option<String> {
     Some(format!(
         "this looks like {looks}, not {asked}: try --protocol {protocol}{also}"
     ))
+}
+
+/// Fails with [`mix_up`]'s sentence if `reply` looks like another protocol's than
+/// `asked`: what a client or a check says instead of printing or judging it.
+pub fn refuse_mix_up(asked: &str, transport: &str, reply: &[u8]) -> anyhow::Result<()> {
+    match mix_up(asked, transport, reply) {
+        Some(mix_up) => anyhow::bail!("{mix_up}"),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]
