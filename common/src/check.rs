@@ -102,6 +102,11 @@ const EXIT_GRACE: Duration = Duration::from_millis(500);
 /// How often the socket table is read while a server starts.
 const READY_POLL: Duration = Duration::from_millis(20);
 
+/// How long a `--server` may serve its port over the other transport only (a TCP
+/// server checked by UDP checks) before it is said to be on the wrong one: a server
+/// that opens both does so within milliseconds.
+const OTHER_TRANSPORT_GRACE: Duration = Duration::from_secs(1);
+
 /// The longest wait for the checks' connections to end (see [`tcp_checks::Connection`]).
 const ENDS_LIMIT: Duration = Duration::from_secs(2);
 
@@ -284,10 +289,14 @@ impl Launch {
     /// check's first connection is retried until it is accepted (see
     /// [`crate::tcp_checks::connect`]).
     fn start(&self) -> Result<Running, NotStarted> {
+        // Another program on the other transport's same port number is not this one.
+        let watch_other_transport =
+            sockets::serving(self.other_transport(), self.address.port()) == Some(false);
         let server = Submission::spawn(&self.command, Streams::Server)
             .map_err(|error| NotStarted::stopped(error, Vec::new()))?;
         let address = self.address;
         let deadline = Instant::now() + self.startup_timeout;
+        let mut other_transport_since = None;
         loop {
             let serving = sockets::serving(self.transport, address.port());
             let exit = server.exit();
@@ -344,6 +353,12 @@ impl Launch {
                     exit: Some(exit),
                 });
             }
+            if let Some(error) = watch_other_transport
+                .then(|| self.on_other_transport(&mut other_transport_since))
+                .flatten()
+            {
+                return Err(NotStarted::stopped(error, server.stop().0));
+            }
             if Instant::now() >= deadline {
                 let what = match self.transport {
                     Transport::Tcp => "listening on",
@@ -367,6 +382,41 @@ impl Launch {
                 Some(_) => thread::sleep(READY_POLL),
                 None => drop(server.wait_exit(READY_POLL)),
             }
+        }
+    }
+}
+
+impl Launch {
+    /// The error for a server that serves its port over the other transport only, and
+    /// has for [`OTHER_TRANSPORT_GRACE`] (`since`: when it was first seen so): "is
+    /// {port} where it takes its port?" after the whole start-up wait would send its
+    /// grader looking in the wrong place.
+    fn on_other_transport(&self, since: &mut Option<Instant>) -> Option<anyhow::Error> {
+        let other = self.other_transport();
+        if sockets::serving(other, self.address.port()) != Some(true) {
+            *since = None;
+            return None;
+        }
+        let first_seen = *since.get_or_insert_with(Instant::now);
+        if first_seen.elapsed() < OTHER_TRANSPORT_GRACE {
+            return None;
+        }
+        let address = net::shown(self.address);
+        let (found, needed) = match other {
+            Transport::Tcp => (format!("listens on {address} over TCP"), "UDP"),
+            Transport::Udp => (format!("is bound to {address} over UDP"), "TCP"),
+        };
+        Some(anyhow!(
+            "it {found}, but these checks need a {needed} server there: is it the right \
+             lab's program? (where the lab takes --transport, give the one it uses)"
+        ))
+    }
+
+    /// The transport these checks do not use.
+    fn other_transport(&self) -> Transport {
+        match self.transport {
+            Transport::Tcp => Transport::Udp,
+            Transport::Udp => Transport::Tcp,
         }
     }
 }

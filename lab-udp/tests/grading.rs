@@ -174,6 +174,37 @@ fn a_server_not_on_the_port_in_its_code_is_asked_about_its_code() {
     );
 }
 
+/// A TCP server given to UDP checks (the wrong lab's program): said at once, not
+/// after the whole start-up wait with "is {port} where it takes its port?" about the
+/// very port it listens on.
+#[test]
+fn a_tcp_server_given_to_udp_checks_is_said_to_be_one() {
+    if !tool_available("python3") {
+        return;
+    }
+    let script = temp_file(
+        "TCPServer.py",
+        "import sys\nfrom socket import *\ns = socket(AF_INET, SOCK_STREAM)\n\
+         s.bind(('127.0.0.1', int(sys.argv[1])))\ns.listen(1)\nwhile True: s.accept()[0].close()\n",
+    );
+    let server = format!("python3 {} {{port}}", script.display());
+    let run = run_check_server(BIN, &server, &["--startup-timeout", "30"]);
+    let stdout = run.stdout();
+    assert!(!run.output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("not run: the server never came up: it listens on 127.0.0.1:"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            " over TCP, but these checks need a UDP server there: is it the right lab's program?"
+        ),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("within 30.0 s"), "{stdout}");
+    run.assert_group_gone();
+}
+
 /// The course's server, that hangs (`time.sleep`) on an empty datagram.
 const HANGS_ON_EMPTY: &str = r#"
 import sys, time
