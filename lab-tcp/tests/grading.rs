@@ -637,6 +637,24 @@ fn the_course_client_passes_the_plain_check_and_fails_the_segments_check() {
     assert!(!passed(&stdout, SEGMENTS), "{stdout}");
 }
 
+/// The course's client sends one message, the first line: the in-order check names
+/// the first line our server missed ("two"), not the last ("three").
+#[test]
+fn the_in_order_check_names_the_first_line_the_client_did_not_send() {
+    if !tool_available("python3") {
+        return;
+    }
+    let script = temp_file("TCPClient.py", COURSE_CLIENT);
+    let (_, stdout) = check_client(&format!("python3 {} {{host}} {{port}}", script.display()));
+    assert!(
+        stdout.contains(&format!(
+            "FAIL {IN_ORDER}: our server received \"two\" 0 time(s), not 1 (all it \
+             received: \"one\")"
+        )),
+        "{stdout}"
+    );
+}
+
 /// A line client (a line out, a line back, in a loop) wrong in one way, chosen by
 /// its third argument.
 const WRONG_CLIENT: &str = r#"

@@ -10,7 +10,7 @@ use std::net::UdpSocket;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use chrono::{DateTime, Local, Utc};
 use common::check::client::{ClientOptions, ClientRun, Received, Session, recv_datagram};
 
@@ -172,15 +172,11 @@ fn expect_time_printed(run: &ClientRun, protocol: Protocol) -> Result<()> {
     let utc: DateTime<Utc> = sent_time().into();
     let local: DateTime<Local> = sent_time().into();
     let clocks = [utc.format("%H:%M:%S"), local.format("%H:%M:%S")].map(|c| c.to_string());
-    if clocks
-        .iter()
-        .any(|clock| run.expect_printed(clock.as_bytes()).is_ok())
-    {
-        return Ok(());
-    }
-    bail!(
-        "expected the server's time ({} UTC) in its output, got \"{}\"",
-        utc.format("%Y-%m-%d %H:%M:%S"),
-        String::from_utf8_lossy(&run.stdout).trim_end()
+    run.expect_printed_one_of(
+        &[clocks[0].as_bytes(), clocks[1].as_bytes()],
+        &format!(
+            "the server's time ({} UTC)",
+            utc.format("%Y-%m-%d %H:%M:%S")
+        ),
     )
 }

@@ -293,6 +293,24 @@ s.sendto(b'what time is it?', (sys.argv[1], int(sys.argv[2])))
 print(s.recvfrom(1024)[0])
 "#;
 
+/// A client that fails with an error of its own is shown with it, for time as for
+/// daytime: our daytime client asked to speak to a time server says the mix-up on
+/// stderr, and the detail quotes it (it said only `got ""`).
+#[test]
+fn check_client_quotes_the_stderr_of_a_time_client_that_printed_no_time() {
+    let client = format!("{BIN} client --host {{host}} --port {{port}}");
+    let (ok, stdout) = run_check_client(BIN, &client, &["--protocol", "time", "--timeout", "5"]);
+    assert!(!ok, "{stdout}");
+    assert!(
+        stdout.contains(
+            "FAIL the server's time is printed, and it exits 0: expected the server's time \
+             (2001-02-03 04:05:06 UTC) in its output, got \"\" (its stderr: error: this looks \
+             like an RFC 868 time reply (4 binary bytes), not daytime: try --protocol time)"
+        ),
+        "{stdout}"
+    );
+}
+
 #[test]
 fn check_client_fails_an_sntp_client_whose_request_is_not_ntp() {
     if !tool_available("python3") {

@@ -251,6 +251,19 @@ impl ClientRun {
         )
     }
 
+    /// Fails unless one of `texts` is somewhere in what the client printed, saying
+    /// it expected `what` (`the server's time (2001-02-03 04:05:06 UTC)`).
+    pub fn expect_printed_one_of(&self, texts: &[&[u8]], what: &str) -> Result<()> {
+        if texts.iter().any(|text| contains(&self.stdout, text)) {
+            return Ok(());
+        }
+        bail!(
+            "expected {what} in its output, got \"{}\"{}",
+            shown(&self.stdout),
+            self.last_words()
+        )
+    }
+
     /// Fails if `text` is anywhere in what the client printed.
     pub fn expect_not_printed(&self, text: &[u8], why: &str) -> Result<()> {
         if contains(&self.stdout, text) {
