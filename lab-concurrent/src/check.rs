@@ -37,8 +37,15 @@ pub fn run(options: &Options) -> ExitCode {
         move || {
             // Every connection stays open until all are answered: a server that serves
             // one client at a time answers the first, then waits on it for ever.
-            let mut clients = (0..AT_ONCE)
-                .map(|_| connect(target, timeout))
+            let mut clients = (1..=AT_ONCE)
+                .map(|number| {
+                    connect(target, timeout).with_context(|| {
+                        format!(
+                            "client {number} of {AT_ONCE}, with {} connected and silent",
+                            number - 1
+                        )
+                    })
+                })
                 .collect::<Result<Vec<_>>>()?;
             // Clients are numbered from 1, as a report names them.
             for (number, client) in (1..).zip(clients.iter_mut()) {

@@ -86,6 +86,39 @@ fn an_iterative_server_fails_the_check_of_twenty_clients_at_once() {
     run.assert_group_gone();
 }
 
+/// An iterative server whose `listen(1)` backlog fills: the connection that gets no
+/// answer is numbered, and the detail names the backlog (it named only a firewall).
+#[test]
+fn a_full_listen_backlog_is_named_with_the_client_it_stopped() {
+    if !tool_available("python3") {
+        return;
+    }
+    let script = temp_file(
+        "backlog1.py",
+        "import sys\nfrom socket import *\ns = socket(AF_INET, SOCK_STREAM)\n\
+         s.bind(('127.0.0.1', int(sys.argv[1])))\ns.listen(1)\nwhile True:\n\
+         \x20   c = s.accept()[0]\n\
+         \x20   while (m := c.recv(1024)): c.send(m.upper())\n\
+         \x20   c.close()\n",
+    );
+    let server = format!("python3 {} {{port}}", script.display());
+    let run = run_check_server(BIN, &server, &[]);
+    let stdout = run.stdout();
+    let fail = stdout
+        .lines()
+        .find(|line| line.starts_with("FAIL 20 clients at once"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(fail.contains(" of 20, with "), "{fail}");
+    assert!(
+        fail.ends_with(
+            "the server is not accepting, and its listen backlog is full (it calls accept() \
+             too seldom, or listen() got a small backlog), or a firewall drops the connection"
+        ),
+        "{fail}"
+    );
+    run.assert_group_gone();
+}
+
 #[test]
 fn grading_command_mistakes_are_usage_errors_not_a_score_of_0() {
     assert_check_mistakes_are_usage_errors(BIN);

@@ -17,7 +17,8 @@ pub fn connect_failed(error: &io::Error, target: SocketAddr, timeout: Duration) 
     match error.kind() {
         ErrorKind::TimedOut | ErrorKind::WouldBlock => anyhow!(
             "no answer to a connection to {target} within {:.1} s: the server is not \
-             accepting (or a firewall drops the connection)",
+             accepting, and its listen backlog is full (it calls accept() too seldom, or \
+             listen() got a small backlog), or a firewall drops the connection",
             timeout.as_secs_f64(),
             target = crate::net::shown(target)
         ),
