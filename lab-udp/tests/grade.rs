@@ -224,12 +224,18 @@ fn a_command_no_submission_can_run_is_an_error_not_a_class_of_zeros() {
             .ends_with("Is the grading command right? Try it by hand in one submission's folder"),
         "{stderr}"
     );
-    // The reports are there, to read; server_exit holds the status its command ended
-    // with before it was ready, as for a crash during a check (it was empty).
+    // No zeros in the gradebook to upload (each student had 0/8 there); the reports
+    // are there, to read, and say the status its command ended with before it was
+    // ready, as for a crash during a check.
     let scores = fs::read_to_string(root.join("out/scores.csv")).unwrap();
     assert!(
-        scores.contains("\na,0,8,0,8,0,0,0,0,0,0,0,0,2,"),
+        scores.contains("\na,,,,,,,not graded: no submission's checks could run: see its report\n"),
         "{scores}"
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.ends_with("0 of 2 submissions graded; their reports and scores.csv in out\n"),
+        "{stdout}"
     );
     let report = fs::read_to_string(root.join("out/a.txt")).unwrap();
     assert!(

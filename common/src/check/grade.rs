@@ -133,11 +133,28 @@ pub fn run(args: &Args, lab: &clap::Command) -> Result<ExitCode> {
         scores::write(&plan.out.join("scores.csv"), &entries)
     })?;
     progress.clear();
+    let none_ran = none_ran(&entries);
+    if none_ran.is_some() {
+        // A grading mistake, not a class of zeros: no score in the gradebook to upload
+        // by mistake; each report, written already, says what its run met.
+        for entry in &mut entries {
+            if let Some(Outcome::Graded { .. }) = entry.outcome {
+                entry.outcome = Some(Outcome::Ungraded(
+                    "no submission's checks could run: see its report".to_owned(),
+                ));
+            }
+        }
+        scores::write(&plan.out.join("scores.csv"), &entries)?;
+    }
     let reports: Vec<&Report> = entries.iter().filter_map(Entry::report).collect();
     if reports.is_empty() {
         // No check ran: no summary of checks nor chart of scores to give.
+        let written = match none_ran {
+            Some(_) => "their reports and scores.csv",
+            None => "scores.csv",
+        };
         say(&format!(
-            "0 of {} submissions graded; scores.csv in {}\n",
+            "0 of {} submissions graded; {written} in {}\n",
             entries.len(),
             plan.out.display()
         ));
@@ -160,7 +177,7 @@ pub fn run(args: &Args, lab: &clap::Command) -> Result<ExitCode> {
             _ => None,
         })
         .collect();
-    if let Some(first) = none_ran(&entries) {
+    if let Some(first) = none_ran {
         bail!(
             "no submission's checks could run: each ended before its first check (the first, \
              {first}). Is the grading command right? Try it by hand in one submission's \
