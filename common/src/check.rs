@@ -927,27 +927,11 @@ pub fn expect_eq<T: PartialEq + Debug>(what: &str, got: T, expected: T) -> Resul
 /// How many bytes of a reply a check's detail shows.
 pub const SHOWN: usize = 80;
 
-/// Bytes as text in quotes would show them, cut after [`SHOWN`] bytes, to fit on a
-/// check's line: UTF-8 as its characters (`STRAßE`), and escaped, as Rust and Python
-/// write them, what a reader could not see or tell apart: control characters (`\n`,
-/// `\x00`, `\u{85}`), invisible ones and combining marks (`\u{200b}`, the `\u{301}`
-/// of a decomposed `é`), quotes and backslashes (`\"`, `\\`), bytes that are not
-/// UTF-8 (`\xff`).
+/// Bytes as [`crate::report::escaped`] shows them (text as text; controls, invisible
+/// characters and bytes that are not UTF-8 escaped), cut after [`SHOWN`] bytes, to
+/// fit on a check's line.
 pub fn shown(bytes: &[u8]) -> String {
-    let mut text = String::new();
-    for chunk in bytes[..bytes.len().min(SHOWN)].utf8_chunks() {
-        for character in chunk.valid().chars() {
-            match u8::try_from(character) {
-                Ok(byte) if byte.is_ascii() => text.extend(byte.escape_ascii().map(char::from)),
-                // Printable characters as themselves; the rest (controls, format
-                // characters such as U+200B, combining marks) as `\u{...}`.
-                _ => text.extend(character.escape_debug()),
-            }
-        }
-        for byte in chunk.invalid() {
-            text.push_str(&format!("\\x{byte:02x}"));
-        }
-    }
+    let mut text = crate::report::escaped(&bytes[..bytes.len().min(SHOWN)]);
     if bytes.len() > SHOWN {
         text.push_str(&format!("... ({} bytes)", bytes.len()));
     }

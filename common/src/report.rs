@@ -125,14 +125,32 @@ fn plural(count: u64) -> &'static str {
     if count == 1 { "" } else { "s" }
 }
 
-/// Shows bytes as readable text with control characters escaped (`straße\n`);
-/// bytes that are not UTF-8 show as U+FFFD.
+/// Bytes as text in quotes would show them, the same in a server's log and in a
+/// check's detail: UTF-8 as its characters (`STRAßE`), and escaped, as Rust and
+/// Python write them, what a reader could not see or tell apart: control characters
+/// (`\n`, `\x00`, `\u{85}`), invisible ones and combining marks (`\u{200b}`, the
+/// `\u{301}` of a decomposed `é`), quotes and backslashes (`\"`, `\\`), bytes that
+/// are not UTF-8 (`\xff`).
 pub fn escaped(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).escape_debug().collect()
+    let mut text = String::new();
+    for chunk in bytes.utf8_chunks() {
+        for character in chunk.valid().chars() {
+            match u8::try_from(character) {
+                Ok(byte) if byte.is_ascii() => text.extend(byte.escape_ascii().map(char::from)),
+                // Printable characters as themselves; the rest (controls, format
+                // characters such as U+200B, combining marks) as `\u{...}`.
+                _ => text.extend(character.escape_debug()),
+            }
+        }
+        for byte in chunk.invalid() {
+            text.push_str(&format!("\\x{byte:02x}"));
+        }
+    }
+    text
 }
 
-/// Shows received bytes in a log line: text as text (invalid UTF-8 as U+FFFD), control
-/// characters escaped, long messages cut.
+/// Shows received bytes in a log line, as [`escaped`] does, without the line end;
+/// long messages cut.
 pub fn printable(bytes: &[u8]) -> String {
     const SHOWN: usize = 72;
     let head = &bytes[..bytes.len().min(SHOWN)];
@@ -152,7 +170,7 @@ mod tests {
     fn log_lines_show_text_without_the_line_ending() {
         assert_eq!(printable(b"hello\r\n"), "hello");
         assert_eq!(printable("straße\tok\n".as_bytes()), "straße\\tok");
-        assert_eq!(printable(b"\xff"), "\u{fffd}");
+        assert_eq!(printable(b"\xff"), "\\xff");
         assert!(printable(&[b'x'; 100]).ends_with("... (100 bytes)"));
     }
 
