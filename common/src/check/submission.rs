@@ -236,7 +236,7 @@ impl Submission {
     }
 
     /// Is it spinning: its threads runnable (on a CPU, or waiting for one) for 90 % of
-    /// [`SPIN_WINDOW`], as with `while True` around a `recv` that returns b'' for ever
+    /// 100 ms (`SPIN_WINDOW`), as with `while True` around a `recv` that returns b'' for ever
     /// on a connection its client closed? Runnable, not running: on a loaded machine
     /// a spinning thread waits its turn. Watched only if a thread is runnable now
     /// (state R), so an idle server costs one read of /proc. Always false where /proc
