@@ -28,6 +28,7 @@ use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 
 use crate::net;
+use crate::report::Log;
 pub use crate::platform::destination::receive_destination;
 use crate::platform::destination::{ReplySource, destination_in};
 use nix::sys::socket::{MsgFlags, SockaddrIn, SockaddrIn6, SockaddrStorage, recvmsg, sendmsg};
@@ -129,6 +130,22 @@ pub fn send_reply(socket: &UdpSocket, reply: &[u8], request: &Request) -> io::Re
         Err(nix::errno::Errno::EADDRNOTAVAIL) => socket.send_to(reply, request.reply_to),
         sent => Ok(sent?),
     }
+}
+
+/// [`send_reply`], as a server does it: a reply that cannot be sent is lost, logged
+/// as a `warning:` line that says why (`cannot reply to 127.0.0.1:5000: a reply of
+/// 90000 bytes does not fit in one UDP datagram: at most 65507 bytes over IPv4`), and
+/// the server goes on. Whether the reply was sent.
+pub fn reply_or_warn(socket: &UdpSocket, reply: &[u8], request: &Request, log: Log) -> bool {
+    let Err(error) = send_reply(socket, reply, request) else {
+        return true;
+    };
+    let client = net::shown(request.client);
+    match net::too_long(&error, request.reply_to, reply.len()) {
+        Some(too_long) => log.warn(format_args!("cannot reply to {client}: a reply {too_long}")),
+        None => log.warn(format_args!("cannot reply to {client}: {error}")),
+    }
+    false
 }
 
 fn socket_address(address: &SockaddrStorage) -> Option<SocketAddr> {

@@ -424,21 +424,25 @@ pub fn udp_connected(server: SocketAddr) -> Result<UdpSocket> {
 /// message too long for one datagram (`EMSGSIZE`, which the system words as
 /// `Message too long (os error 90)`) gets the limit, in bytes.
 pub fn send_error(error: &io::Error, to: SocketAddr, length: usize) -> anyhow::Error {
-    if is_too_long(error) {
-        let limit = max_udp_payload(to);
-        let family = if to.is_ipv4() { "IPv4" } else { "IPv6" };
-        return anyhow!(
-            "a message of {length} bytes does not fit in one UDP datagram: at most {limit} \
-             bytes over {family}; send less"
-        );
+    match too_long(error, to, length) {
+        Some(too_long) => anyhow!("a message {too_long}; send less"),
+        None => anyhow!("cannot send to {}: {error}", shown(to)),
     }
-    anyhow!("cannot send to {}: {error}", shown(to))
 }
 
-/// Did a `send` fail because the datagram is larger than the protocol allows
-/// (`EMSGSIZE`)? Then nothing was sent, and a shorter one would be.
-fn is_too_long(error: &io::Error) -> bool {
-    error.raw_os_error() == Some(libc::EMSGSIZE)
+/// If a `send` of `length` bytes to `to` failed because the datagram is larger than
+/// the protocol allows (`EMSGSIZE`; nothing was sent, a shorter one would be): "of
+/// 70000 bytes does not fit in one UDP datagram: at most 65507 bytes over IPv4".
+pub fn too_long(error: &io::Error, to: SocketAddr, length: usize) -> Option<String> {
+    if error.raw_os_error() != Some(libc::EMSGSIZE) {
+        return None;
+    }
+    let limit = max_udp_payload(to);
+    let family = if to.is_ipv4() { "IPv4" } else { "IPv6" };
+    Some(format!(
+        "of {length} bytes does not fit in one UDP datagram: at most {limit} bytes over \
+         {family}"
+    ))
 }
 
 /// The largest UDP payload over this address family: 65,507 bytes over IPv4

@@ -193,11 +193,7 @@ fn serve_udp(socket: &UdpSocket, service: Service, shutdown: &Shutdown, stats: &
             continue;
         };
         // sendmsg(): the reply goes back to the sender, from the address it wrote to.
-        if let Err(error) = datagram::send_reply(socket, &reply, &request) {
-            service.log.warn(format_args!(
-                "cannot reply to {client}: {error}",
-                client = net::shown(client)
-            ));
+        if !datagram::reply_or_warn(socket, &reply, &request, service.log) {
             continue;
         }
         service.log.line(format_args!(

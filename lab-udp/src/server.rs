@@ -177,12 +177,8 @@ impl Reply {
         // sendto(), as sendmsg(): the reply goes back to the address the datagram came
         // from, sent from the address it went to: a client's connected socket accepts
         // only that. A reply that could not be sent is not counted as answered.
-        match datagram::send_reply(socket, &self.datagram, &self.request) {
-            Ok(_) => stats.datagram_from(client),
-            Err(error) => log.warn(format_args!(
-                "cannot reply to {client}: {error}",
-                client = net::shown(client)
-            )),
+        if datagram::reply_or_warn(socket, &self.datagram, &self.request, log) {
+            stats.datagram_from(client);
         }
     }
 }

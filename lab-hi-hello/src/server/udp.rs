@@ -51,13 +51,10 @@ pub fn serve_udp(socket: &UdpSocket, log: Log, shutdown: &Shutdown) -> Result<()
         }
         let (reply, _) = message.reply();
         // sendmsg(): back to the sender's address, from the address it wrote to.
-        if let Err(error) = datagram::send_reply(socket, &reply, &request) {
-            log.warn(format_args!(
-                "cannot reply to {client}: {error}",
-                client = net::shown(client)
-            ));
+        // A reply that could not be sent is not counted as answered.
+        if datagram::reply_or_warn(socket, &reply, &request, log) {
+            stats.datagram_from(client);
         }
-        stats.datagram_from(client);
     }
     stats.print_summary();
     Ok(())
