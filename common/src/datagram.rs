@@ -28,9 +28,9 @@ use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 
 use crate::net;
-use crate::report::Log;
 pub use crate::platform::destination::receive_destination;
 use crate::platform::destination::{ReplySource, destination_in};
+use crate::report::Log;
 use nix::sys::socket::{MsgFlags, SockaddrIn, SockaddrIn6, SockaddrStorage, recvmsg, sendmsg};
 
 /// One datagram a server received: how long it is, who sent it, and the local address

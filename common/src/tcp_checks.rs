@@ -54,19 +54,15 @@ pub fn run_protocol_checks(checks: &mut Checks, target: SocketAddr) {
     );
     checks.run("a line split over several segments", move || {
         let mut conn = connect(target, timeout)?;
-        for piece in [&b"spl"[..], b"it li", b"ne\n"] {
-            conn.write_all(piece)?;
-            thread::sleep(Duration::from_millis(30)); // let each piece be its own segment
-        }
+        send_in_pieces(&mut conn, &[b"spl", b"it li", b"ne\n"], timeout)?;
         read_expecting(&mut conn, "reply", b"SPLIT LINE\n")
     });
     checks.run(
         "a character split between segments is one character",
         move || {
             let mut conn = connect(target, timeout)?;
-            conn.write_all(b"\xc3")?; // the first byte of "ß"
-            thread::sleep(Duration::from_millis(30));
-            conn.write_all(b"\x9f\n")?;
+            // "ß": its first byte, then its second with the newline.
+            send_in_pieces(&mut conn, &[b"\xc3", b"\x9f\n"], timeout)?;
             read_expecting(&mut conn, "reply", b"SS\n")
         },
     );
@@ -115,6 +111,39 @@ pub fn run_protocol_checks(checks: &mut Checks, target: SocketAddr) {
         "the server serves a new client afterwards",
         exchange(b"again\n", b"AGAIN\n"),
     );
+}
+
+/// Sends `pieces`, each read by the server before the next is sent, so that it meets
+/// them in separate reads, as a slow network cuts a message. A pause between them is
+/// not enough: a server still busy with an earlier connection (one that serves a
+/// client at a time, while a check's connection ends) finds them all queued and reads
+/// them at once. So after each piece but the last, this waits (at most `timeout`)
+/// until the server's socket has nothing left unread, seen in the kernel's socket
+/// table (the server is on loopback); where that cannot be seen, it pauses 30 ms.
+fn send_in_pieces(conn: &mut TcpStream, pieces: &[&[u8]], timeout: Duration) -> Result<()> {
+    let (ours, theirs) = (conn.local_addr()?, conn.peer_addr()?);
+    for (index, piece) in pieces.iter().enumerate() {
+        conn.write_all(piece)?;
+        if index + 1 == pieces.len() {
+            break;
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            match sockets::peer_has_read(ours, theirs) {
+                Some(true) => break,
+                Some(false) if Instant::now() < deadline => {
+                    thread::sleep(Duration::from_millis(2));
+                }
+                // Unread after the timeout: the reply will say what came of it.
+                Some(false) => break,
+                None => {
+                    thread::sleep(Duration::from_millis(30));
+                    break;
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Shows that a session goes on after ordinary messages: each is answered on the same

@@ -154,6 +154,50 @@ fn a_server_that_never_comes_up_fails_every_check_in_every_format() {
     assert_unstartable_server_fails_every_check(BIN, &[], 13);
 }
 
+/// A server that serves one client at a time and decodes each read strictly: a
+/// character split between reads crashes it. It passed that check: still busy with
+/// the check before's connection (which ends gracefully, after a moment), it found
+/// both halves queued and read them at once. Each half is now read before the next
+/// is sent.
+const ONE_AT_A_TIME_STRICT: &str = r#"
+import sys
+from socket import *
+serverSocket = socket(AF_INET, SOCK_STREAM)
+serverSocket.bind(('127.0.0.1', int(sys.argv[1])))
+serverSocket.listen(1)
+while True:
+    connectionSocket, addr = serverSocket.accept()
+    while True:
+        data = connectionSocket.recv(1024)
+        if not data:
+            break
+        connectionSocket.send(data.decode().upper().encode())
+    connectionSocket.close()
+"#;
+
+#[test]
+fn a_split_character_reaches_a_one_at_a_time_server_split() {
+    if !tool_available("python3") {
+        return;
+    }
+    let script = temp_file("TCPServer.py", ONE_AT_A_TIME_STRICT);
+    let run = run_check_server(BIN, &format!("python3 {} {{port}}", script.display()), &[]);
+    let stdout = run.stdout();
+    assert!(
+        stdout.contains(
+            "FAIL a character split between segments is one character: the server exited \
+             with status 1 during this check"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("PASS a line split over several segments"),
+        "{stdout}"
+    );
+    assert!(stdout.ends_with("8 passed, 5 failed\n"), "{stdout}");
+    run.assert_group_gone();
+}
+
 #[test]
 fn a_course_server_that_crashes_loses_that_check_only_and_fails_the_quit_checks() {
     // Kurose & Ross's TCPServer.py dies on bytes that are not UTF-8: that check fails

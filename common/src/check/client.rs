@@ -500,14 +500,10 @@ impl Session {
         };
         let deadline = std::time::Instant::now() + self.limit;
         while std::time::Instant::now() < deadline && !self.received.is_stopped() {
-            let unacknowledged =
-                sockets::tcp_queues(ours.port(), theirs.port()).map(|(sent, _)| sent);
-            let unread =
-                sockets::tcp_queues(theirs.port(), ours.port()).map(|(_, received)| received);
-            match (unacknowledged, unread) {
-                (Some(0), Some(0)) | (None, _) | (_, None) => return,
+            match sockets::peer_has_read(ours, theirs) {
+                Some(true) | None => return,
                 // Polling is the only way to watch another process's socket; bounded.
-                _ => thread::sleep(Duration::from_millis(2)),
+                Some(false) => thread::sleep(Duration::from_millis(2)),
             }
         }
     }

@@ -132,6 +132,17 @@ pub fn tcp_queues(local: u16, remote: u16) -> Option<(u64, u64)> {
         .map(|row| (row.tx_queue, row.rx_queue))
 }
 
+/// Has the peer read everything we sent on our connection `ours` to `theirs`: our
+/// socket has nothing left unacknowledged (it reached the peer's socket) and the
+/// peer's socket nothing left unread? The peer must be on this machine (loopback),
+/// its end in the same table. `None` where it cannot be seen: no table (not Linux),
+/// or either end gone.
+pub fn peer_has_read(ours: SocketAddr, theirs: SocketAddr) -> Option<bool> {
+    let (unacknowledged, _) = tcp_queues(ours.port(), theirs.port())?;
+    let (_, unread) = tcp_queues(theirs.port(), ours.port())?;
+    Some(unacknowledged == 0 && unread == 0)
+}
+
 /// Has the peer's process let go of its end of our connection `ours` (it closed the
 /// socket, and the kernel finishes the connection alone), rather than only shut down
 /// its sending side while it still reads? `Some(true)` also when its end is gone;
