@@ -43,7 +43,7 @@ pub mod wording;
 
 use std::fmt::Debug;
 use std::io::{self, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::process::ExitCode;
 use std::sync::{Arc, mpsc};
 use std::thread;
@@ -871,7 +871,68 @@ fn quiet_if_ending() {
     }
 }
 
-/// One request datagram to `target` from a fresh connected socket, and its reply (up
+/// A grader's UDP socket for requests to one server. It takes the reply from
+/// whatever address it comes: a server that answers from another socket (a new one
+/// per reply, say) fails the check about where replies come from, not every check
+/// (a connected socket drops such replies, UNP 8.11). And it hears an ICMP port
+/// unreachable as a refusal, to say "is the server running?" at once: on Linux,
+/// unconnected with `IP_RECVERR`; elsewhere connected, the only way to hear it, so
+/// there a reply from another address is not heard.
+#[derive(Debug)]
+pub struct RequestSocket {
+    socket: UdpSocket,
+    target: SocketAddr,
+    connected: bool,
+}
+
+impl RequestSocket {
+    /// socket() + bind() to any local address and port, for requests to `target`,
+    /// each read bounded by `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// Those of `socket`, `bind`, `setsockopt` and `connect`.
+    pub fn new(target: SocketAddr, timeout: Duration) -> io::Result<Self> {
+        let socket = UdpSocket::bind(net::any_address(target))?;
+        crate::platform::hold_largest_datagram(&socket)?;
+        socket.set_read_timeout(Some(timeout))?;
+        let connected = !crate::platform::hear_refusals_unconnected(&socket, target)?;
+        if connected {
+            // connect(): replies from `target` only, and its ICMP errors reported.
+            socket.connect(target)?;
+        }
+        Ok(RequestSocket {
+            socket,
+            target,
+            connected,
+        })
+    }
+
+    /// sendto() the target (send(), where connected).
+    ///
+    /// # Errors
+    ///
+    /// Those of `sendto`; a refusal of an earlier datagram as `ConnectionRefused`.
+    pub fn send(&self, request: &[u8]) -> io::Result<usize> {
+        match self.connected {
+            true => self.socket.send(request),
+            false => self.socket.send_to(request, self.target),
+        }
+    }
+
+    /// recv(): the next datagram, from whatever address (the target only, where
+    /// connected).
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock`/`TimedOut` after the timeout; `ConnectionRefused` for an ICMP port
+    /// unreachable.
+    pub fn recv(&self, reply: &mut [u8]) -> io::Result<usize> {
+        self.socket.recv(reply)
+    }
+}
+
+/// One request datagram to `target` from a fresh [`RequestSocket`], and its reply (up
 /// to the largest datagram, never cut), the wait bounded by `timeout`; the errors as
 /// the socket calls return them. While a `--server` may still be starting (see
 /// [`startup`]), a refusal sends the request again.
@@ -880,12 +941,10 @@ pub fn exchange_datagram(
     request: &[u8],
     timeout: Duration,
 ) -> io::Result<Vec<u8>> {
-    // socket() + connect(): replies from `target` only, and its ICMP errors reported.
-    let socket = net::udp_connected(target).map_err(io::Error::other)?;
-    socket.set_read_timeout(Some(timeout))?;
+    let socket = RequestSocket::new(target, timeout)?;
     let mut reply = vec![0; 65_536];
     loop {
-        // send() + recv(): an ICMP port unreachable comes back as a refusal of either.
+        // sendto() + recv(): an ICMP port unreachable comes back as a refusal of either.
         match socket.send(request).and_then(|_| socket.recv(&mut reply)) {
             Ok(length) => {
                 startup::ready();

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use common::check::wording::reply_failed;
-use common::check::{TargetOptions, Transport, exchange_datagram, expect_bytes, expect_eq};
+use common::check::{
+    RequestSocket, TargetOptions, Transport, exchange_datagram, expect_bytes, expect_eq,
+};
 use common::net;
 
 /// Command-line options of `lab-udp check`.
@@ -61,11 +63,8 @@ pub fn run(options: &Options) -> ExitCode {
         expect_eq("reply source", from, target)
     });
     checks.run("two clients each get their own reply", move || {
-        let first = net::udp_connected(target)?;
-        let second = net::udp_connected(target)?;
-        for socket in [&first, &second] {
-            socket.set_read_timeout(Some(timeout))?;
-        }
+        let first = RequestSocket::new(target, timeout)?;
+        let second = RequestSocket::new(target, timeout)?;
         first.send(b"first")?;
         second.send(b"second")?;
         let mut reply = [0; 64];

@@ -205,6 +205,33 @@ fn a_tcp_server_given_to_udp_checks_is_said_to_be_one() {
     run.assert_group_gone();
 }
 
+/// A server that answers each datagram from a new socket: right replies, from the
+/// wrong address. Only the check about where replies come from fails; it scored 0/8,
+/// told "no reply within 2.0 s" by every check, since a connected socket drops a
+/// reply from another address (the textbook's unconnected client takes it).
+#[test]
+fn a_server_that_replies_from_another_socket_loses_only_that_check() {
+    if !tool_available("python3") {
+        return;
+    }
+    let script = temp_file(
+        "UDPServer.py",
+        "import sys\nfrom socket import *\ns = socket(AF_INET, SOCK_DGRAM)\n\
+         s.bind(('127.0.0.1', int(sys.argv[1])))\nwhile True:\n\
+         \x20   m, client = s.recvfrom(65535)\n\
+         \x20   reply = m.decode('utf-8', 'surrogateescape').upper().encode('utf-8', 'surrogateescape')\n\
+         \x20   socket(AF_INET, SOCK_DGRAM).sendto(reply, client)\n",
+    );
+    let run = run_check_server(BIN, &format!("python3 {} {{port}}", script.display()), &[]);
+    let stdout = run.stdout();
+    assert!(
+        stdout.contains("FAIL the reply comes from the server's own address: reply source: "),
+        "{stdout}"
+    );
+    assert!(stdout.ends_with("7 passed, 1 failed\n"), "{stdout}");
+    run.assert_group_gone();
+}
+
 /// The course's server, that hangs (`time.sleep`) on an empty datagram.
 const HANGS_ON_EMPTY: &str = r#"
 import sys, time

@@ -10,6 +10,7 @@
 //! | the ephemeral port range | `/proc/sys/net/ipv4/ip_local_port_range` (ip(7)) | sysctl `net.inet.ip.portrange.first`/`.last` | the same sysctls (ip(4)) | [`ephemeral_port_range`] |
 //! | 127.0.0.2 | every 127.x.y.z is the loopback (ip(7)) | only 127.0.0.1 on `lo0`, unless `ifconfig lo0 alias 127.0.0.2` | the same | [`second_loopback_address`] |
 //! | a close-on-exec pipe | `pipe2(O_CLOEXEC)`, atomic | no `pipe2`: `pipe`, then `FD_CLOEXEC` | `pipe2` | [`cloexec_pipe`] |
+//! | ICMP errors on an unconnected UDP socket | reported with `IP_RECVERR`/`IPV6_RECVERR` (ip(7), ipv6(7)) | never: only a connected socket hears them (UNP 8.11) | the same | [`hear_refusals_unconnected`] |
 //! | `MSG_NOSIGNAL` | yes | no (`SO_NOSIGPIPE` instead) | yes | not needed: Rust programs ignore SIGPIPE from the start |
 //!
 //! What only Linux has (`/proc`, network namespaces) is used by the grader and the
@@ -34,6 +35,34 @@ use std::os::fd::OwnedFd;
 pub fn second_loopback_address() -> Option<Ipv4Addr> {
     let address = Ipv4Addr::new(127, 0, 0, 2);
     UdpSocket::bind((address, 0)).ok().map(|_| address)
+}
+
+/// Asks the kernel to report ICMP errors (port unreachable: a refusal) on `socket`,
+/// an unconnected UDP socket of `family_of`'s family, as it does on a connected one;
+/// whether it can. Linux can (`IP_RECVERR`, `IPV6_RECVERR`: the error is returned by
+/// the next `recv`); macOS and FreeBSD cannot, and tell only a connected socket.
+///
+/// # Errors
+///
+/// Those of `setsockopt`.
+pub fn hear_refusals_unconnected(
+    socket: &UdpSocket,
+    family_of: std::net::SocketAddr,
+) -> std::io::Result<bool> {
+    #[cfg(target_os = "linux")]
+    {
+        use nix::sys::socket::{setsockopt, sockopt};
+        match family_of {
+            std::net::SocketAddr::V4(_) => setsockopt(socket, sockopt::Ipv4RecvErr, &true)?,
+            std::net::SocketAddr::V6(_) => setsockopt(socket, sockopt::Ipv6RecvErr, &true)?,
+        }
+        Ok(true)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (socket, family_of);
+        Ok(false)
+    }
 }
 
 /// A pipe, (read end, write end), both ends close-on-exec, so that a program started
