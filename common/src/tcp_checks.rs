@@ -380,7 +380,8 @@ fn drain(stream: &TcpStream, quiet: Option<Duration>, until: Instant) -> bool {
 /// it is segmented: fails with "expected ..., got ..." if it differs, and says what
 /// was expected when it does not come whole (`expected answer "hello\n": no reply
 /// within the timeout (5 of 6 bytes came: "hello")`), and when all of it but its
-/// newline came, that it came without its newline.
+/// newline came, that it came without its newline. Bytes that came short and differ
+/// from what was expected are a wrong reply (`expected ..., got ...`), not a late one.
 ///
 /// A wrong reply is shown to the end of its line, not cut at the expected length
 /// (`got "unknown command\n"`, not `got "unknow"`), as far as it comes within
@@ -390,12 +391,22 @@ pub fn read_expecting(conn: &mut TcpStream, what: &str, expected: &[u8]) -> Resu
     let mut got = match read_len_or_part(conn, expected.len()) {
         Ok(got) => got,
         // All of it but the line end: say that, not only "5 of 6 bytes came".
-        Err((part, error))
-            if !part.is_empty() && expected.strip_suffix(b"\n") == Some(&part[..]) =>
+        Err(short)
+            if !short.part.is_empty() && expected.strip_suffix(b"\n") == Some(&short.part[..]) =>
         {
-            return Err(error.context(format!("{}: it came without its newline", expecting())));
+            return Err(short
+                .error
+                .context(format!("{}: it came without its newline", expecting())));
         }
-        Err((_, error)) => return Err(error.context(expecting())),
+        // Not the start of what was expected, and the server still there: a wrong
+        // reply, not a late one (`makefile('r')` turns "\r\n" into "\n": one byte
+        // short, for ever).
+        Err(short)
+            if short.timed_out && !short.part.is_empty() && !expected.starts_with(&short.part) =>
+        {
+            return expect_bytes(what, &short.part, expected);
+        }
+        Err(short) => return Err(short.error.context(expecting())),
     };
     if got != expected {
         read_rest_of_line(conn, &mut got);
@@ -413,7 +424,11 @@ fn read_rest_of_line(conn: &mut TcpStream, got: &mut Vec<u8>) {
     let timeout_before = conn.read_timeout().ok().flatten();
     let deadline = Instant::now() + REST_OF_LINE_WAIT;
     let mut more = [0; 128];
-    while !got.contains(&b'\n') && got.len() <= SHOWN {
+    // The line that was cut: the one holding the last byte read so far (the lines
+    // before it, when several were expected, are shown whole as they are).
+    let cut = got.len().saturating_sub(1);
+    let line_end = |got: &[u8]| got[cut..].iter().position(|&byte| byte == b'\n');
+    while line_end(got).is_none() && got.len() <= SHOWN {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() || conn.set_read_timeout(Some(left)).is_err() {
             break;
@@ -423,25 +438,33 @@ fn read_rest_of_line(conn: &mut TcpStream, got: &mut Vec<u8>) {
             Ok(read) => got.extend_from_slice(&more[..read]),
         }
     }
-    if let Some(newline) = got.iter().position(|&byte| byte == b'\n') {
-        got.truncate(newline + 1);
+    if let Some(newline) = line_end(got) {
+        got.truncate(cut + newline + 1);
     }
     let _ = conn.set_read_timeout(timeout_before);
 }
 
 /// Reads exactly `length` bytes (a reply may come in pieces).
 pub fn read_len(conn: &mut TcpStream, length: usize) -> Result<Vec<u8>> {
-    read_len_or_part(conn, length).map_err(|(_, error)| error)
+    read_len_or_part(conn, length).map_err(|short| short.error)
+}
+
+/// What [`read_len_or_part`] got when it did not get it all.
+struct Short {
+    /// The bytes that came.
+    part: Vec<u8>,
+    /// Why no more came, in words.
+    error: anyhow::Error,
+    /// No more came within the timeout (the connection is still open).
+    timed_out: bool,
 }
 
 /// [`read_len`], which on failure also gives the bytes that came before it.
-fn read_len_or_part(
-    conn: &mut TcpStream,
-    length: usize,
-) -> std::result::Result<Vec<u8>, (Vec<u8>, anyhow::Error)> {
+fn read_len_or_part(conn: &mut TcpStream, length: usize) -> std::result::Result<Vec<u8>, Short> {
     let mut reply = vec![0; length];
     let mut filled = 0;
     while filled < length {
+        let mut timed_out = false;
         let error = match conn.read(&mut reply[filled..]) {
             Ok(read) if read > 0 => {
                 filled += read;
@@ -452,6 +475,7 @@ fn read_len_or_part(
                 shown(&reply[..filled])
             ),
             Err(error) if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                timed_out = true;
                 anyhow!(
                     "no reply within the timeout ({filled} of {length} bytes came: \"{}\")",
                     shown(&reply[..filled])
@@ -463,7 +487,11 @@ fn read_len_or_part(
             ),
         };
         reply.truncate(filled);
-        return Err((reply, error));
+        return Err(Short {
+            part: reply,
+            error,
+            timed_out,
+        });
     }
     Ok(reply)
 }
@@ -562,6 +590,15 @@ mod tests {
         assert_eq!(
             format!("{error:#}"),
             r#"expected reply "HELLO\n": it came without its newline: no reply within the timeout (5 of 6 bytes came: "HELLO")"#
+        );
+        // Short and wrong: a wrong reply, not a late one.
+        let mut conn = server_sending(&[b"ONE\nTWO\nTHREE\n"]);
+        conn.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let error = read_expecting(&mut conn, "reply", b"ONE\nTWO\r\nTHREE\n").unwrap_err();
+        assert_eq!(
+            format!("{error:#}"),
+            r#"reply: expected "ONE\nTWO\r\nTHREE\n", got "ONE\nTWO\nTHREE\n""#
         );
         // Part of it only: no such claim.
         let mut conn = server_sending(&[b"HEL"]);
