@@ -814,11 +814,19 @@ pub fn example(package: &str, name: &str) -> String {
         .into_owned()
 }
 
+/// What the directories of [`temp_file`] are named after: `socket-labs-test-PID-N`.
+const TEMP_PREFIX: &str = "socket-labs-test-";
+
 /// A file named `name` holding `contents`, in a directory of this test process's own.
+/// The first call in a process removes the directories that ended test processes
+/// left (a test cannot remove its own while what it started may still read them), so
+/// /tmp holds those of running tests only, not some 500 more per `cargo test`.
 pub fn temp_file(name: &str, contents: &str) -> PathBuf {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
+    static SWEPT: std::sync::Once = std::sync::Once::new();
+    SWEPT.call_once(remove_ended_tests_directories);
     let directory = std::env::temp_dir().join(format!(
-        "socket-labs-test-{}-{}",
+        "{TEMP_PREFIX}{}-{}",
         std::process::id(),
         NEXT.fetch_add(1, Ordering::SeqCst)
     ));
@@ -826,6 +834,28 @@ pub fn temp_file(name: &str, contents: &str) -> PathBuf {
     let path = directory.join(name);
     std::fs::write(&path, contents).expect("a temporary file written");
     path
+}
+
+/// Removes the [`temp_file`] directories whose test process has ended (kill(PID, 0)
+/// says there is no such process).
+fn remove_ended_tests_directories() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|name| name.strip_prefix(TEMP_PREFIX))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if signal::kill(Pid::from_raw(pid), None) == Err(nix::errno::Errno::ESRCH) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// What `binary check --server` did: its output, how long it took, and the process
