@@ -773,7 +773,13 @@ impl Checks {
         if let Some(running) = &self.server {
             running.submission.between_checks();
         }
-        self.failed_alive = verdict.is_err() && exit.is_none() && self.launch.is_some();
+        // A server that left the foreground (a daemon) is graded where it runs, and
+        // not started again after a failure it lived through: starting it again means
+        // finding a new daemon, which is found for sure only when no other grader runs
+        // alongside (one that empties its environment, see `Submission::has_strays`).
+        let in_background = self.server.as_ref().is_some_and(|r| r.left_foreground);
+        self.failed_alive =
+            verdict.is_err() && exit.is_none() && self.launch.is_some() && !in_background;
         match (verdict, exit) {
             (Ok(()), _) => Ok(()),
             (Err(error), Some(exit)) => {
