@@ -384,9 +384,7 @@ impl Launch {
             }
         }
     }
-}
 
-impl Launch {
     /// The error for a server that serves its port over the other transport only, and
     /// has for [`OTHER_TRANSPORT_GRACE`] (`since`: when it was first seen so): "is
     /// {port} where it takes its port?" after the whole start-up wait would send its

@@ -47,19 +47,15 @@ pub fn run(options: &Options) -> ExitCode {
         _ => "daytime",
     };
     let transport_name = if udp { "udp" } else { "tcp" };
-    let asked = match (options.protocol, udp) {
-        (Protocol::Time, false) => "time reply over tcp",
-        (Protocol::Time, true) => "time reply over udp",
-        (_, false) => "daytime reply over tcp",
-        (_, true) => "daytime reply over udp",
-    };
     let fetch = move || {
         let fetched = if udp {
             ask_udp(target, b"\n", timeout)
         } else {
             read_whole_reply(target, timeout)
         };
-        let reply = fetched.map_err(|error| name_sntp_server(error, asked, target, timeout))?;
+        let reply = fetched.map_err(|error| {
+            name_sntp_server(error, protocol_name, transport_name, target, timeout)
+        })?;
         protocol::refuse_mix_up(protocol_name, transport_name, &reply)?;
         Ok(reply)
     };
@@ -159,20 +155,21 @@ fn sntp_checks(checks: &mut Checks, target: SocketAddr, timeout: Duration) {
     });
 }
 
-/// A daytime or time check (`asked`: "daytime reply over tcp") that got no reply: if an
+/// A daytime or time check (`protocol` over `transport`) that got no reply: if an
 /// SNTP server answers at `target` instead (asked once, waiting at most 0.5 s), says
 /// so, and that `--protocol sntp` is what to give, rather than "is the server
 /// running?" about a server that is running.
 fn name_sntp_server(
     error: anyhow::Error,
-    asked: &str,
+    protocol: &str,
+    transport: &str,
     target: SocketAddr,
     timeout: Duration,
 ) -> anyhow::Error {
     if sntp_client::answers(target, timeout.min(Duration::from_millis(500))) {
         anyhow::anyhow!(
-            "no {asked}, but an SNTP server answers on {target} (over UDP): check it \
-             with --protocol sntp"
+            "no {protocol} reply over {transport}, but an SNTP server answers on {target} \
+             (over UDP): check it with --protocol sntp"
         )
     } else {
         error

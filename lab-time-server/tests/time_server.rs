@@ -280,6 +280,11 @@ fn check_and_client_reject_wrong_servers() {
         !passed && stdout.contains("FAIL the reply is exactly 4 bytes"),
         "{stdout}"
     );
+    // In words, not "could not convert slice to array".
+    assert!(
+        stdout.contains("FAIL the time is within 5 s of our clock: the reply is 8 bytes, not 4"),
+        "{stdout}"
+    );
     let port = eight_bytes.port().to_string();
     let output = run(BIN, &["client", "--port", &port, "--protocol", "time"], b"");
     assert_error_line(
@@ -702,82 +707,11 @@ fn check_of_daytime_or_time_against_an_sntp_server_says_one_is_there() {
     assert!(!stdout.contains("SNTP"), "{stdout}");
 }
 
-/// check with one protocol against a server that speaks another names the mix-up in
-/// each check, as the client does, instead of "reply length: expected 48, got 26",
-/// "reply too short" or "not 4 bytes: could not convert slice to array".
-#[test]
-fn check_names_each_mix_up_of_protocols() {
-    let daytime = server("daytime", "both");
-    let time = server("time", "both");
-    // (check's protocol and transport, server, what every check says)
-    let cases = [
-        (
-            "time",
-            "tcp",
-            &daytime,
-            "), not time: try --protocol daytime",
-        ),
-        (
-            "sntp",
-            "udp",
-            &daytime,
-            "), not sntp: try --protocol daytime --transport udp",
-        ),
-        (
-            "daytime",
-            "tcp",
-            &time,
-            "this looks like an RFC 868 time reply (4 binary bytes), not daytime: try --protocol time",
-        ),
-        (
-            "sntp",
-            "udp",
-            &time,
-            "this looks like an RFC 868 time reply (4 binary bytes), not sntp: try --protocol time --transport udp",
-        ),
-    ];
-    for (protocol, transport, server, says) in cases {
-        let extra = [
-            "--protocol",
-            protocol,
-            "--transport",
-            transport,
-            "--timeout",
-            "0.5",
-        ];
-        let (passed, stdout) = run_check(BIN, server.address(), &extra);
-        assert!(!passed, "{stdout}");
-        let fails: Vec<&str> = stdout
-            .lines()
-            .filter(|line| line.starts_with("FAIL"))
-            .collect();
-        // SNTP's malformed-request check is about the reply it should not get.
-        let named = fails.iter().filter(|fail| fail.contains(says)).count();
-        let expected = if protocol == "sntp" {
-            fails.len() - 1
-        } else {
-            fails.len()
-        };
-        assert!(
-            named == expected && named > 0,
-            "{protocol}/{transport}: {stdout}"
-        );
-    }
-    // A reply of the right protocol but the wrong length says so in words.
-    let eight_bytes = spawn_tcp_server(|mut conn| {
-        let _ = conn.write_all(&[0xee; 8]);
-    });
-    let (_, stdout) = run_check(BIN, eight_bytes, &["--protocol", "time"]);
-    assert!(
-        stdout.contains("FAIL the time is within 5 s of our clock: the reply is 8 bytes, not 4"),
-        "{stdout}"
-    );
-}
-
 /// A client asking with one protocol a server that speaks another: the reply is
 /// refused with the likely mix-up named and the option to try, never printed as a
 /// time with exit status 0 (a daytime client printed an RFC 868 server's four binary
-/// bytes as "the time").
+/// bytes as "the time"). check says the same in each check, not "reply length:
+/// expected 48, got 26" or "reply too short".
 #[test]
 fn each_mix_up_of_protocols_is_named_with_what_to_try() {
     let daytime = server("daytime", "both");
@@ -829,6 +763,7 @@ fn each_mix_up_of_protocols_is_named_with_what_to_try() {
             "{protocol}/{transport}: {output:?}"
         );
         assert_error_line(&output, says);
+        assert_check_names_the_mix_up(protocol, transport, server.address(), says);
     }
     // The daytime line shown is the server's, as it came.
     let port = daytime.address().port().to_string();
@@ -836,4 +771,30 @@ fn each_mix_up_of_protocols_is_named_with_what_to_try() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     let shown = stderr.split('"').nth(1).unwrap();
     chrono::NaiveDateTime::parse_from_str(shown, "%a %b %e %H:%M:%S %Y").unwrap();
+}
+
+/// `check --protocol P --transport T` of `target` fails every check with the mix-up
+/// (`says`), but SNTP's malformed-request check, which is about a reply it should not
+/// get.
+fn assert_check_names_the_mix_up(protocol: &str, transport: &str, target: SocketAddr, says: &str) {
+    let extra = [
+        "--protocol",
+        protocol,
+        "--transport",
+        transport,
+        "--timeout",
+        "0.5",
+    ];
+    let (passed, stdout) = run_check(BIN, target, &extra);
+    assert!(!passed, "{stdout}");
+    let fails: Vec<&str> = stdout
+        .lines()
+        .filter(|line| line.starts_with("FAIL"))
+        .collect();
+    let named = fails.iter().filter(|fail| fail.contains(says)).count();
+    let expected = fails.len() - usize::from(protocol == "sntp");
+    assert!(
+        named == expected && named > 0,
+        "{protocol}/{transport}: {stdout}"
+    );
 }
